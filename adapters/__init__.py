@@ -1,0 +1,1 @@
+"""Broker adapters: one folder a broker, registered through the ``copytui.adapters`` entry points."""

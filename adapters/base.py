@@ -1,0 +1,152 @@
+"""The BrokerAdapter contract every broker implements, its capability flags and error tree.
+
+Required methods (an adapter is incomplete without them):
+
+=====================  ===========================================================
+connect / disconnect   open and close the session; renew tokens; reconnect inside
+subscribe()            async iterator of AccountEvent for the adapter's account
+place                  send a new order; never retried blindly (invariant 4)
+cancel                 cancel a working order by client order id / broker id
+positions              broker-reported net positions, for reconciliation
+open_orders            broker-reported working orders
+find_order             look an order up by client order id (crash recovery)
+fills_since            fills after a cursor, for gap recovery
+flatten                cancel working orders and close positions
+health                 connection state for the desk
+=====================  ===========================================================
+
+Optional (flagged in :class:`Capabilities`): ``modify`` (without it the engine cancels and
+re-places), brackets.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from copytui.models import AccountEvent, FollowerOrder, OrderAck, OrderInfo, Position
+
+
+class BrokerError(Exception):
+    """Anything a broker answered that is not success. Messages never carry secrets."""
+
+    retryable: ClassVar[bool] = False
+
+
+class AuthFailed(BrokerError):
+    pass
+
+
+class RateLimited(BrokerError):
+    retryable = True
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class OrderRejected(BrokerError):
+    def __init__(self, message: str, client_order_id: str | None = None) -> None:
+        super().__init__(message)
+        self.client_order_id = client_order_id
+
+
+class Disconnected(BrokerError):
+    retryable = True
+
+
+class AmbiguousOutcome(BrokerError):
+    """The request may or may not have reached the broker: ask by client order id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    modify: bool = True
+    brackets: bool = False
+    client_ids: bool = True
+    client_id_max_len: int = 32
+    client_id_charset: str = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(slots=True)
+class Health:
+    connected: bool = False
+    state: str = "disconnected"
+    detail: str = ""
+    last_event_wall_ns: int = 0
+    reconnects: int = 0
+
+
+def fit_client_id(key: str, caps: Capabilities, prefix: str = "ct") -> str:
+    """A deterministic client order id for ``key``, fitted to the broker's length and charset."""
+    digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=16).digest(), "big")
+    charset = caps.client_id_charset
+    base = len(charset)
+    chars: list[str] = []
+    while digest:
+        digest, rem = divmod(digest, base)
+        chars.append(charset[rem])
+    body = "".join(chars)
+    width = max(8, caps.client_id_max_len - len(prefix))
+    return (prefix + body)[: min(caps.client_id_max_len, len(prefix) + width)]
+
+
+class BrokerAdapter(abc.ABC):
+    """One connection to one broker account."""
+
+    broker: ClassVar[str] = "abstract"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, account: str) -> None:
+        self.account = account
+        self.health = Health()
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def disconnect(self) -> None: ...
+
+    @abc.abstractmethod
+    def subscribe(self) -> AsyncIterator[AccountEvent]:
+        """Events of this account, forever; ends only on disconnect."""
+
+    @abc.abstractmethod
+    async def place(self, order: FollowerOrder) -> OrderAck: ...
+
+    async def modify(self, order: FollowerOrder) -> OrderAck:
+        raise BrokerError(f"{self.broker} cannot modify orders")
+
+    @abc.abstractmethod
+    async def cancel(self, order: FollowerOrder) -> OrderAck: ...
+
+    @abc.abstractmethod
+    async def positions(self) -> list[Position]: ...
+
+    @abc.abstractmethod
+    async def open_orders(self) -> list[OrderInfo]: ...
+
+    @abc.abstractmethod
+    async def find_order(self, client_order_id: str) -> OrderInfo | None: ...
+
+    @abc.abstractmethod
+    async def fills_since(self, cursor: str | None) -> tuple[list[AccountEvent], str | None]:
+        """Fills after ``cursor`` (None: the session's start) and the cursor to use next."""
+
+    @abc.abstractmethod
+    async def flatten(self, symbol: str | None = None) -> None: ...
+
+
+@dataclass
+class AdapterContext:
+    """What a factory may need beyond the account's config: shared in-process services."""
+
+    paper_exchange: Any = None
+    secret: Callable[[str], str | None] = field(default=lambda _key: None)
+    data_dir: str = ""
+
+
+AdapterFactory = Callable[[Any, AdapterContext], BrokerAdapter]

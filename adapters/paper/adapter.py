@@ -1,0 +1,260 @@
+"""The in-process paper adapter: the BrokerAdapter contract over :class:`PaperExchange`.
+
+Used by the demo, by dry runs and by tests. It goes through the same engine path a live account
+does; only the transport is a function call instead of a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from adapters.base import (
+    BrokerAdapter,
+    BrokerError,
+    Capabilities,
+    Disconnected,
+    OrderRejected,
+)
+from adapters.paper.exchange import PaperExchange
+from copytui.models import (
+    AccountEvent,
+    EventKind,
+    FollowerOrder,
+    OrderAck,
+    OrderInfo,
+    OrderStatus,
+    Position,
+)
+
+_CLOSED = object()
+
+
+class PaperAdapter(BrokerAdapter):
+    broker = "paper"
+    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
+
+    def __init__(self, exchange: PaperExchange, account: str, reconnect_delay_s: float = 0.05) -> None:
+        super().__init__(account)
+        self.exchange = exchange
+        self.reconnect_delay_s = reconnect_delay_s
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._unlisten: object = None
+        self._dropped = False
+        self._seen_fill_seqs: set[int] = set()
+        self._fill_cursor = 0
+        self._working: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.exchange.account(account)
+
+    # ------------------------------------------------------------ session
+    async def connect(self) -> None:
+        if self._unlisten is None:
+            self._unlisten = self.exchange.listen(self.account, self._on_event, self._on_drop)
+        self._working = {o.broker_order_id for o in self.exchange.open_orders(self.account)}
+        self._fill_cursor = len(self.exchange.accounts[self.account].fills)
+        self._seen_fill_seqs = set()
+        self.health.connected = True
+        self.health.state = "connected"
+
+    async def disconnect(self) -> None:
+        if callable(self._unlisten):
+            self._unlisten()
+        self._unlisten = None
+        for t in list(self._tasks):
+            t.cancel()
+        self.health.connected = False
+        self.health.state = "disconnected"
+        self._queue.put_nowait(_CLOSED)
+
+    def _on_event(self, event: AccountEvent) -> None:
+        if self._dropped:
+            return  # lost on the wire; recovered by the resync after reconnect
+        self._track(event)
+        self._queue.put_nowait(event.model_copy(update={"recv_ns": time.perf_counter_ns()}))
+
+    def _track(self, event: AccountEvent) -> None:
+        if event.kind is EventKind.FILL and event.fill_id and "-F" in event.fill_id:
+            self._seen_fill_seqs.add(int(event.fill_id.rsplit("-F", 1)[1]))
+            while self._fill_cursor + 1 in self._seen_fill_seqs:
+                self._fill_cursor += 1
+                self._seen_fill_seqs.discard(self._fill_cursor)
+        if event.order_id:
+            if event.kind in (EventKind.ORDER_NEW, EventKind.ORDER_MODIFIED):
+                self._working.add(event.order_id)
+            elif event.kind in (EventKind.ORDER_CANCELLED, EventKind.ORDER_REJECTED) or (
+                event.kind is EventKind.FILL and event.cum_qty >= event.qty
+            ):
+                self._working.discard(event.order_id)
+
+    def _on_drop(self) -> None:
+        if self._dropped:
+            return
+        self._dropped = True
+        self.health.connected = False
+        self.health.state = "reconnecting"
+        task = asyncio.get_running_loop().create_task(self._reconnect(), name=f"paper-reconnect-{self.account}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reconnect(self) -> None:
+        await asyncio.sleep(self.reconnect_delay_s)
+        self.exchange.flush_held(self.account)
+        self._dropped = False
+        self.health.reconnects += 1
+        self.health.connected = True
+        self.health.state = "connected"
+        for ev in self._resync_events():
+            self._track(ev)
+            self._queue.put_nowait(ev.model_copy(update={"recv_ns": time.perf_counter_ns()}))
+
+    def _resync_events(self) -> list[AccountEvent]:
+        """What a broker's resync snapshot gives: missed fills, working orders, vanished orders."""
+        events = [rec.event for rec in self.exchange.fills_after(self.account, self._fill_cursor)]
+        acct = self.exchange.accounts[self.account]
+        open_ids = set()
+        for order in acct.orders.values():
+            if not order.status.final:
+                open_ids.add(order.id)
+                kind = EventKind.ORDER_MODIFIED if order.version else EventKind.ORDER_NEW
+                events.append(self.exchange._event(acct, kind, order))
+        for oid in sorted(self._working - open_ids):
+            order = acct.orders[oid]
+            if order.status is OrderStatus.CANCELLED:
+                events.append(self.exchange._event(acct, EventKind.ORDER_CANCELLED, order))
+        return events
+
+    async def subscribe(self) -> AsyncIterator[AccountEvent]:  # type: ignore[override]
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSED:
+                return
+            assert isinstance(item, AccountEvent)
+            yield item
+
+    # ------------------------------------------------------------- orders
+    async def _wire_delay(self) -> None:
+        latency = self.exchange.accounts[self.account].faults.latency_ms
+        if latency:
+            await asyncio.sleep(latency / 2000.0)
+
+    async def place(self, order: FollowerOrder) -> OrderAck:
+        sent = time.perf_counter_ns()
+        if self._dropped:
+            raise Disconnected(f"paper account {self.account} is reconnecting")
+        await self._wire_delay()
+        try:
+            po = self.exchange.submit(
+                self.account,
+                symbol=order.symbol,
+                side=order.side,
+                qty=order.qty,
+                order_type=order.order_type,
+                price=order.price,
+                stop_price=order.stop_price,
+                tif=order.tif,
+                client_order_id=order.client_order_id,
+            )
+        except OrderRejected as exc:
+            await self._wire_delay()
+            return OrderAck(
+                client_order_id=order.client_order_id,
+                broker_order_id=None,
+                status=OrderStatus.REJECTED,
+                sent_ns=sent,
+                ack_ns=time.perf_counter_ns(),
+                reason=str(exc),
+            )
+        await self._wire_delay()
+        return OrderAck(
+            client_order_id=order.client_order_id,
+            broker_order_id=po.id,
+            status=po.status,
+            sent_ns=sent,
+            ack_ns=time.perf_counter_ns(),
+        )
+
+    def _broker_id(self, order: FollowerOrder) -> str:
+        if order.broker_order_id:
+            return order.broker_order_id
+        target = order.target_client_order_id
+        found = self.exchange.find_order(self.account, target) if target else None
+        if found is None:
+            raise OrderRejected(f"no order with client id {target} on {self.account}")
+        return found.broker_order_id
+
+    async def modify(self, order: FollowerOrder) -> OrderAck:
+        sent = time.perf_counter_ns()
+        await self._wire_delay()
+        try:
+            po = self.exchange.modify(
+                self.account,
+                self._broker_id(order),
+                qty=order.qty or None,
+                price=order.price,
+                stop_price=order.stop_price,
+            )
+        except OrderRejected as exc:
+            return OrderAck(
+                client_order_id=order.client_order_id,
+                broker_order_id=None,
+                status=OrderStatus.REJECTED,
+                sent_ns=sent,
+                ack_ns=time.perf_counter_ns(),
+                reason=str(exc),
+            )
+        await self._wire_delay()
+        return OrderAck(
+            client_order_id=order.client_order_id,
+            broker_order_id=po.id,
+            status=po.status,
+            sent_ns=sent,
+            ack_ns=time.perf_counter_ns(),
+        )
+
+    async def cancel(self, order: FollowerOrder) -> OrderAck:
+        sent = time.perf_counter_ns()
+        await self._wire_delay()
+        try:
+            po = self.exchange.cancel(self.account, self._broker_id(order))
+        except OrderRejected as exc:
+            return OrderAck(
+                client_order_id=order.client_order_id,
+                broker_order_id=None,
+                status=OrderStatus.REJECTED,
+                sent_ns=sent,
+                ack_ns=time.perf_counter_ns(),
+                reason=str(exc),
+            )
+        await self._wire_delay()
+        return OrderAck(
+            client_order_id=order.client_order_id,
+            broker_order_id=po.id,
+            status=OrderStatus.CANCELLED,
+            sent_ns=sent,
+            ack_ns=time.perf_counter_ns(),
+        )
+
+    # -------------------------------------------------------------- reads
+    async def positions(self) -> list[Position]:
+        return self.exchange.position_list(self.account)
+
+    async def open_orders(self) -> list[OrderInfo]:
+        return self.exchange.open_orders(self.account)
+
+    async def find_order(self, client_order_id: str) -> OrderInfo | None:
+        return self.exchange.find_order(self.account, client_order_id)
+
+    async def fills_since(self, cursor: str | None) -> tuple[list[AccountEvent], str | None]:
+        try:
+            seq = int(cursor) if cursor else 0
+        except ValueError:
+            raise BrokerError(f"paper fill cursor must be a number, got {cursor!r}") from None
+        records = self.exchange.fills_after(self.account, seq)
+        new_cursor = str(records[-1].seq) if records else (cursor or "0")
+        return [r.event for r in records], new_cursor
+
+    async def flatten(self, symbol: str | None = None) -> None:
+        await self._wire_delay()
+        self.exchange.flatten(self.account, symbol)

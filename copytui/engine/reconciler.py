@@ -1,0 +1,311 @@
+"""Positions are the truth (invariant 5): recovery on start, leader gap recovery, reconciliation.
+
+Every pass compares each follower's expected position (the leader's broker-reported position
+through the follower's rules) with the follower's broker-reported position, names the cause of
+any drift, raises an alert when it persists, and, when the follower opted in, sends a bounded
+correction order that is journaled like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from adapters.base import BrokerError
+from copytui.engine.router import IntentState
+from copytui.engine.signals import signal_id
+from copytui.models import OrderAction, OrderInfo, OrderStatus, Side, Signal, SignalKind
+
+if TYPE_CHECKING:
+    from copytui.engine.service import Engine, Follower
+
+log = logging.getLogger("copytui.engine.reconciler")
+
+CORRECTION_COOLDOWN_S = 5.0
+CORRECTIONS_PER_HOUR = 30
+
+
+async def _read(what: str, call, attempts: int = 3):  # type: ignore[no-untyped-def]
+    """Reads are retried with backoff (invariant 4); writes never are."""
+    delay = 0.1
+    for i in range(attempts):
+        try:
+            return await call()
+        except BrokerError as exc:
+            if i == attempts - 1:
+                raise
+            log.warning("%s failed (%s), retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+class Reconciler:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self._persist: dict[tuple[str, str], int] = {}
+        self._alerted: dict[tuple[str, str], tuple[int, str]] = {}
+        self._corrections: dict[str, deque[float]] = {}
+        self._unknown_misses: dict[str, int] = {}
+        self.passes = 0
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.e.reconcile_interval_s)
+            try:
+                await self.reconcile_once()
+            except BrokerError as exc:
+                self.e.raise_alert("warning", "*", "reconcile failed", f"reconciliation pass failed: {exc}")
+
+    # ----------------------------------------------------------- recovery
+    async def recover_unresolved(self) -> None:
+        """Intents without a final state are resolved by asking the broker before anything is resent."""
+        for f in self.e.followers.values():
+            for it in list(f.state.intents.values()):
+                if it.status not in (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN):
+                    continue
+                coid = it.order.client_order_id
+                try:
+                    info = await _read("find_order", lambda c=coid, a=f.adapter: a.find_order(c))
+                except BrokerError as exc:
+                    self.e.raise_alert(
+                        "error",
+                        f.state.name,
+                        "recovery blocked",
+                        f"cannot ask {f.adapter.broker} about {coid}: {exc}; not resending",
+                    )
+                    continue
+                if info is not None:
+                    self._apply_info(f, it, info)
+                    continue
+                # the broker never saw it: sending it now is the first send, not a retry
+                self.e.journal.set_status(coid, OrderStatus.PENDING, "resent after restart: broker had no record")
+                it.status = OrderStatus.PENDING
+                f.queue.put_nowait(it.order)
+
+    def _apply_info(self, f: Follower, it: IntentState, info: OrderInfo) -> None:
+        it.broker_order_id = info.broker_order_id
+        j = self.e.journal
+        j.record_ack(it.order.client_order_id, info.status, info.broker_order_id, time.perf_counter_ns(), None)
+        if info.filled_qty > it.filled and info.avg_fill_price is not None:
+            it.filled = info.filled_qty
+            j.record_fill(
+                f.state.name,
+                f"recovered-{info.broker_order_id}-{info.filled_qty}",
+                it.order.client_order_id,
+                info.symbol,
+                it.order.side,
+                info.filled_qty,
+                info.avg_fill_price,
+                info.filled_qty,
+                info.avg_fill_price,
+                info.filled_qty >= it.order.qty,
+                None,
+                None,
+                time.perf_counter_ns(),
+            )
+        if info.status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+            it.status = OrderStatus.WORKING  # let _finalize release the unfilled part once
+            self.e._finalize(f, it, info.status, "found at the broker")
+        else:
+            it.status = info.status
+
+    async def catch_up_leader(self) -> None:
+        """Replay the leader's fills since the journaled cursor through the idempotent path."""
+        e = self.e
+        name = e.leader_cfg.name
+        cursor = e.journal.get_cursor(name)
+        try:
+            events, new_cursor = await _read("fills_since", lambda: e.leader.fills_since(cursor))
+        except BrokerError as exc:
+            e.raise_alert("error", name, "gap recovery failed", f"cannot fetch leader fills: {exc}")
+            return
+        if cursor is not None:
+            for ev in events:
+                e.on_leader_event(ev)
+        if new_cursor != cursor:
+            e.journal.set_cursor(name, new_cursor)
+
+    # ------------------------------------------------------ reconciliation
+    async def refresh_positions(self, f: Follower) -> None:
+        positions = await _read("positions", f.adapter.positions)
+        f.positions = {p.symbol: p for p in positions}
+
+    def _in_flight(self, f: Follower) -> bool:
+        if f.busy or not f.queue.empty():
+            return True
+        return any(
+            it.order.action is OrderAction.PLACE and it.status in (OrderStatus.PENDING, OrderStatus.SENT)
+            for it in f.state.intents.values()
+        )
+
+    async def reconcile_once(self, manual: bool = False) -> dict[str, dict[str, int]]:
+        e = self.e
+        self.passes += 1
+        await self.catch_up_leader()
+        leader_positions = await _read("leader positions", e.leader.positions)
+        e.leader_positions = {p.symbol: p for p in leader_positions}
+        leader_qty = {p.symbol: p.qty for p in leader_positions}
+        for sym in e.builder.positions:
+            leader_qty.setdefault(sym, 0)
+        rows: list[tuple[str, str, int, int]] = []
+        drifts: dict[str, dict[str, int]] = {}
+        for f in e.followers.values():
+            try:
+                await self.refresh_positions(f)
+                open_orders = await _read("open orders", f.adapter.open_orders)
+            except BrokerError as exc:
+                e.raise_alert("warning", f.state.name, "reconcile failed", f"cannot read positions: {exc}")
+                continue
+            await self._resolve_unknown(f)
+            expected: dict[str, int] = {}
+            for lsym, lpos in leader_qty.items():
+                fsym, _ = f.state.map_symbol(lsym)
+                expected[fsym] = expected.get(fsym, 0) + f.state.target(lsym, lpos)
+            actual = {s: p.qty for s, p in f.positions.items()}
+            f.expected = expected
+            f.drift = {}
+            in_flight = self._in_flight(f)
+            for sym in sorted(set(expected) | set(actual)):
+                drift = expected.get(sym, 0) - actual.get(sym, 0)
+                rows.append((f.state.name, sym, expected.get(sym, 0), actual.get(sym, 0)))
+                if drift:
+                    f.drift[sym] = drift
+                    drifts.setdefault(f.state.name, {})[sym] = drift
+                self._judge(f, sym, drift, open_orders, in_flight, manual)
+            self._orphans(f, open_orders)
+        e.journal.record_reconciliation(rows)
+        e.last_reconcile_wall_ns = time.time_ns()
+        e._emit("reconciled", drifts)
+        return drifts
+
+    async def _resolve_unknown(self, f: Follower) -> None:
+        for it in list(f.state.intents.values()):
+            if it.status is not OrderStatus.UNKNOWN:
+                continue
+            coid = it.order.client_order_id
+            info = await _read("find_order", lambda c=coid: f.adapter.find_order(c))
+            if info is not None:
+                self._apply_info(f, it, info)
+                self._unknown_misses.pop(coid, None)
+                continue
+            misses = self._unknown_misses.get(coid, 0) + 1
+            self._unknown_misses[coid] = misses
+            if misses >= 3:
+                it.status = OrderStatus.WORKING
+                self.e._finalize(f, it, OrderStatus.CANCELLED, "broker has no record of it")
+                self.e.raise_alert(
+                    "warning",
+                    f.state.name,
+                    "order never arrived",
+                    f"{coid} is unknown to {f.adapter.broker}: counted as not sent",
+                )
+
+    def _cause(self, f: Follower, sym: str, drift: int, actual_has: bool, working: bool) -> tuple[str, str]:
+        if not f.state.cfg.enabled:
+            return "info", "follower disabled"
+        if f.state.paused:
+            return "info", "follower paused"
+        if f.state.waiting_flat:
+            return "info", "waiting for the leader to be flat"
+        if working:
+            return "info", "working order not filled yet"
+        if not actual_has:
+            return "warning", "missing position"
+        return "warning", "wrong size"
+
+    def _judge(
+        self, f: Follower, sym: str, drift: int, open_orders: list[OrderInfo], in_flight: bool, manual: bool
+    ) -> None:
+        key = (f.state.name, sym)
+        if drift == 0:
+            self._persist.pop(key, None)
+            if key in self._alerted:
+                del self._alerted[key]
+                self.e.raise_alert("info", f.state.name, "drift cleared", f"{sym} back in line")
+            return
+        if in_flight:
+            return
+        passes = self._persist.get(key, 0) + 1
+        self._persist[key] = passes
+        working = any(o.symbol == sym for o in open_orders)
+        actual_has = bool(f.positions.get(sym) and f.positions[sym].qty)
+        level, cause = self._cause(f, sym, drift, actual_has, working)
+        if passes < 2 and not manual:
+            return
+        if self._alerted.get(key) != (drift, cause):
+            self._alerted[key] = (drift, cause)
+            self.e.raise_alert(
+                level,
+                f.state.name,
+                "drift",
+                f"{sym} expected {f.expected.get(sym, 0):+d}, broker {drift * -1 + f.expected.get(sym, 0):+d}: {cause}",
+            )
+        if level == "warning" and f.state.cfg.auto_correct:
+            self._correct(f, sym, drift)
+
+    def _correct(self, f: Follower, sym: str, drift: int) -> None:
+        now = time.monotonic()
+        history = self._corrections.setdefault(f.state.name, deque())
+        while history and now - history[0] > 3600:
+            history.popleft()
+        if history and now - history[-1] < CORRECTION_COOLDOWN_S:
+            return
+        if len(history) >= CORRECTIONS_PER_HOUR:
+            self.e.raise_alert(
+                "error",
+                f.state.name,
+                "correction limit",
+                f"{CORRECTIONS_PER_HOUR} corrections this hour: not correcting {sym} again",
+            )
+            return
+        history.append(now)
+        qty = max(-f.state.cfg.max_correction_qty, min(f.state.cfg.max_correction_qty, drift))
+        leader_symbol = next((ls for ls in f.state.cfg.symbol_map if f.state.cfg.symbol_map[ls].symbol == sym), sym)
+        e = self.e
+        sig = Signal(
+            id=signal_id(e.leader_cfg.name, f"correct-{f.state.name}-{sym}", "correction", time.time_ns()),
+            leader=e.leader_cfg.name,
+            kind=SignalKind.CORRECTION,
+            symbol=leader_symbol,
+            side=Side.for_delta(qty),
+            leader_position=e.builder.positions.get(leader_symbol, 0),
+            wall_ns=time.time_ns(),
+            recv_ns=time.perf_counter_ns(),
+        )
+        e.journal.operator_action("auto_correct", f.state.name, f"{sym} {qty:+d}")
+        e.raise_alert("warning", f.state.name, "auto-correct", f"sending {qty:+d} {sym} to remove drift")
+        e.submit_extra(f, sig, qty)
+        self._persist.pop((f.state.name, sym), None)
+
+    def _orphans(self, f: Follower, open_orders: list[OrderInfo]) -> None:
+        for o in open_orders:
+            it = f.state.intents.get(o.client_order_id or "")
+            if it is None or it.status.final:
+                key = (f.state.name, f"orphan:{o.broker_order_id}")
+                if key not in self._alerted:
+                    self._alerted[key] = (0, "orphan")
+                    self.e.raise_alert(
+                        "warning",
+                        f.state.name,
+                        "orphan working order",
+                        f"{o.side} {o.qty} {o.symbol} {o.order_type} ({o.broker_order_id}) "
+                        "is working at the broker but not expected by copytui",
+                    )
+
+    async def settle(self, passes: int = 6) -> dict[str, dict[str, int]]:
+        """Reconcile until no correctable drift is left (used when stopping)."""
+        drifts: dict[str, dict[str, int]] = {}
+        for _ in range(passes):
+            try:
+                drifts = await self.reconcile_once()
+            except BrokerError:
+                return drifts
+            if not drifts:
+                return drifts
+            await self.e.drain(timeout_s=3.0)
+            await asyncio.sleep(0.15)
+        return drifts

@@ -1,0 +1,262 @@
+"""The router: per follower, a Signal becomes zero or more FollowerOrders.
+
+Pure bookkeeping, no I/O: the engine journals what the router decides before anything is sent.
+
+``fills`` mode targets a position: after each leader fill the follower should hold
+``rule(leader position)``; the order is the difference from its *basis* (what it holds or will
+hold from orders it sent that were not rejected). A rejected entry therefore never turns into a
+wrong-way exit later. ``mirror`` mode copies the leader's working limit and stop orders with
+their changes, and copies the leader's market orders per order, by cumulative quantity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.base import Capabilities, fit_client_id
+from copytui.config import FollowerConfig
+from copytui.engine.sizing import SizingRule
+from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
+
+
+class CopyState:
+    COPYING = "copying"
+    PAUSED = "paused"
+    BREAKER = "breaker open"
+    DISABLED = "disabled"
+    WAITING = "waiting for flat"
+
+
+@dataclass
+class IntentState:
+    """What the engine knows of one follower order after it was journaled."""
+
+    order: FollowerOrder
+    status: OrderStatus
+    filled: int = 0
+    avg_price: float | None = None
+    broker_order_id: str | None = None
+
+
+@dataclass
+class FollowerState:
+    cfg: FollowerConfig
+    caps: Capabilities
+    rule: SizingRule
+    paused: bool = False
+    waiting_flat: set[str] = field(default_factory=set)  # leader symbols to skip until the leader is flat
+    basis: dict[str, int] = field(default_factory=dict)  # leader symbol -> signed qty held or on its way
+    held_by_order: dict[str, int] = field(default_factory=dict)  # mirror: leader order id -> qty sent
+    mirrored: dict[str, str] = field(default_factory=dict)  # leader order id -> follower client order id
+    intents: dict[str, IntentState] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def copy_state(self) -> str:
+        if not self.cfg.enabled:
+            return CopyState.DISABLED
+        if self.paused:
+            return CopyState.PAUSED
+        if self.waiting_flat:
+            return CopyState.WAITING
+        return CopyState.COPYING
+
+    def map_symbol(self, leader_symbol: str) -> tuple[str, float]:
+        m = self.cfg.symbol_map.get(leader_symbol)
+        return (m.symbol, m.factor) if m else (leader_symbol, 1.0)
+
+    def target(self, leader_symbol: str, leader_position: int) -> int:
+        _, factor = self.map_symbol(leader_symbol)
+        return self.rule.target(leader_position, factor)
+
+    # bookkeeping on each intent's life
+    def add_intent(self, order: FollowerOrder) -> None:
+        self.intents[order.client_order_id] = IntentState(order, order.status)
+        if order.action is OrderAction.PLACE and order.status is not OrderStatus.SKIPPED:
+            self.basis[order.leader_symbol] = self.basis.get(order.leader_symbol, 0) + order.signed_qty
+
+    def release(self, client_order_id: str, unfilled: int) -> None:
+        """Take back the unfilled part of a rejected or cancelled order from the basis."""
+        it = self.intents.get(client_order_id)
+        if it is None or unfilled <= 0:
+            return
+        o = it.order
+        self.basis[o.leader_symbol] = self.basis.get(o.leader_symbol, 0) - o.side.sign * unfilled
+        if o.leader_order_id and o.leader_order_id in self.held_by_order:
+            self.held_by_order[o.leader_order_id] -= unfilled
+
+
+class Router:
+    def __init__(self, follower: FollowerState) -> None:
+        self.f = follower
+
+    def _coid(self, sig: Signal, i: int = 0) -> str:
+        return fit_client_id(f"{sig.id}|{self.f.name}|{i}", self.f.caps)
+
+    def _skip(self, sig: Signal, reason: str) -> list[FollowerOrder]:
+        sym, _ = self.f.map_symbol(sig.symbol)
+        return [
+            FollowerOrder(
+                follower=self.f.name,
+                signal_id=sig.id,
+                client_order_id=self._coid(sig),
+                action=OrderAction.PLACE,
+                symbol=sym,
+                side=sig.side or Side.BUY,
+                qty=0,
+                leader_symbol=sig.symbol,
+                leader_order_id=sig.leader_order_id,
+                status=OrderStatus.SKIPPED,
+                reason=reason,
+                recv_ns=sig.recv_ns,
+            )
+        ]
+
+    def route(self, sig: Signal) -> list[FollowerOrder]:
+        f = self.f
+        if not f.cfg.enabled:
+            return self._skip(sig, "follower disabled")
+        if f.paused:
+            return self._skip(sig, "follower paused")
+        if sig.symbol in f.waiting_flat:
+            if sig.kind is SignalKind.FILL and sig.leader_position == 0:
+                f.waiting_flat.discard(sig.symbol)
+            else:
+                return self._skip(sig, "waiting for the leader to be flat")
+        if f.cfg.mode == "mirror":
+            return self._route_mirror(sig)
+        if sig.kind is SignalKind.FILL:
+            return self._to_target(sig, f.target(sig.symbol, sig.leader_position))
+        return []
+
+    def _to_target(self, sig: Signal, target: int) -> list[FollowerOrder]:
+        f = self.f
+        delta = target - f.basis.get(sig.symbol, 0)
+        if delta == 0:
+            return self._skip(sig, "no change at this size")
+        opening = abs(target) > abs(f.basis.get(sig.symbol, 0)) and target != 0
+        if opening and abs(delta) < f.cfg.min_order_qty:
+            return self._skip(sig, f"below min order qty {f.cfg.min_order_qty}")
+        return self._market(sig, delta)
+
+    def _market(self, sig: Signal, delta: int, leader_order_id: str | None = None) -> list[FollowerOrder]:
+        f = self.f
+        sym, _ = f.map_symbol(sig.symbol)
+        side = Side.for_delta(delta)
+        chunk = f.cfg.max_order_qty or abs(delta)
+        out: list[FollowerOrder] = []
+        left, i = abs(delta), 0
+        while left > 0:
+            q = min(chunk, left)
+            out.append(
+                FollowerOrder(
+                    follower=f.name,
+                    signal_id=sig.id,
+                    client_order_id=self._coid(sig, i),
+                    action=OrderAction.PLACE,
+                    symbol=sym,
+                    side=side,
+                    qty=q,
+                    order_type=OrderType.MARKET,
+                    leader_symbol=sig.symbol,
+                    leader_order_id=leader_order_id or sig.leader_order_id,
+                    reference_price=sig.fill_price,
+                    recv_ns=sig.recv_ns,
+                )
+            )
+            left -= q
+            i += 1
+        return out
+
+    def _route_mirror(self, sig: Signal) -> list[FollowerOrder]:
+        f = self.f
+        oid = sig.leader_order_id or ""
+        sym, factor = f.map_symbol(sig.symbol)
+        if sig.kind is SignalKind.NEW:
+            qty = f.rule.qty(sig.qty, factor)
+            if qty == 0:
+                return self._skip(sig, "rounds to zero")
+            assert sig.side and sig.order_type
+            order = FollowerOrder(
+                follower=f.name,
+                signal_id=sig.id,
+                client_order_id=self._coid(sig),
+                action=OrderAction.PLACE,
+                symbol=sym,
+                side=sig.side,
+                qty=qty,
+                order_type=sig.order_type,
+                price=sig.price,
+                stop_price=sig.stop_price,
+                leader_symbol=sig.symbol,
+                leader_order_id=oid,
+                recv_ns=sig.recv_ns,
+                reference_price=sig.price if sig.order_type is OrderType.LIMIT else sig.stop_price,
+            )
+            f.mirrored[oid] = order.client_order_id
+            f.held_by_order[oid] = qty
+            return [order]
+        copy = f.mirrored.get(oid)
+        if sig.kind is SignalKind.MODIFY and copy:
+            it = f.intents.get(copy)
+            if it is None or it.status.final:
+                return []
+            qty = max(f.rule.qty(sig.qty, factor), it.filled + 1)
+            assert sig.side
+            delta_qty = qty - it.order.qty
+            f.basis[sig.symbol] = f.basis.get(sig.symbol, 0) + sig.side.sign * delta_qty
+            f.held_by_order[oid] = f.held_by_order.get(oid, 0) + delta_qty
+            it.order = it.order.model_copy(update={"qty": qty})
+            return [
+                FollowerOrder(
+                    follower=f.name,
+                    signal_id=sig.id,
+                    client_order_id=self._coid(sig),
+                    action=OrderAction.MODIFY,
+                    symbol=sym,
+                    side=sig.side,
+                    qty=qty,
+                    order_type=sig.order_type or OrderType.LIMIT,
+                    price=sig.price,
+                    stop_price=sig.stop_price,
+                    leader_symbol=sig.symbol,
+                    leader_order_id=oid,
+                    target_client_order_id=copy,
+                    broker_order_id=it.broker_order_id,
+                    recv_ns=sig.recv_ns,
+                )
+            ]
+        if sig.kind is SignalKind.CANCEL and copy:
+            it = f.intents.get(copy)
+            if it is None or it.status.final:
+                return []
+            assert sig.side
+            return [
+                FollowerOrder(
+                    follower=f.name,
+                    signal_id=sig.id,
+                    client_order_id=self._coid(sig),
+                    action=OrderAction.CANCEL,
+                    symbol=sym,
+                    side=sig.side,
+                    qty=0,
+                    leader_symbol=sig.symbol,
+                    leader_order_id=oid,
+                    target_client_order_id=copy,
+                    broker_order_id=it.broker_order_id,
+                    recv_ns=sig.recv_ns,
+                )
+            ]
+        if sig.kind is SignalKind.FILL and oid not in f.mirrored:
+            # a leader order we did not mirror (a market order): copy by its cumulative quantity
+            assert sig.side
+            want = f.rule.qty(sig.cum_qty, factor)
+            have = f.held_by_order.get(oid, 0)
+            if want <= have:
+                return self._skip(sig, "no change at this size")
+            f.held_by_order[oid] = want
+            return self._market(sig, sig.side.sign * (want - have), oid)
+        return []

@@ -1,0 +1,633 @@
+"""The copy engine: a plain asyncio service with a small public API.
+
+leader event -> Signal -> router per follower -> journal commit -> one executor per follower
+(all followers concurrently, each follower's orders in sequence) -> adapter -> acks and fills
+-> journal -> snapshot for the desk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from adapters.base import (
+    AmbiguousOutcome,
+    AuthFailed,
+    BrokerAdapter,
+    BrokerError,
+    Disconnected,
+    OrderRejected,
+    RateLimited,
+)
+from copytui.config import AccountConfig, FollowerConfig
+from copytui.engine.router import CopyState, FollowerState, IntentState, Router
+from copytui.engine.signals import SignalBuilder, signal_id
+from copytui.engine.sizing import SizingRule
+from copytui.engine.stats import (
+    Alert,
+    EngineSnapshot,
+    FollowerStats,
+    FollowerView,
+    LeaderView,
+    LogRow,
+    percentile,
+)
+from copytui.engine.tasks import TaskGroup
+from copytui.instruments import UnknownSymbol, instrument
+from copytui.journal import LIVE_STATUSES, Journal
+from copytui.models import (
+    AccountEvent,
+    EventKind,
+    FollowerOrder,
+    OrderAck,
+    OrderAction,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    Signal,
+    SignalKind,
+)
+
+log = logging.getLogger("copytui.engine")
+
+Listener = Callable[[str, object], None]
+
+
+@dataclass
+class Follower:
+    state: FollowerState
+    adapter: BrokerAdapter
+    router: Router
+    queue: asyncio.Queue[FollowerOrder] = field(default_factory=asyncio.Queue)
+    stats: FollowerStats = field(default_factory=FollowerStats)
+    positions: dict[str, Position] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)
+    drift: dict[str, int] = field(default_factory=dict)
+    busy: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        leader_cfg: AccountConfig,
+        leader: BrokerAdapter,
+        followers: list[tuple[FollowerConfig, BrokerAdapter]],
+        journal: Journal,
+        reconcile_interval_s: float = 5.0,
+        order_timeout_s: float = 10.0,
+        flush_interval_s: float = 0.02,
+    ) -> None:
+        self.leader_cfg = leader_cfg
+        self.leader = leader
+        self.journal = journal
+        self.reconcile_interval_s = reconcile_interval_s
+        self.order_timeout_s = order_timeout_s
+        self.flush_interval_s = flush_interval_s
+        self.builder = SignalBuilder(leader_cfg.name)
+        self.followers: dict[str, Follower] = {}
+        for cfg, adapter in followers:
+            st = FollowerState(cfg=cfg, caps=adapter.capabilities, rule=SizingRule.from_config(cfg))
+            self.followers[cfg.name] = Follower(state=st, adapter=adapter, router=Router(st))
+        self.tasks = TaskGroup()
+        self.seen: set[str] = set()
+        self.signals = 0
+        self.duplicates = 0
+        self.leader_positions: dict[str, Position] = {}
+        self.leader_events: deque[str] = deque(maxlen=50)
+        self.log_rows: deque[LogRow] = deque(maxlen=1000)
+        self.alerts: deque[Alert] = deque(maxlen=200)
+        self.version = 0
+        self._seq = 0
+        self._listeners: list[Listener] = []
+        self.last_reconcile_wall_ns = 0
+        self.started = False
+        self._stopping = False
+        from copytui.engine.reconciler import Reconciler  # noqa: PLC0415 - the two refer to each other
+
+        self.reconciler = Reconciler(self)
+
+    # ------------------------------------------------------------------ API
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(kind, payload)`` is called on the copy path: it must only record, never wait."""
+        self._listeners.append(listener)
+
+    def _emit(self, kind: str, payload: object) -> None:
+        self.version += 1
+        for listener in self._listeners:
+            try:
+                listener(kind, payload)
+            except Exception:  # a desk bug must not stop the copying
+                log.exception("listener failed on %s", kind)
+
+    async def start(self) -> None:
+        adapters = [self.leader, *(f.adapter for f in self.followers.values())]
+        await asyncio.gather(*(a.connect() for a in adapters))
+        self._restore()
+        await self.reconciler.recover_unresolved()
+        for name, f in self.followers.items():
+            self.tasks.spawn(self._executor(f), f"executor-{name}")
+            self.tasks.spawn(self._follower_stream(f), f"follower-stream-{name}")
+        self.tasks.spawn(self._leader_stream(), "leader-stream")
+        self.tasks.spawn(self._flusher(), "journal-flusher")
+        await self.reconciler.catch_up_leader()
+        self.tasks.spawn(self.reconciler.run(), "reconciler")
+        self.started = True
+
+    async def stop(self, settle: bool = True) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if settle and self.started:
+            await self.drain(timeout_s=5.0)
+            await self.reconciler.settle()
+        await self.tasks.cancel_all()
+        self.journal.flush()
+        adapters = [self.leader, *(f.adapter for f in self.followers.values())]
+        await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
+
+    async def drain(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every follower's queue is empty and no order is on its way."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(f.queue.empty() and f.busy == 0 for f in self.followers.values()):
+                self.journal.flush()
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    def pause(self, name: str) -> None:
+        f = self._follower(name)
+        f.state.paused = True
+        self.journal.operator_action("pause", name)
+        self._log_operator(name, "paused")
+
+    def resume(self, name: str, sync: bool = True) -> None:
+        """Resume copying; ``sync`` sends the follower to the leader's position now, otherwise
+        the follower waits until the leader is next flat in each symbol it holds."""
+        f = self._follower(name)
+        f.state.paused = False
+        self.journal.operator_action("resume", name, "sync now" if sync else "wait for leader flat")
+        self._log_operator(name, "resumed" + (" (sync now)" if sync else " (waiting for flat)"))
+        for sym, pos in self.builder.positions.items():
+            if sync:
+                self._sync_symbol(f, sym, pos)
+            elif pos != 0:
+                f.state.waiting_flat.add(sym)
+
+    def toggle_pause(self, name: str, sync: bool = True) -> bool:
+        f = self._follower(name)
+        if f.state.paused:
+            self.resume(name, sync)
+        else:
+            self.pause(name)
+        return f.state.paused
+
+    async def flatten(self, name: str) -> None:
+        """Pause the follower, cancel its working orders and close its positions at the broker."""
+        f = self._follower(name)
+        if not f.state.paused:
+            f.state.paused = True
+        self.journal.operator_action("flatten", name)
+        self._log_operator(name, "flatten: cancelling orders and closing positions")
+        await self._wait_idle(f, 5.0)
+        try:
+            await f.adapter.flatten()
+        except BrokerError as exc:
+            self.raise_alert("error", name, "flatten failed", f"flatten failed: {exc}")
+            raise
+        for it in f.state.intents.values():
+            if not it.status.final and it.order.action is OrderAction.PLACE:
+                self._finalize(f, it, OrderStatus.CANCELLED, "flattened by operator")
+        f.state.basis = {sym: 0 for sym in f.state.basis}
+        f.state.held_by_order.clear()
+        f.state.mirrored.clear()
+        f.state.waiting_flat.clear()
+        self._log_operator(name, "flat and paused")
+        await self.reconciler.refresh_positions(f)
+
+    async def flatten_all(self) -> None:
+        self.journal.operator_action("flatten_all", "*")
+        results = await asyncio.gather(*(self.flatten(n) for n in self.followers), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def reconcile_now(self) -> None:
+        self.journal.operator_action("reconcile", "*")
+        await self.reconciler.reconcile_once(manual=True)
+
+    def snapshot(self) -> EngineSnapshot:
+        return EngineSnapshot(
+            version=self.version,
+            leader=LeaderView(
+                name=self.leader_cfg.name,
+                broker=self.leader.broker,
+                connection=self.leader.health.state,
+                positions={s: p for s, p in self.builder.positions.items() if p},
+                realized_pnl=sum(p.realized_pnl for p in self.leader_positions.values()),
+                unrealized_pnl=sum(p.unrealized_pnl for p in self.leader_positions.values()),
+                events=tuple(self.leader_events),
+            ),
+            followers=tuple(self._view(f) for f in self.followers.values()),
+            log=tuple(self.log_rows),
+            alerts=tuple(self.alerts),
+            signals=self.signals,
+            duplicates_dropped=self.duplicates,
+            last_reconcile_wall_ns=self.last_reconcile_wall_ns,
+        )
+
+    def _view(self, f: Follower) -> FollowerView:
+        s = f.stats
+        lat = list(s.latency_ms)
+        slip = list(s.slippage_ticks)
+        return FollowerView(
+            name=f.state.name,
+            broker=f.adapter.broker,
+            connection=f.adapter.health.state,
+            copy_state=f.state.copy_state,
+            rule=f.state.cfg.rule_text(),
+            positions={sym: p.qty for sym, p in f.positions.items() if p.qty},
+            expected={k: v for k, v in f.expected.items() if v},
+            drift={k: v for k, v in f.drift.items() if v},
+            realized_pnl=sum(p.realized_pnl for p in f.positions.values()),
+            unrealized_pnl=sum(p.unrealized_pnl for p in f.positions.values()),
+            last_latency_ms=s.last_latency_ms,
+            orders=s.orders,
+            rejects=s.rejects,
+            fills=s.fills,
+            latency_p50=percentile(lat, 0.5),
+            latency_p99=percentile(lat, 0.99),
+            slippage_avg_ticks=sum(slip) / len(slip) if slip else 0.0,
+            slippage_p95_ticks=percentile(slip, 0.95),
+            slippage_avg_cash=sum(s.slippage_cash) / len(s.slippage_cash) if s.slippage_cash else 0.0,
+            latency_history=tuple(lat[-40:]),
+        )
+
+    def _follower(self, name: str) -> Follower:
+        try:
+            return self.followers[name]
+        except KeyError:
+            raise KeyError(f"no follower named {name!r}; configured: {', '.join(self.followers)}") from None
+
+    # ------------------------------------------------------------ restore
+    def _restore(self) -> None:
+        j = self.journal
+        self.seen = j.seen_signal_ids()
+        self.builder.restore(j.signals_for_leader(self.leader_cfg.name))
+        for f in self.followers.values():
+            for row in j.follower_intents(f.state.name):
+                order = FollowerOrder(
+                    follower=row["follower"],
+                    signal_id=row["signal_id"],
+                    client_order_id=row["client_order_id"],
+                    action=OrderAction(row["action"]),
+                    symbol=row["symbol"],
+                    side=Side(row["side"]),
+                    qty=row["qty"],
+                    order_type=OrderType(row["order_type"]),
+                    price=row["price"],
+                    stop_price=row["stop_price"],
+                    leader_symbol=row["leader_symbol"] or row["symbol"],
+                    leader_order_id=row["leader_order_id"],
+                    target_client_order_id=row["target_client_order_id"],
+                    broker_order_id=row["broker_order_id"],
+                    reference_price=row["reference_price"],
+                    status=OrderStatus(row["status"]),
+                )
+                status = OrderStatus(row["status"])
+                f.state.intents[order.client_order_id] = IntentState(
+                    order, status, row["filled_qty"] or 0, row["avg_fill_price"], row["broker_order_id"]
+                )
+                if order.action is not OrderAction.PLACE or status is OrderStatus.SKIPPED:
+                    continue
+                counted = order.qty if status in LIVE_STATUSES else (row["filled_qty"] or 0)
+                ls = order.leader_symbol
+                f.state.basis[ls] = f.state.basis.get(ls, 0) + order.side.sign * counted
+                if order.leader_order_id:
+                    f.state.held_by_order[order.leader_order_id] = (
+                        f.state.held_by_order.get(order.leader_order_id, 0) + counted
+                    )
+                    if order.order_type is not OrderType.MARKET and not status.final:
+                        f.state.mirrored[order.leader_order_id] = order.client_order_id
+
+    # -------------------------------------------------------------- leader
+    async def _leader_stream(self) -> None:
+        async for ev in self.leader.subscribe():
+            self.on_leader_event(ev)
+
+    def on_leader_event(self, ev: AccountEvent) -> None:
+        """The hot path. Synchronous from the event to the executors' queues."""
+        if ev.kind is EventKind.POSITION:
+            self.leader_events.append(f"position {ev.symbol} {ev.position:+d}")
+            self._emit("leader", ev)
+            return
+        try:
+            sig = self.builder.build(ev)
+        except (UnknownSymbol, ValueError) as exc:
+            self.journal.error("leader", str(exc), ev.model_dump_json())
+            self.raise_alert("error", self.leader_cfg.name, "bad leader event", str(exc))
+            return
+        if sig is None:
+            return
+        if sig.id in self.seen:
+            self.duplicates += 1
+            self.journal.count("duplicates_dropped")
+            return
+        self.process_signal(sig)
+
+    def process_signal(self, sig: Signal) -> None:
+        orders: list[FollowerOrder] = []
+        for f in self.followers.values():
+            try:
+                orders.extend(f.router.route(sig))
+            except (UnknownSymbol, ValueError) as exc:
+                self.journal.error(f"router:{f.state.name}", str(exc), sig.model_dump_json())
+                self.raise_alert("error", f.state.name, "cannot route", str(exc))
+        if not self.journal.commit_signal(sig, orders):
+            self.duplicates += 1
+            return
+        self.seen.add(sig.id)
+        self.signals += 1
+        self.leader_events.append(self._describe(sig))
+        for order in orders:
+            f = self.followers[order.follower]
+            f.state.add_intent(order)
+            if order.status is OrderStatus.SKIPPED:
+                self._log(order, OrderStatus.SKIPPED, reason=order.reason or "")
+                continue
+            f.queue.put_nowait(order)
+        self._emit("signal", sig)
+
+    @staticmethod
+    def _describe(sig: Signal) -> str:
+        side = sig.side.value if sig.side else ""
+        if sig.kind is SignalKind.FILL:
+            return f"fill {side} {sig.fill_qty} {sig.symbol} @ {sig.fill_price:g} -> pos {sig.leader_position:+d}"
+        price = sig.price if sig.price is not None else sig.stop_price
+        return f"{sig.kind.value} {side} {sig.qty} {sig.symbol} {sig.order_type or ''} @ {price}"
+
+    def _sync_symbol(self, f: Follower, leader_symbol: str, leader_pos: int) -> None:
+        target = f.state.target(leader_symbol, leader_pos)
+        delta = target - f.state.basis.get(leader_symbol, 0)
+        if delta == 0:
+            return
+        sig = Signal(
+            id=signal_id(self.leader_cfg.name, f"sync-{f.state.name}", "operator", time.time_ns()),
+            leader=self.leader_cfg.name,
+            kind=SignalKind.OPERATOR,
+            symbol=leader_symbol,
+            side=Side.for_delta(delta),
+            leader_position=leader_pos,
+            wall_ns=time.time_ns(),
+            recv_ns=time.perf_counter_ns(),
+        )
+        self.submit_extra(f, sig, delta)
+
+    def submit_extra(self, f: Follower, sig: Signal, delta: int) -> None:
+        """Journal and send an order that no leader fill asked for (sync, correction)."""
+        orders = f.router._market(sig, delta)
+        if not self.journal.commit_signal(sig, orders):
+            return
+        for order in orders:
+            f.state.add_intent(order)
+            f.queue.put_nowait(order)
+
+    # ------------------------------------------------------------ executors
+    async def _wait_idle(self, f: Follower, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (not f.queue.empty() or f.busy) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    async def _executor(self, f: Follower) -> None:
+        while True:
+            order = await f.queue.get()
+            f.busy += 1
+            try:
+                await self._execute(f, order)
+            except Exception as exc:  # one bad order must not stop this follower's executor
+                log.exception("executing %s failed", order.client_order_id)
+                self.journal.error(f"executor:{f.state.name}", f"{type(exc).__name__}: {exc}")
+            finally:
+                f.busy -= 1
+
+    async def _execute(self, f: Follower, order: FollowerOrder) -> None:
+        adapter = f.adapter
+        it = f.state.intents.get(order.client_order_id)
+        if order.action is not OrderAction.PLACE and order.target_client_order_id:
+            target = f.state.intents.get(order.target_client_order_id)
+            if target is not None and target.broker_order_id and not order.broker_order_id:
+                order = order.model_copy(update={"broker_order_id": target.broker_order_id})
+        call = {
+            OrderAction.PLACE: adapter.place,
+            OrderAction.MODIFY: adapter.modify,
+            OrderAction.CANCEL: adapter.cancel,
+        }
+        try:
+            ack = await asyncio.wait_for(call[order.action](order), self.order_timeout_s)
+        except (TimeoutError, AmbiguousOutcome) as exc:
+            # invariant 4: we do not know whether the broker has it; ask it later, never resend blindly
+            self.journal.mark_sent(order.client_order_id, time.perf_counter_ns())
+            self.journal.set_status(order.client_order_id, OrderStatus.UNKNOWN, f"no answer: {exc or 'timeout'}")
+            if it is not None:
+                it.status = OrderStatus.UNKNOWN
+            self.raise_alert(
+                "warning",
+                f.state.name,
+                "order outcome unknown",
+                f"{order.client_order_id}: no answer from {adapter.broker}; will ask by client id",
+            )
+            self._log(order, OrderStatus.UNKNOWN, reason="no answer: asking the broker")
+            return
+        except (Disconnected, RateLimited, AuthFailed, OrderRejected) as exc:
+            # raised before the request was written: nothing reached the broker
+            ack = OrderAck(
+                client_order_id=order.client_order_id,
+                broker_order_id=None,
+                status=OrderStatus.REJECTED,
+                sent_ns=time.perf_counter_ns(),
+                reason=f"not sent: {type(exc).__name__}: {exc}",
+            )
+            self.raise_alert("error", f.state.name, type(exc).__name__, str(exc))
+        self.journal.mark_sent(order.client_order_id, ack.sent_ns)
+        self.journal.record_ack(order.client_order_id, ack.status, ack.broker_order_id, ack.ack_ns, ack.reason)
+        latency = (ack.sent_ns - order.recv_ns) / 1e6 if order.recv_ns else None
+        if order.action is OrderAction.PLACE:
+            f.stats.orders += 1
+            if latency is not None:
+                f.stats.last_latency_ms = latency
+                f.stats.latency_ms.append(latency)
+        if it is not None:
+            if ack.broker_order_id:
+                it.broker_order_id = ack.broker_order_id
+            if ack.status is OrderStatus.REJECTED:
+                self._finalize(f, it, OrderStatus.REJECTED, ack.reason)
+            elif not it.status.final:
+                it.status = OrderStatus.CANCELLED if order.action is OrderAction.CANCEL else ack.status
+        if (
+            order.action is OrderAction.CANCEL
+            and ack.status is not OrderStatus.REJECTED
+            and order.target_client_order_id
+        ):
+            target = f.state.intents.get(order.target_client_order_id)
+            if target is not None:
+                self._finalize(f, target, OrderStatus.CANCELLED, "cancelled after the leader's cancel")
+        status = ack.status if it is None or ack.status is OrderStatus.REJECTED else it.status
+        self._log(order, status, latency_ms=latency, reason=ack.reason or "")
+
+    def _finalize(self, f: Follower, it: IntentState, status: OrderStatus, reason: str | None) -> None:
+        """Move an intent to rejected / cancelled once, giving its unfilled part back to the basis."""
+        if it.status.final:
+            return
+        it.status = status
+        if it.order.action is OrderAction.PLACE:
+            f.state.release(it.order.client_order_id, it.order.qty - it.filled)
+        if status is OrderStatus.REJECTED:
+            f.stats.rejects += 1
+        self.journal.set_status(it.order.client_order_id, status, reason)
+
+    # ------------------------------------------------------ follower events
+    async def _follower_stream(self, f: Follower) -> None:
+        async for ev in f.adapter.subscribe():
+            try:
+                self.on_follower_event(f, ev)
+            except Exception as exc:  # bad input from a broker is journaled and skipped
+                log.exception("follower event failed")
+                self.journal.error(f"follower:{f.state.name}", f"{type(exc).__name__}: {exc}", ev.model_dump_json())
+
+    def on_follower_event(self, f: Follower, ev: AccountEvent) -> None:
+        if ev.kind is EventKind.POSITION:
+            assert ev.symbol is not None and ev.position is not None
+            old = f.positions.get(ev.symbol)
+            f.positions[ev.symbol] = Position(
+                account=ev.account,
+                symbol=ev.symbol,
+                qty=ev.position,
+                avg_price=ev.avg_price or 0.0,
+                realized_pnl=old.realized_pnl if old else 0.0,
+                unrealized_pnl=old.unrealized_pnl if old else 0.0,
+            )
+            self._emit("position", f.state.name)
+            return
+        it = f.state.intents.get(ev.client_order_id or "")
+        if it is None:
+            return  # not ours (manual trade, flatten order): positions still come through
+        if ev.kind is EventKind.FILL:
+            self._on_follower_fill(f, it, ev)
+        elif ev.kind is EventKind.ORDER_REJECTED:
+            self._finalize(f, it, OrderStatus.REJECTED, ev.reason)
+            self._log(it.order, OrderStatus.REJECTED, reason=ev.reason or "")
+        elif ev.kind is EventKind.ORDER_CANCELLED:
+            self._finalize(f, it, OrderStatus.CANCELLED, ev.reason)
+        elif ev.kind in (EventKind.ORDER_NEW, EventKind.ORDER_MODIFIED) and ev.order_id:
+            it.broker_order_id = ev.order_id
+
+    def _on_follower_fill(self, f: Follower, it: IntentState, ev: AccountEvent) -> None:
+        if ev.cum_qty <= it.filled:
+            return  # duplicate or stale fill report
+        assert ev.fill_price is not None and ev.symbol is not None
+        it.filled = ev.cum_qty
+        done = it.filled >= it.order.qty
+        if done:
+            it.status = OrderStatus.FILLED
+        elif not it.status.final:
+            it.status = OrderStatus.PARTIALLY_FILLED
+        ticks = cash = None
+        ref = it.order.reference_price
+        if ref is not None:
+            inst = instrument(ev.symbol)
+            raw = inst.ticks_between(ev.fill_price, ref)
+            ticks = raw if it.order.side is Side.BUY else -raw
+            cash = ticks * inst.tick_value * ev.fill_qty
+            f.stats.slippage_ticks.append(ticks)
+            f.stats.slippage_cash.append(cash)
+        f.stats.fills += 1
+        self.journal.record_fill(
+            f.state.name,
+            ev.fill_id or f"{ev.order_id}-{ev.cum_qty}",
+            it.order.client_order_id,
+            ev.symbol,
+            it.order.side,
+            ev.fill_qty,
+            ev.fill_price,
+            ev.cum_qty,
+            ev.avg_price or ev.fill_price,
+            done,
+            ticks,
+            cash,
+            time.perf_counter_ns(),
+        )
+        self._log(it.order, it.status, fill_price=ev.fill_price, slippage=ticks)
+
+    # ---------------------------------------------------------- bookkeeping
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            self.journal.flush()
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _log(
+        self,
+        order: FollowerOrder,
+        status: OrderStatus,
+        *,
+        latency_ms: float | None = None,
+        fill_price: float | None = None,
+        slippage: float | None = None,
+        reason: str = "",
+    ) -> None:
+        row = LogRow(
+            seq=self._next_seq(),
+            wall_ns=time.time_ns(),
+            signal_id=order.signal_id,
+            follower=order.follower,
+            symbol=order.symbol,
+            side=order.side.value,
+            qty=order.qty,
+            status=status.value,
+            action=order.action.value,
+            client_order_id=order.client_order_id,
+            latency_ms=latency_ms,
+            fill_price=fill_price,
+            slippage_ticks=slippage,
+            reason=reason,
+        )
+        self.log_rows.append(row)
+        self._emit("log", row)
+
+    def _log_operator(self, name: str, what: str) -> None:
+        row = LogRow(
+            seq=self._next_seq(),
+            wall_ns=time.time_ns(),
+            signal_id="operator",
+            follower=name,
+            symbol="",
+            side="",
+            qty=0,
+            status="operator",
+            action="operator",
+            reason=what,
+        )
+        self.log_rows.append(row)
+        self._emit("log", row)
+
+    def raise_alert(self, level: str, follower: str, kind: str, message: str) -> None:
+        alert = Alert(self._next_seq(), time.time_ns(), level, follower, kind, message)
+        self.alerts.append(alert)
+        self.journal.alert(level, follower, kind, message)
+        self._emit("alert", alert)
+
+    @property
+    def copy_states(self) -> dict[str, str]:
+        return {n: f.state.copy_state for n, f in self.followers.items()}
+
+
+__all__ = ["CopyState", "Engine", "Follower"]

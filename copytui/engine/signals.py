@@ -1,0 +1,183 @@
+"""From leader AccountEvents to Signals with deterministic ids (invariant 2).
+
+The builder keeps the leader's cumulative filled quantity per order and its net position per
+symbol. A fill whose cumulative quantity is not above the last one seen is a duplicate or an
+out-of-order replay: it maps to an id already journaled, or to nothing, and is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from copytui.models import AccountEvent, EventKind, OrderType, Side, Signal, SignalKind
+
+
+def signal_id(leader: str, order_id: str, kind: str, marker: int | str) -> str:
+    key = f"{leader}|{order_id}|{kind}|{marker}"
+    return "s" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+
+
+@dataclass
+class LeaderOrder:
+    order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: int
+    price: float | None
+    stop_price: float | None
+    version: int = 0
+    cum_qty: int = 0
+    done: bool = False
+
+
+@dataclass
+class SignalBuilder:
+    leader: str
+    positions: dict[str, int] = field(default_factory=dict)
+    orders: dict[str, LeaderOrder] = field(default_factory=dict)
+    stale_dropped: int = 0
+
+    def build(self, ev: AccountEvent) -> Signal | None:
+        if ev.kind is EventKind.FILL:
+            return self._fill(ev)
+        if ev.kind is EventKind.ORDER_NEW:
+            return self._new(ev)
+        if ev.kind is EventKind.ORDER_MODIFIED:
+            return self._modify(ev)
+        if ev.kind is EventKind.ORDER_CANCELLED:
+            return self._cancel(ev)
+        if ev.kind is EventKind.ORDER_REJECTED and ev.order_id in self.orders:
+            self.orders[ev.order_id].done = True
+        return None
+
+    def _order(self, ev: AccountEvent) -> LeaderOrder:
+        assert ev.order_id is not None and ev.symbol and ev.side and ev.order_type
+        o = self.orders.get(ev.order_id)
+        if o is None:
+            o = LeaderOrder(ev.order_id, ev.symbol, ev.side, ev.order_type, ev.qty, ev.price, ev.stop_price, ev.version)
+            self.orders[ev.order_id] = o
+        return o
+
+    def _new(self, ev: AccountEvent) -> Signal | None:
+        known = ev.order_id in self.orders
+        o = self._order(ev)
+        if known or ev.order_type is OrderType.MARKET or o.done:
+            return None
+        return self._signal(ev, SignalKind.NEW, signal_id(self.leader, o.order_id, "new", 0), o)
+
+    def _modify(self, ev: AccountEvent) -> Signal | None:
+        if ev.order_id not in self.orders:
+            # the order's creation was missed (dropped stream): it is new to us
+            o = self._order(ev)
+            if ev.order_type is OrderType.MARKET:
+                return None
+            return self._signal(ev, SignalKind.NEW, signal_id(self.leader, o.order_id, "new", 0), o)
+        o = self._order(ev)
+        same = (ev.qty, ev.price, ev.stop_price) == (o.qty, o.price, o.stop_price)
+        if o.done or (ev.version and ev.version <= o.version) or (not ev.version and same):
+            self.stale_dropped += 1
+            return None
+        o.version, o.qty, o.price, o.stop_price = ev.version, ev.qty, ev.price, ev.stop_price
+        marker = ev.version if ev.version else f"{ev.qty}:{ev.price}:{ev.stop_price}"
+        return self._signal(ev, SignalKind.MODIFY, signal_id(self.leader, o.order_id, "modify", marker), o)
+
+    def _cancel(self, ev: AccountEvent) -> Signal | None:
+        if ev.order_id is None:
+            return None
+        o = self.orders.get(ev.order_id)
+        if o is None or o.done:
+            return None
+        o.done = True
+        return self._signal(ev, SignalKind.CANCEL, signal_id(self.leader, o.order_id, "cancel", 0), o)
+
+    def _fill(self, ev: AccountEvent) -> Signal | None:
+        oid = ev.order_id or ev.fill_id or ""
+        o = self.orders.get(oid)
+        if o is None:
+            assert ev.symbol and ev.side
+            o = LeaderOrder(
+                oid,
+                ev.symbol,
+                ev.side,
+                ev.order_type or OrderType.MARKET,
+                max(ev.qty, ev.cum_qty),
+                ev.price,
+                ev.stop_price,
+            )
+            self.orders[oid] = o
+        if ev.cum_qty <= o.cum_qty:
+            self.stale_dropped += 1
+            return None
+        delta = ev.cum_qty - o.cum_qty
+        o.cum_qty = ev.cum_qty
+        if o.cum_qty >= o.qty:
+            o.done = True
+        pos = self.positions.get(o.symbol, 0) + o.side.sign * delta
+        self.positions[o.symbol] = pos
+        return Signal(
+            id=signal_id(self.leader, oid, "fill", ev.cum_qty),
+            leader=self.leader,
+            kind=SignalKind.FILL,
+            leader_order_id=oid,
+            symbol=o.symbol,
+            side=o.side,
+            order_type=o.order_type,
+            qty=o.qty,
+            price=o.price,
+            stop_price=o.stop_price,
+            fill_qty=delta,
+            cum_qty=ev.cum_qty,
+            fill_price=ev.fill_price,
+            leader_position=pos,
+            wall_ns=ev.wall_ns,
+            recv_ns=ev.recv_ns,
+        )
+
+    def _signal(self, ev: AccountEvent, kind: SignalKind, sid: str, o: LeaderOrder) -> Signal:
+        return Signal(
+            id=sid,
+            leader=self.leader,
+            kind=kind,
+            leader_order_id=o.order_id,
+            symbol=o.symbol,
+            side=o.side,
+            order_type=o.order_type,
+            qty=o.qty,
+            price=o.price,
+            stop_price=o.stop_price,
+            cum_qty=o.cum_qty,
+            leader_position=self.positions.get(o.symbol, 0),
+            wall_ns=ev.wall_ns,
+            recv_ns=ev.recv_ns,
+        )
+
+    def restore(self, rows: list[dict[str, object]]) -> None:
+        """Rebuild from the journal's signals after a restart."""
+        for r in rows:
+            oid = str(r["leader_order_id"] or "")
+            sym = str(r["symbol"])
+            kind = r["kind"]
+            if kind in ("correction", "operator"):
+                continue
+            o = self.orders.get(oid)
+            if o is None:
+                o = LeaderOrder(
+                    oid,
+                    sym,
+                    Side(str(r["side"])),
+                    OrderType(str(r["order_type"] or "market")),
+                    int(r["qty"] or 0),
+                    r["price"],
+                    r["stop_price"],
+                )  # type: ignore[arg-type]
+                self.orders[oid] = o
+            if kind == "fill":
+                o.cum_qty = max(o.cum_qty, int(r["cum_qty"] or 0))
+                o.done = o.cum_qty >= o.qty
+                self.positions[sym] = int(r["leader_position"] or 0)
+            elif kind == "cancel":
+                o.done = True
+            elif kind == "modify":
+                o.qty, o.price, o.stop_price = int(r["qty"] or 0), r["price"], r["stop_price"]  # type: ignore[assignment]

@@ -1,0 +1,106 @@
+"""What the desk and the CLI read from the engine: small snapshots, cheap to take.
+
+The copy path only appends to bounded deques and bumps counters; readers copy what they need
+at their own pace (invariant 7).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+def percentile(values: list[float] | deque[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[idx]
+
+
+@dataclass(slots=True)
+class LogRow:
+    """One line of the order log."""
+
+    seq: int
+    wall_ns: int
+    signal_id: str
+    follower: str
+    symbol: str
+    side: str
+    qty: int
+    status: str
+    action: str = "place"
+    client_order_id: str = ""
+    latency_ms: float | None = None
+    fill_price: float | None = None
+    slippage_ticks: float | None = None
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Alert:
+    seq: int
+    wall_ns: int
+    level: str
+    follower: str
+    kind: str
+    message: str
+
+
+@dataclass
+class FollowerStats:
+    orders: int = 0
+    rejects: int = 0
+    fills: int = 0
+    last_latency_ms: float | None = None
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    slippage_ticks: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    slippage_cash: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerView:
+    name: str
+    broker: str
+    connection: str
+    copy_state: str
+    rule: str
+    positions: dict[str, int]
+    expected: dict[str, int]
+    drift: dict[str, int]
+    realized_pnl: float
+    unrealized_pnl: float
+    last_latency_ms: float | None
+    orders: int
+    rejects: int
+    fills: int
+    latency_p50: float
+    latency_p99: float
+    slippage_avg_ticks: float
+    slippage_p95_ticks: float
+    slippage_avg_cash: float
+    latency_history: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderView:
+    name: str
+    broker: str
+    connection: str
+    positions: dict[str, int]
+    realized_pnl: float
+    unrealized_pnl: float
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    version: int
+    leader: LeaderView
+    followers: tuple[FollowerView, ...]
+    log: tuple[LogRow, ...]
+    alerts: tuple[Alert, ...]
+    signals: int
+    duplicates_dropped: int
+    last_reconcile_wall_ns: int

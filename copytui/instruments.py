@@ -1,0 +1,65 @@
+"""Contract specifications for the futures copytui knows: tick size and point value.
+
+Slippage in ticks and currency, the paper exchange's price grid and P&L all come from here.
+An unknown symbol is an error at the edge, never a silent default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    symbol: str
+    tick_size: float
+    point_value: float
+    start_price: float
+    description: str
+
+    @property
+    def tick_value(self) -> float:
+        return self.tick_size * self.point_value
+
+    def round_price(self, price: float) -> float:
+        ticks = round(price / self.tick_size)
+        return round(ticks * self.tick_size, 10)
+
+    def ticks_between(self, a: float, b: float) -> float:
+        return round((a - b) / self.tick_size, 6)
+
+
+INSTRUMENTS: dict[str, Instrument] = {
+    i.symbol: i
+    for i in (
+        Instrument("ES", 0.25, 50.0, 5000.00, "E-mini S&P 500"),
+        Instrument("MES", 0.25, 5.0, 5000.00, "Micro E-mini S&P 500"),
+        Instrument("NQ", 0.25, 20.0, 17500.00, "E-mini Nasdaq-100"),
+        Instrument("MNQ", 0.25, 2.0, 17500.00, "Micro E-mini Nasdaq-100"),
+        Instrument("YM", 1.0, 5.0, 39000.0, "E-mini Dow"),
+        Instrument("MYM", 1.0, 0.5, 39000.0, "Micro E-mini Dow"),
+        Instrument("RTY", 0.1, 50.0, 2050.0, "E-mini Russell 2000"),
+        Instrument("M2K", 0.1, 5.0, 2050.0, "Micro E-mini Russell 2000"),
+        Instrument("CL", 0.01, 1000.0, 78.00, "Crude Oil"),
+        Instrument("MCL", 0.01, 100.0, 78.00, "Micro Crude Oil"),
+        Instrument("GC", 0.10, 100.0, 2350.0, "Gold"),
+        Instrument("MGC", 0.10, 10.0, 2350.0, "Micro Gold"),
+    )
+}
+
+
+class UnknownSymbol(KeyError):
+    def __init__(self, symbol: str) -> None:
+        known = ", ".join(sorted(INSTRUMENTS))
+        super().__init__(f"unknown symbol {symbol!r}: copytui knows {known}")
+        self.symbol = symbol
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def instrument(symbol: str) -> Instrument:
+    try:
+        return INSTRUMENTS[symbol]
+    except KeyError:
+        raise UnknownSymbol(symbol) from None

@@ -1,0 +1,433 @@
+"""The journal: the only code in copytui that speaks SQL.
+
+Writes on the copy path use the standard library's sqlite3 connection directly, in the event
+loop's thread: a WAL commit of a signal and its intents costs tens of microseconds, while a
+hop to a worker thread (aiosqlite) costs more than that in scheduling alone. The signal and its
+intents are committed before any follower order leaves (invariant 1). Later status updates
+(sent, acknowledged, filled) are buffered and committed in batches every few milliseconds:
+losing them in a crash loses nothing, because recovery asks the broker by client order id.
+
+Reads for reports and the summary go through aiosqlite on their own connection, so a long
+report query never stalls the copy path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from copytui.models import FollowerOrder, OrderStatus, Signal
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE IF NOT EXISTS signals (
+        id TEXT PRIMARY KEY, leader TEXT NOT NULL, kind TEXT NOT NULL, leader_order_id TEXT,
+        symbol TEXT NOT NULL, side TEXT, order_type TEXT, qty INTEGER, price REAL, stop_price REAL,
+        fill_qty INTEGER, cum_qty INTEGER, fill_price REAL, leader_position INTEGER,
+        wall_ns INTEGER, recv_ns INTEGER, journaled_ns INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS intents (
+        client_order_id TEXT PRIMARY KEY, signal_id TEXT NOT NULL, follower TEXT NOT NULL,
+        action TEXT NOT NULL, symbol TEXT NOT NULL, leader_symbol TEXT, side TEXT NOT NULL,
+        qty INTEGER NOT NULL, order_type TEXT NOT NULL, price REAL, stop_price REAL,
+        target_client_order_id TEXT, leader_order_id TEXT, reference_price REAL,
+        status TEXT NOT NULL, reason TEXT, broker_order_id TEXT,
+        filled_qty INTEGER NOT NULL DEFAULT 0, avg_fill_price REAL,
+        recv_ns INTEGER, journaled_ns INTEGER, sent_ns INTEGER, ack_ns INTEGER, fill_ns INTEGER,
+        wall_ns INTEGER, send_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS intents_follower ON intents(follower, status);
+    CREATE INDEX IF NOT EXISTS intents_signal ON intents(signal_id);
+    CREATE TABLE IF NOT EXISTS executions (
+        follower TEXT NOT NULL, fill_id TEXT NOT NULL, client_order_id TEXT, symbol TEXT, side TEXT,
+        qty INTEGER, price REAL, slippage_ticks REAL, slippage_cash REAL, fill_ns INTEGER, wall_ns INTEGER,
+        PRIMARY KEY (follower, fill_id)
+    );
+    CREATE TABLE IF NOT EXISTS operator_actions (
+        id INTEGER PRIMARY KEY, wall_ns INTEGER, action TEXT, target TEXT, detail TEXT
+    );
+    CREATE TABLE IF NOT EXISTS alerts (
+        id INTEGER PRIMARY KEY, wall_ns INTEGER, level TEXT, follower TEXT, kind TEXT, message TEXT
+    );
+    CREATE TABLE IF NOT EXISTS errors (
+        id INTEGER PRIMARY KEY, wall_ns INTEGER, source TEXT, message TEXT, payload TEXT
+    );
+    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS reconciliation (
+        follower TEXT, symbol TEXT, expected INTEGER, actual INTEGER, wall_ns INTEGER,
+        PRIMARY KEY (follower, symbol)
+    );
+    CREATE TABLE IF NOT EXISTS cursors (account TEXT PRIMARY KEY, cursor TEXT);
+    """,
+}
+
+# Statuses whose quantity counts towards what the follower holds or will hold.
+LIVE_STATUSES = (
+    OrderStatus.PENDING,
+    OrderStatus.SENT,
+    OrderStatus.WORKING,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.FILLED,
+    OrderStatus.UNKNOWN,
+)
+
+
+class JournalError(Exception):
+    pass
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` with mode 0600 if missing; tighten it if it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        try:
+            create_private_file(self.path)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(
+                f"cannot open journal {self.path}: {exc}. Pass --journal with a writable path."
+            ) from None
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        self._pending: list[tuple[str, Sequence[Any]]] = []
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal {self.path} has schema {version}, newer than this copytui"
+                f" ({SCHEMA_VERSION}). Upgrade copytui."
+            )
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            self.db.executescript("BEGIN;" + _MIGRATIONS[v] + f"PRAGMA user_version={v}; COMMIT;")
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+
+    # ------------------------------------------------------------ copy path
+    def seen_signal_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM signals")}
+
+    def commit_signal(self, signal: Signal, intents: Iterable[FollowerOrder]) -> bool:
+        """Journal a signal and its intents in one transaction. False when already journaled."""
+        now = time.perf_counter_ns()
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    signal.id,
+                    signal.leader,
+                    signal.kind,
+                    signal.leader_order_id,
+                    signal.symbol,
+                    signal.side,
+                    signal.order_type,
+                    signal.qty,
+                    signal.price,
+                    signal.stop_price,
+                    signal.fill_qty,
+                    signal.cum_qty,
+                    signal.fill_price,
+                    signal.leader_position,
+                    signal.wall_ns,
+                    signal.recv_ns,
+                    now,
+                ),
+            )
+            if cur.rowcount == 0:
+                db.execute("COMMIT")
+                self.count("duplicates_dropped")
+                return False
+            db.executemany(
+                "INSERT INTO intents (client_order_id, signal_id, follower, action, symbol, leader_symbol, side,"
+                " qty, order_type, price, stop_price, target_client_order_id, leader_order_id, reference_price,"
+                " status, reason, broker_order_id, recv_ns, journaled_ns, wall_ns)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        o.client_order_id,
+                        o.signal_id,
+                        o.follower,
+                        o.action,
+                        o.symbol,
+                        o.leader_symbol,
+                        o.side,
+                        o.qty,
+                        o.order_type,
+                        o.price,
+                        o.stop_price,
+                        o.target_client_order_id,
+                        o.leader_order_id,
+                        o.reference_price,
+                        o.status,
+                        o.reason,
+                        o.broker_order_id,
+                        signal.recv_ns,
+                        now,
+                        signal.wall_ns,
+                    )
+                    for o in intents
+                ],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
+
+    def count(self, name: str, n: int = 1) -> None:
+        self._pending.append(
+            ("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?", (name, n, n))
+        )
+
+    def mark_sent(self, client_order_id: str, sent_ns: int) -> None:
+        self._pending.append(
+            (
+                "UPDATE intents SET status = CASE WHEN status = 'pending' THEN 'sent' ELSE status END,"
+                " sent_ns = ?, send_count = send_count + 1 WHERE client_order_id = ?",
+                (sent_ns, client_order_id),
+            )
+        )
+
+    def record_ack(
+        self, client_order_id: str, status: OrderStatus, broker_order_id: str | None, ack_ns: int, reason: str | None
+    ) -> None:
+        self._pending.append(
+            (
+                "UPDATE intents SET status = CASE WHEN status IN ('filled', 'cancelled') THEN status ELSE ? END,"
+                " broker_order_id = COALESCE(?, broker_order_id), ack_ns = ?, reason = COALESCE(?, reason)"
+                " WHERE client_order_id = ?",
+                (status, broker_order_id, ack_ns, reason, client_order_id),
+            )
+        )
+
+    def set_status(self, client_order_id: str, status: OrderStatus, reason: str | None = None) -> None:
+        self._pending.append(
+            (
+                "UPDATE intents SET status = ?, reason = COALESCE(?, reason) WHERE client_order_id = ?",
+                (status, reason, client_order_id),
+            )
+        )
+
+    def record_fill(
+        self,
+        follower: str,
+        fill_id: str,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        qty: int,
+        price: float,
+        cum_qty: int,
+        avg_price: float | None,
+        order_done: bool,
+        slippage_ticks: float | None,
+        slippage_cash: float | None,
+        fill_ns: int,
+    ) -> None:
+        self._pending.append(
+            (
+                "INSERT OR IGNORE INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    follower,
+                    fill_id,
+                    client_order_id,
+                    symbol,
+                    side,
+                    qty,
+                    price,
+                    slippage_ticks,
+                    slippage_cash,
+                    fill_ns,
+                    time.time_ns(),
+                ),
+            )
+        )
+        self._pending.append(
+            (
+                "UPDATE intents SET filled_qty = MAX(filled_qty, ?), avg_fill_price = ?, fill_ns = ?,"
+                " status = ? WHERE client_order_id = ?",
+                (cum_qty, avg_price, fill_ns, "filled" if order_done else "partially_filled", client_order_id),
+            )
+        )
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            for sql, params in batch:
+                db.execute(sql, params)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------- rare, immediate
+    def operator_action(self, action: str, target: str, detail: str = "") -> None:
+        self.db.execute(
+            "INSERT INTO operator_actions (wall_ns, action, target, detail) VALUES (?,?,?,?)",
+            (time.time_ns(), action, target, detail),
+        )
+
+    def alert(self, level: str, follower: str, kind: str, message: str) -> None:
+        self.db.execute(
+            "INSERT INTO alerts (wall_ns, level, follower, kind, message) VALUES (?,?,?,?,?)",
+            (time.time_ns(), level, follower, kind, message),
+        )
+
+    def error(self, source: str, message: str, payload: str = "") -> None:
+        self.db.execute(
+            "INSERT INTO errors (wall_ns, source, message, payload) VALUES (?,?,?,?)",
+            (time.time_ns(), source, message, payload[:2000]),
+        )
+
+    def record_reconciliation(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        now = time.time_ns()
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM reconciliation")
+        self.db.executemany("INSERT INTO reconciliation VALUES (?,?,?,?,?)", [(f, s, e, a, now) for f, s, e, a in rows])
+        self.db.execute("COMMIT")
+
+    def set_cursor(self, account: str, cursor: str | None) -> None:
+        self.db.execute(
+            "INSERT INTO cursors VALUES (?, ?) ON CONFLICT(account) DO UPDATE SET cursor = excluded.cursor",
+            (account, cursor),
+        )
+
+    def get_cursor(self, account: str) -> str | None:
+        row = self.db.execute("SELECT cursor FROM cursors WHERE account = ?", (account,)).fetchone()
+        return row[0] if row else None
+
+    # ------------------------------------------------------- state on start
+    def follower_intents(self, follower: str) -> list[dict[str, Any]]:
+        self.flush()
+        cur = self.db.execute("SELECT * FROM intents WHERE follower = ? ORDER BY rowid", (follower,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def signals_for_leader(self, leader: str) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT * FROM signals WHERE leader = ? ORDER BY rowid", (leader,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+    def unresolved_intents(self) -> list[dict[str, Any]]:
+        self.flush()
+        cur = self.db.execute("SELECT * FROM intents WHERE status IN ('pending', 'sent', 'unknown') ORDER BY rowid")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+# ------------------------------------------------------------------------- reading
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    idx = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[idx]
+
+
+async def summary(path: str | Path) -> dict[str, Any]:
+    """The numbers `copytui journal summary` prints."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise JournalError(f"no journal at {p}. Run `copytui run` first or pass --journal.")
+    async with aiosqlite.connect(f"file:{p}?mode=ro", uri=True) as db:
+
+        async def scalar(sql: str, *args: Any) -> int:
+            async with db.execute(sql, args) as cur:
+                row = await cur.fetchone()
+            return int(row[0] or 0) if row else 0
+
+        out: dict[str, Any] = {
+            "signals": await scalar("SELECT COUNT(*) FROM signals"),
+            "follower_orders": await scalar(
+                "SELECT COUNT(*) FROM intents WHERE status != 'skipped' AND action = 'place'"
+            ),
+            "modifies": await scalar("SELECT COUNT(*) FROM intents WHERE status != 'skipped' AND action = 'modify'"),
+            "cancels": await scalar("SELECT COUNT(*) FROM intents WHERE status != 'skipped' AND action = 'cancel'"),
+            "skipped": await scalar("SELECT COUNT(*) FROM intents WHERE status = 'skipped'"),
+            "fills": await scalar("SELECT COUNT(*) FROM executions"),
+            "rejects": await scalar("SELECT COUNT(*) FROM intents WHERE status = 'rejected'"),
+            "unresolved": await scalar("SELECT COUNT(*) FROM intents WHERE status IN ('pending','sent','unknown')"),
+            "duplicates_dropped": await scalar("SELECT value FROM counters WHERE name = 'duplicates_dropped'"),
+            "duplicate_orders": await scalar("SELECT COUNT(*) FROM intents WHERE send_count > 1"),
+            "alerts": await scalar("SELECT COUNT(*) FROM alerts"),
+            "errors": await scalar("SELECT COUNT(*) FROM errors"),
+            "operator_actions": await scalar("SELECT COUNT(*) FROM operator_actions"),
+        }
+        drift: dict[str, dict[str, int]] = {}
+        async with db.execute("SELECT follower, symbol, expected, actual FROM reconciliation ORDER BY 1, 2") as cur:
+            async for f, s, e, a in cur:
+                drift.setdefault(f, {})[s] = int(e) - int(a)
+        out["open_drift"] = drift
+        lat: dict[str, list[float]] = {}
+        ack: dict[str, list[float]] = {}
+        async with db.execute(
+            "SELECT follower, sent_ns - recv_ns, ack_ns - sent_ns FROM intents"
+            " WHERE sent_ns IS NOT NULL AND recv_ns > 0 AND action = 'place'"
+        ) as cur:
+            async for f, copy_ns, ack_ns in cur:
+                lat.setdefault(f, []).append(copy_ns / 1e6)
+                if ack_ns is not None and ack_ns > 0:
+                    ack.setdefault(f, []).append(ack_ns / 1e6)
+        out["latency_ms"] = {
+            f: {"p50": round(statistics.median(v), 3), "p99": round(_pct(v, 0.99), 3), "n": len(v)}
+            for f, v in sorted(lat.items())
+        }
+        out["ack_latency_ms"] = {
+            f: {"p50": round(statistics.median(v), 3), "p99": round(_pct(v, 0.99), 3)} for f, v in sorted(ack.items())
+        }
+        slip: dict[str, list[float]] = {}
+        async with db.execute(
+            "SELECT follower, slippage_ticks FROM executions WHERE slippage_ticks IS NOT NULL"
+        ) as cur:
+            async for f, t in cur:
+                slip.setdefault(f, []).append(float(t))
+        out["slippage_ticks"] = {f: {"avg": round(sum(v) / len(v), 3), "p95": _pct(v, 0.95)} for f, v in slip.items()}
+    return out
+
+
+def summary_text(s: dict[str, Any]) -> str:
+    lines = [
+        f"signals {s['signals']}  follower orders {s['follower_orders']}  fills {s['fills']}  rejects {s['rejects']}",
+        f"duplicates dropped {s['duplicates_dropped']}  duplicate orders {s['duplicate_orders']}"
+        f"  unresolved {s['unresolved']}  alerts {s['alerts']}",
+    ]
+    for f, v in s["latency_ms"].items():
+        d = s["open_drift"].get(f, {})
+        drift = ", ".join(f"{k} {n:+d}" for k, n in d.items() if n) or "none"
+        lines.append(f"  {f:<14} copy latency p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms  drift {drift}")
+    return "\n".join(lines)
+
+
+def dumps(s: dict[str, Any]) -> str:
+    return json.dumps(s, indent=2, sort_keys=True)

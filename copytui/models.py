@@ -1,0 +1,246 @@
+"""Canonical types shared by every room of copytui.
+
+Quantities are whole contracts (futures). Prices are floats in the instrument's quote units;
+tick arithmetic lives in :mod:`copytui.instruments`. Timestamps ending in ``_ns`` are
+``time.perf_counter_ns()`` readings taken in this process unless named ``wall_ns`` (``time.time_ns``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @classmethod
+    def for_delta(cls, delta: int) -> Side:
+        return cls.BUY if delta > 0 else cls.SELL
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+
+
+class EventKind(StrEnum):
+    ORDER_NEW = "order_new"
+    ORDER_MODIFIED = "order_modified"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_REJECTED = "order_rejected"
+    FILL = "fill"
+    POSITION = "position"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"  # journaled, not yet on the wire
+    SENT = "sent"  # written to the broker's socket, no answer yet
+    WORKING = "working"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # the broker did not answer: ask it by client order id
+    SKIPPED = "skipped"  # journaled intent that was deliberately not sent (paused, rounded to 0...)
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.SKIPPED}
+
+
+class SignalKind(StrEnum):
+    NEW = "new"  # a working (limit / stop) order appeared on the leader
+    MODIFY = "modify"
+    CANCEL = "cancel"
+    FILL = "fill"  # the leader's cumulative filled quantity grew
+    CORRECTION = "correction"  # a reconciler correction, not a leader event
+    OPERATOR = "operator"  # flatten / sync asked by the trader
+
+
+class OrderAction(StrEnum):
+    PLACE = "place"
+    MODIFY = "modify"
+    CANCEL = "cancel"
+
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class AccountEvent(BaseModel):
+    """One thing that happened on a broker account, validated at the adapter's edge."""
+
+    model_config = _FROZEN
+
+    account: str
+    kind: EventKind
+    order_id: str | None = None
+    client_order_id: str | None = None
+    symbol: str | None = None
+    side: Side | None = None
+    order_type: OrderType | None = None
+    qty: int = Field(default=0, ge=0, description="order quantity")
+    price: float | None = None
+    stop_price: float | None = None
+    version: int = Field(default=0, ge=0, description="order version: grows with each modification")
+    fill_id: str | None = None
+    fill_qty: int = Field(default=0, ge=0)
+    cum_qty: int = Field(default=0, ge=0, description="cumulative filled quantity of the order")
+    fill_price: float | None = None
+    position: int | None = Field(default=None, description="signed net position (POSITION events)")
+    avg_price: float | None = None
+    reason: str | None = None
+    seq: int = Field(default=0, ge=0, description="broker event sequence, 0 when the broker has none")
+    wall_ns: int = 0
+    recv_ns: int = Field(default=0, description="perf_counter_ns when the frame was read")
+
+    @model_validator(mode="after")
+    def _check(self) -> AccountEvent:
+        if self.kind is EventKind.FILL:
+            if self.fill_qty <= 0 or self.fill_price is None or not self.symbol or self.side is None:
+                raise ValueError("a fill needs symbol, side, fill_qty > 0 and fill_price")
+            if self.cum_qty < self.fill_qty:
+                raise ValueError("cum_qty is smaller than fill_qty")
+        if self.kind in (EventKind.ORDER_NEW, EventKind.ORDER_MODIFIED):
+            if not self.order_id or not self.symbol or self.side is None or self.order_type is None:
+                raise ValueError("an order event needs order_id, symbol, side and order_type")
+            if self.qty <= 0:
+                raise ValueError("an order event needs qty > 0")
+        if self.kind is EventKind.POSITION and (self.position is None or not self.symbol):
+            raise ValueError("a position event needs symbol and position")
+        return self
+
+
+class Signal(BaseModel):
+    """What the leader did, with a deterministic id (invariant 2)."""
+
+    model_config = _FROZEN
+
+    id: str
+    leader: str
+    kind: SignalKind
+    leader_order_id: str | None = None
+    symbol: str
+    side: Side | None = None
+    order_type: OrderType | None = None
+    qty: int = 0
+    price: float | None = None
+    stop_price: float | None = None
+    fill_qty: int = 0
+    cum_qty: int = 0
+    fill_price: float | None = None
+    leader_position: int = 0
+    wall_ns: int = 0
+    recv_ns: int = 0
+
+
+class FollowerOrder(BaseModel):
+    """One order for one follower, decided by the router and journaled before it is sent."""
+
+    model_config = _FROZEN
+
+    follower: str
+    signal_id: str
+    client_order_id: str
+    action: OrderAction
+    symbol: str
+    side: Side
+    qty: int = Field(ge=0)
+    order_type: OrderType = OrderType.MARKET
+    price: float | None = None
+    stop_price: float | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    leader_symbol: str = ""
+    leader_order_id: str | None = None
+    target_client_order_id: str | None = Field(
+        default=None, description="for modify / cancel: the follower order being changed"
+    )
+    broker_order_id: str | None = None
+    reference_price: float | None = Field(default=None, description="leader fill price, for slippage")
+    status: OrderStatus = OrderStatus.PENDING
+    reason: str | None = None
+    recv_ns: int = 0
+
+    @property
+    def signed_qty(self) -> int:
+        return self.qty * self.side.sign
+
+
+class OrderInfo(BaseModel):
+    """An order as the broker reports it (open orders, find_order)."""
+
+    model_config = _FROZEN
+
+    account: str
+    broker_order_id: str
+    client_order_id: str | None = None
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: int
+    filled_qty: int = 0
+    price: float | None = None
+    stop_price: float | None = None
+    avg_fill_price: float | None = None
+    status: OrderStatus
+
+
+class OrderAck(BaseModel):
+    model_config = _FROZEN
+
+    client_order_id: str
+    broker_order_id: str | None
+    status: OrderStatus
+    sent_ns: int = Field(description="perf_counter_ns when the request was written to the socket")
+    ack_ns: int = 0
+    reason: str | None = None
+
+
+class Execution(BaseModel):
+    """A follower fill, with its latency and slippage against the leader."""
+
+    model_config = _FROZEN
+
+    follower: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: float
+    fill_id: str
+    slippage_ticks: float | None = None
+    slippage_cash: float | None = None
+    fill_ns: int = 0
+    wall_ns: int = 0
+
+
+class Position(BaseModel):
+    model_config = _FROZEN
+
+    account: str
+    symbol: str
+    qty: int
+    avg_price: float = 0.0
+    realized_pnl: float = 0.0
+    unrealized_pnl: float = 0.0

@@ -1,0 +1,73 @@
+"""Wiring: from a Config to a running engine with its adapters, journal and (for the demo) the
+paper exchange's price walk and random leader. Shared by the headless runner, the desk and the
+benchmark, so all three run exactly the same copy path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adapters.base import AdapterContext
+from adapters.paper.exchange import PaperExchange
+from copytui import registry
+from copytui.config import Config
+from copytui.demo import DemoTrader, price_walk
+from copytui.engine import Engine
+from copytui.engine.tasks import TaskGroup
+from copytui.journal import Journal
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: Engine
+    journal: Journal
+    exchange: PaperExchange
+    trader: DemoTrader | None = None
+    tasks: TaskGroup = field(default_factory=TaskGroup)
+    walk: bool = True
+
+    async def start(self) -> None:
+        await self.engine.start()
+        if self.walk:
+            self.tasks.spawn(price_walk(self.exchange, self.config.paper.tick_interval_s), "price-walk")
+        if self.trader is not None:
+            self.tasks.spawn(self.trader.run(), "demo-trader")
+
+    async def stop(self, flatten_leader: bool = True) -> None:
+        await self.tasks.cancel_all()
+        if self.trader is not None and flatten_leader:
+            self.trader.go_flat()
+        await self.engine.stop()
+        self.journal.close()
+
+
+def build_runtime(
+    config: Config,
+    *,
+    demo: bool = False,
+    seed: int | None = None,
+    journal_path: str | Path | None = None,
+    secret_lookup=None,  # type: ignore[no-untyped-def]
+) -> Runtime:
+    seed = config.paper.seed if seed is None else seed
+    exchange = PaperExchange(seed=seed)
+    ctx = AdapterContext(paper_exchange=exchange)
+    if secret_lookup is not None:
+        ctx.secret = secret_lookup
+    journal = Journal(journal_path or config.journal_path())
+    leader = registry.create(config.leader, ctx)
+    followers = [(f, registry.create(f, ctx)) for f in config.followers]
+    engine = Engine(
+        leader_cfg=config.leader,
+        leader=leader,
+        followers=followers,
+        journal=journal,
+        reconcile_interval_s=config.reconcile.interval_s,
+    )
+    trader = None
+    if demo:
+        if config.leader.broker != "paper":
+            raise ValueError("--demo drives the leader with a random trader and needs a paper leader")
+        trader = DemoTrader(exchange, leader.account, seed=seed)
+    return Runtime(config=config, engine=engine, journal=journal, exchange=exchange, trader=trader)
