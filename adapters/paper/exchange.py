@@ -330,6 +330,17 @@ class PaperExchange:
                 finally:
                     acct.faults = saved
 
+    def fill(self, account: str, order_id: str, qty: int, price: float | None = None) -> None:
+        """Trade ``qty`` of a working order now (a counterparty hit it), at ``price`` or the order's price."""
+        acct = self._acct(account)
+        order = acct.orders.get(order_id)
+        if order is None or order.status.final:
+            raise OrderRejected(f"order {order_id} is not working")
+        if not 0 < qty <= order.leaves:
+            raise OrderRejected(f"fill quantity {qty} is outside 1..{order.leaves}")
+        px = price if price is not None else (order.price or order.stop_price or self.price(order.symbol))
+        self._fill(acct, order, qty, instrument(order.symbol).round_price(px))
+
     # -------------------------------------------------------------- matching
     def _marketable_price(self, order: PaperOrder) -> float | None:
         bid, ask = self.quote(order.symbol)

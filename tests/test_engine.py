@@ -1,0 +1,237 @@
+"""The copy engine end to end on the paper exchange with a real journal file."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.paper import Faults
+from copytui.config import SymbolMapping
+from copytui.engine.sizing import SizingRule, round_qty
+from copytui.models import AccountEvent, EventKind, OrderStatus, OrderType, Side
+from tests.engine_harness import LEADER, follower, running
+
+
+@pytest.mark.parametrize(
+    ("x", "mode", "want"),
+    [(0.5, "nearest", 1), (0.49, "nearest", 0), (1.5, "nearest", 2), (2.5, "down", 2), (2.01, "up", 3),
+     (0.3 * 3, "down", 0), (0.1 * 3 * 10, "down", 3), (3.0, "up", 3)],
+)
+def test_round_qty(x: float, mode: str, want: int) -> None:
+    assert round_qty(x, mode) == want
+
+
+def test_sizing_rule_targets() -> None:
+    assert SizingRule(multiplier=0.5).target(-3) == -2
+    assert SizingRule(multiplier=0.5, rounding="down").target(-3) == -1
+    assert SizingRule(fixed_qty=2).target(7) == 2
+    assert SizingRule(fixed_qty=2).target(0) == 0
+    assert SizingRule(multiplier=3, max_position=4).target(2) == 4
+    assert SizingRule(reverse=True).target(2) == -2
+    assert SizingRule().target(3, factor=10) == 30
+
+
+async def test_fills_mode_copies_each_rule(tmp_path) -> None:
+    fs = [
+        follower("one"),
+        follower("half", multiplier=0.5),
+        follower("halfdown", multiplier=0.5, rounding="down"),
+        follower("halfup", multiplier=0.5, rounding="up"),
+        follower("fixed", fixed_qty=2),
+        follower("capped", multiplier=3, max_position=4),
+        follower("rev", reverse=True),
+        follower("split", multiplier=2, max_order_qty=2),
+    ]
+    async with running(tmp_path, fs) as h:
+        h.buy("ES", 3)
+        await h.settle()
+        got = {f.name: h.pos(f.name, "ES") for f in fs}
+        assert got == {"one": 3, "half": 2, "halfdown": 1, "halfup": 2, "fixed": 2, "capped": 4, "rev": -3,
+                       "split": 6}
+        # the split follower's 6 went out as three orders of at most 2
+        sizes = [r[0] for r in h.rows("SELECT qty FROM intents WHERE follower='split' AND status!='skipped'")]
+        assert sizes == [2, 2, 2]
+        h.sell("ES", 3)
+        await h.settle()
+        assert {f.name: h.pos(f.name, "ES") for f in fs} == dict.fromkeys(got, 0)
+
+
+async def test_symbol_map_nq_to_mnq_times_ten(tmp_path) -> None:
+    fs = [follower("micro", symbol_map={"NQ": SymbolMapping(symbol="MNQ", factor=10)})]
+    async with running(tmp_path, fs) as h:
+        h.buy("NQ", 2)
+        await h.settle()
+        assert h.pos("micro", "MNQ") == 20
+        assert h.pos("micro", "NQ") == 0
+        h.sell("NQ", 1)
+        await h.settle()
+        assert h.pos("micro", "MNQ") == 10
+
+
+@pytest.mark.parametrize("ratio", [0.33, 1.5, 3])
+async def test_partial_fills_never_overshoot(tmp_path, ratio: float) -> None:
+    """Each leader partial fill moves the follower to rule(leader position), never past it."""
+    rule = SizingRule(multiplier=ratio)
+    async with running(tmp_path, [follower("f", multiplier=ratio)]) as h:
+        bid, ask = h.x.quote("ES")
+        entry = h.limit(Side.BUY, "ES", 7, bid - 50)
+        for part in (1, 2, 1, 3):
+            h.x.fill(LEADER, entry, part)
+            await h.settle()
+            lead = h.pos(LEADER, "ES")
+            assert h.pos("f", "ES") == rule.target(lead), f"leader {lead}"
+        assert h.pos(LEADER, "ES") == 7
+        exit_ = h.limit(Side.SELL, "ES", 7, ask + 50)
+        for part in (2, 2, 1, 1, 1):
+            h.x.fill(LEADER, exit_, part)
+            await h.settle()
+            assert h.pos("f", "ES") == rule.target(h.pos(LEADER, "ES"))
+        assert h.pos("f", "ES") == 0
+        assert h.x.duplicate_submissions("f") == 0
+
+
+async def test_duplicate_and_replayed_leader_events_are_dropped(tmp_path) -> None:
+    fs = [follower("a"), follower("b", multiplier=2)]
+    async with running(tmp_path, fs, leader_faults=Faults(duplicate_prob=1.0, reorder_prob=0.3), seed=5) as h:
+        for _ in range(5):
+            h.buy("ES", 1)
+            await h.settle()
+        h.sell("ES", 5)
+        await h.settle()
+        h.x.flush_held(LEADER)
+        await h.settle()
+        # replay a fill by hand, as a broker resync would
+        fill = h.x.accounts[LEADER].fills[0].event
+        h.engine.on_leader_event(fill)
+        h.engine.on_leader_event(fill.model_copy(update={"recv_ns": 1}))
+        await h.settle()
+        assert h.pos("a", "ES") == 0 and h.pos("b", "ES") == 0
+        assert h.x.duplicate_submissions("a") == 0 and h.x.duplicate_submissions("b") == 0
+        # 5 entries + 1 exit each, nothing more
+        assert len(h.x.accounts["a"].submissions) == 6
+        assert len(h.x.accounts["b"].submissions) == 6
+        dropped = h.engine.duplicates + h.engine.builder.stale_dropped
+        assert dropped >= 5
+
+
+async def test_rejected_entry_never_becomes_a_wrong_way_exit(tmp_path) -> None:
+    fs = [follower("rej"), follower("ok")]
+    async with running(tmp_path, fs, faults={"rej": Faults(reject_rate=1.0)}) as h:
+        h.buy("ES", 2)
+        await h.settle()
+        assert h.pos("rej", "ES") == 0 and h.pos("ok", "ES") == 2
+        statuses = [r[0] for r in h.rows("SELECT status FROM intents WHERE follower='rej'")]
+        assert statuses == ["rejected"]
+        h.x.accounts["rej"].faults = Faults()
+        h.sell("ES", 2)
+        await h.settle()
+        assert h.pos("rej", "ES") == 0  # not short 2
+        assert h.pos("ok", "ES") == 0
+        assert h.engine.snapshot().followers[0].rejects == 1
+
+
+async def test_mirror_mode_copies_limit_modify_and_cancel(tmp_path) -> None:
+    fs = [follower("m", mode="mirror", multiplier=2)]
+    async with running(tmp_path, fs) as h:
+        bid, _ = h.x.quote("ES")
+        oid = h.limit(Side.BUY, "ES", 1, bid - 10)
+        await h.settle()
+        [copy] = h.x.open_orders("m")
+        assert (copy.order_type, copy.side, copy.qty, copy.price) == (OrderType.LIMIT, Side.BUY, 2, bid - 10)
+        h.x.modify(LEADER, oid, price=bid - 9, qty=2)
+        await h.settle()
+        [copy] = h.x.open_orders("m")
+        assert (copy.price, copy.qty) == (bid - 9, 4)
+        h.x.cancel(LEADER, oid)
+        await h.settle()
+        assert h.x.open_orders("m") == []
+        assert h.x.accounts["m"].orders[copy.broker_order_id].status is OrderStatus.CANCELLED
+
+
+async def test_mirror_copy_fills_on_its_own(tmp_path) -> None:
+    fs = [follower("m", mode="mirror")]
+    async with running(tmp_path, fs) as h:
+        bid, _ = h.x.quote("ES")
+        h.limit(Side.BUY, "ES", 1, bid - 1)
+        await h.settle()
+        h.x.set_price("ES", bid - 2)  # both orders become marketable
+        await h.settle()
+        assert h.pos(LEADER, "ES") == 1 and h.pos("m", "ES") == 1
+
+
+async def test_paused_follower_is_not_copied_and_resume_syncs(tmp_path) -> None:
+    fs = [follower("p"), follower("q")]
+    async with running(tmp_path, fs) as h:
+        h.engine.pause("p")
+        h.buy("ES", 2)
+        await h.settle()
+        assert h.pos("p", "ES") == 0 and h.pos("q", "ES") == 2
+        h.engine.resume("p", sync=True)
+        await h.settle()
+        assert h.pos("p", "ES") == 2
+        acts = [r[0] for r in h.rows("SELECT action FROM operator_actions ORDER BY id")]
+        assert acts == ["pause", "resume"]
+
+
+async def test_flatten_leaves_follower_flat_and_paused(tmp_path) -> None:
+    fs = [follower("a", mode="mirror")]
+    async with running(tmp_path, fs) as h:
+        h.buy("ES", 2)
+        bid, _ = h.x.quote("ES")
+        h.limit(Side.BUY, "ES", 1, bid - 20)
+        await h.settle()
+        assert h.pos("a", "ES") == 2 and len(h.x.open_orders("a")) == 1
+        await h.engine.flatten("a")
+        await h.settle()
+        assert h.pos("a", "ES") == 0 and h.x.open_orders("a") == []
+        h.buy("ES", 1)
+        await h.settle()
+        assert h.pos("a", "ES") == 0
+        assert h.engine.snapshot().followers[0].copy_state == "paused"
+
+
+async def test_bad_leader_event_is_journaled_and_skipped(tmp_path) -> None:
+    async with running(tmp_path, [follower("a")]) as h:
+        bad = AccountEvent(account=LEADER, kind=EventKind.FILL, order_id="X1", symbol="ZZ", side=Side.BUY,
+                           qty=1, fill_qty=1, cum_qty=1, fill_price=1.0)
+        h.engine.on_leader_event(bad)
+        h.buy("ES", 1)
+        await h.settle()
+        assert h.pos("a", "ES") == 1
+        [(msg,)] = h.rows("SELECT message FROM errors")
+        assert "unknown symbol 'ZZ'" in msg
+
+
+async def test_restart_resumes_from_journal_without_resending(tmp_path) -> None:
+    from adapters.paper import PaperExchange
+
+    x = PaperExchange(seed=2)
+    fs = [follower("a", multiplier=0.5)]
+    async with running(tmp_path, fs, exchange=x) as h:
+        h.buy("ES", 1)
+        await h.settle()
+        assert h.pos("a", "ES") == 1
+        fills = [r.event for r in x.accounts[LEADER].fills]
+    # same exchange, same journal: a second process picks up where the first stopped
+    async with running(tmp_path, fs, exchange=x) as h:
+        for ev in fills:  # a broker replaying its history after reconnect
+            h.engine.on_leader_event(ev)
+        await h.settle()
+        assert len(x.accounts["a"].submissions) == 1
+        h.buy("ES", 1)  # leader 2 -> follower target 1: already there
+        await h.settle()
+        assert h.pos("a", "ES") == 1 and len(x.accounts["a"].submissions) == 1
+        h.buy("ES", 1)  # leader 3 -> target 2
+        await h.settle()
+        assert h.pos("a", "ES") == 2
+
+
+async def test_journal_records_latency_and_slippage(tmp_path) -> None:
+    async with running(tmp_path, [follower("a")]) as h:
+        h.buy("ES", 1)
+        await h.settle()
+        [(recv, journaled, sent, ack, status, send_count)] = h.rows(
+            "SELECT recv_ns, journaled_ns, sent_ns, ack_ns, status, send_count FROM intents")
+        assert 0 < recv <= journaled <= sent <= ack
+        assert status == "filled" and send_count == 1
+        [(px, ticks)] = h.rows("SELECT price, slippage_ticks FROM executions")
+        assert px > 0 and ticks is not None
