@@ -82,16 +82,12 @@ class Health:
 
 def fit_client_id(key: str, caps: Capabilities, prefix: str = "ct") -> str:
     """A deterministic client order id for ``key``, fitted to the broker's length and charset."""
-    digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=16).digest(), "big")
+    length = max(len(prefix) + 8, caps.client_id_max_len)
+    digest = hashlib.blake2b(key.encode(), digest_size=min(64, length)).digest()
     charset = caps.client_id_charset
-    base = len(charset)
-    chars: list[str] = []
-    while digest:
-        digest, rem = divmod(digest, base)
-        chars.append(charset[rem])
-    body = "".join(chars)
-    width = max(8, caps.client_id_max_len - len(prefix))
-    return (prefix + body)[: min(caps.client_id_max_len, len(prefix) + width)]
+    n = len(charset)
+    # 8+ characters from a 32+ symbol alphabet: collisions are out of reach within a journal
+    return (prefix + "".join([charset[b % n] for b in digest]))[: caps.client_id_max_len]
 
 
 class BrokerAdapter(abc.ABC):

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiosqlite
 
-from copytui.models import FollowerOrder, OrderStatus, Signal
+from copytui.models import FollowerOrder, OrderAck, OrderStatus, Signal
 
 SCHEMA_VERSION = 1
 
@@ -46,8 +46,8 @@ _MIGRATIONS: dict[int, str] = {
         recv_ns INTEGER, journaled_ns INTEGER, sent_ns INTEGER, ack_ns INTEGER, fill_ns INTEGER,
         wall_ns INTEGER, send_count INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX IF NOT EXISTS intents_follower ON intents(follower, status);
-    CREATE INDEX IF NOT EXISTS intents_signal ON intents(signal_id);
+    -- no secondary indexes on intents: each one costs every fan-out; the queries that would use
+    -- them run once at start-up or in reports, off the copy path
     CREATE TABLE IF NOT EXISTS executions (
         follower TEXT NOT NULL, fill_id TEXT NOT NULL, client_order_id TEXT, symbol TEXT, side TEXT,
         qty INTEGER, price REAL, slippage_ticks REAL, slippage_cash REAL, fill_ns INTEGER, wall_ns INTEGER,
@@ -113,6 +113,7 @@ class Journal:
             if side.exists():
                 os.chmod(side, 0o600)
         self._pending: list[tuple[str, Sequence[Any]]] = []
+        self._fills: list[tuple[Any, ...]] = []
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -215,6 +216,17 @@ class Journal:
             )
         )
 
+    def record_sent_ack(self, client_order_id: str, ack: OrderAck) -> None:
+        self._pending.append(
+            (
+                "UPDATE intents SET sent_ns = ?, send_count = send_count + 1, ack_ns = ?,"
+                " status = CASE WHEN status IN ('filled', 'cancelled', 'partially_filled') THEN status ELSE ? END,"
+                " broker_order_id = COALESCE(?, broker_order_id), reason = COALESCE(?, reason)"
+                " WHERE client_order_id = ?",
+                (ack.sent_ns, ack.ack_ns, ack.status, ack.broker_order_id, ack.reason, client_order_id),
+            )
+        )
+
     def record_ack(
         self, client_order_id: str, status: OrderStatus, broker_order_id: str | None, ack_ns: int, reason: str | None
     ) -> None:
@@ -278,14 +290,23 @@ class Journal:
         )
 
     def flush(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._fills:
             return
         batch, self._pending = self._pending, []
+        fills, self._fills = self._fills, []
         db = self.db
         db.execute("BEGIN")
         try:
-            for sql, params in batch:
-                db.execute(sql, params)
+            if fills:
+                db.executemany("INSERT OR IGNORE INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?)", fills)
+            i = 0
+            while i < len(batch):
+                sql = batch[i][0]
+                j = i + 1
+                while j < len(batch) and batch[j][0] == sql:
+                    j += 1
+                db.executemany(sql, [params for _, params in batch[i:j]])
+                i = j
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -431,3 +452,85 @@ def summary_text(s: dict[str, Any]) -> str:
 
 def dumps(s: dict[str, Any]) -> str:
     return json.dumps(s, indent=2, sort_keys=True)
+
+
+# ---- reports (desk)
+REPORT_KEYS = ("day", "follower", "symbol")
+REPORT_COLUMNS = (
+    *REPORT_KEYS,
+    "orders",
+    "rejects",
+    "fills",
+    "filled_qty",
+    "slippage_avg_ticks",
+    "slippage_p95_ticks",
+    "slippage_cash",
+    "latency_p50_ms",
+    "latency_p99_ms",
+)
+
+
+async def report_rows(path: str | Path, by: Sequence[str] = REPORT_KEYS) -> list[dict[str, Any]]:
+    """Fills, slippage and copy latency grouped by any of day (local date), follower and symbol.
+
+    Read-only, on its own connection: safe while the engine writes. Rows come sorted by the
+    group keys, newest day first; keys not grouped by read ``*``.
+    """
+    keys = [k for k in REPORT_KEYS if k in by]
+    if len(keys) != len(set(by)):
+        raise ValueError(f"report groups must be among {', '.join(REPORT_KEYS)}; got {', '.join(by)}")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise JournalError(f"no journal at {p}. Run `copytui run` first or pass --journal.")
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def group(day: str, follower: str, symbol: str) -> dict[str, Any]:
+        values = {"day": day, "follower": follower, "symbol": symbol}
+        key = tuple(values[k] if k in keys else "*" for k in REPORT_KEYS)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {"key": key, "orders": 0, "rejects": 0, "fills": 0, "filled_qty": 0}
+            g.update(lat=[], slip=[], cash=0.0)
+        return g
+
+    day_sql = "date(wall_ns / 1000000000, 'unixepoch', 'localtime')"
+    async with aiosqlite.connect(f"file:{p}?mode=ro", uri=True) as db:
+        async with db.execute(
+            f"SELECT {day_sql}, follower, symbol, status, sent_ns, recv_ns FROM intents"
+            " WHERE action = 'place' AND status != 'skipped'"
+        ) as cur:
+            async for day, follower, symbol, status, sent_ns, recv_ns in cur:
+                g = group(day or "?", follower, symbol)
+                g["orders"] += 1
+                g["rejects"] += status == "rejected"
+                if sent_ns and recv_ns:
+                    g["lat"].append((sent_ns - recv_ns) / 1e6)
+        async with db.execute(
+            f"SELECT {day_sql}, follower, symbol, qty, slippage_ticks, slippage_cash FROM executions"
+        ) as cur:
+            async for day, follower, symbol, qty, slip_ticks, slip_cash in cur:
+                g = group(day or "?", follower, symbol or "?")
+                g["fills"] += 1
+                g["filled_qty"] += qty or 0
+                if slip_ticks is not None:
+                    g["slip"].append(float(slip_ticks))
+                g["cash"] += float(slip_cash or 0.0)
+    out = []
+    for g in groups.values():
+        slip, lat = g["slip"], g["lat"]
+        row = dict(zip(REPORT_KEYS, g["key"], strict=True))
+        row.update(
+            orders=g["orders"],
+            rejects=g["rejects"],
+            fills=g["fills"],
+            filled_qty=g["filled_qty"],
+            slippage_avg_ticks=round(sum(slip) / len(slip), 3) if slip else None,
+            slippage_p95_ticks=_pct(slip, 0.95) if slip else None,
+            slippage_cash=round(g["cash"], 2),
+            latency_p50_ms=round(statistics.median(lat), 3) if lat else None,
+            latency_p99_ms=round(_pct(lat, 0.99), 3) if lat else None,
+        )
+        out.append(row)
+    out.sort(key=lambda r: (r["follower"], r["symbol"]))
+    out.sort(key=lambda r: r["day"], reverse=True)
+    return out

@@ -31,6 +31,11 @@ from copytui.models import (
 _CLOSED = object()
 
 
+def _stamped(event: AccountEvent) -> AccountEvent:
+    """The exchange stamps ``recv_ns`` as it delivers; events replayed by a resync are read now."""
+    return event if event.recv_ns else event.model_copy(update={"recv_ns": time.perf_counter_ns()})
+
+
 class PaperAdapter(BrokerAdapter):
     broker = "paper"
     capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
@@ -72,7 +77,7 @@ class PaperAdapter(BrokerAdapter):
         if self._dropped:
             return  # lost on the wire; recovered by the resync after reconnect
         self._track(event)
-        self._queue.put_nowait(event.model_copy(update={"recv_ns": time.perf_counter_ns()}))
+        self._queue.put_nowait(_stamped(event))
 
     def _track(self, event: AccountEvent) -> None:
         if event.kind is EventKind.FILL and event.fill_id and "-F" in event.fill_id:
@@ -135,9 +140,10 @@ class PaperAdapter(BrokerAdapter):
 
     # ------------------------------------------------------------- orders
     async def _wire_delay(self) -> None:
+        # the order is "written" before the exchange handles it: at least one loop turn, as on any
+        # wire, so a fan-out writes every follower's order before the paper exchange matches any
         latency = self.exchange.accounts[self.account].faults.latency_ms
-        if latency:
-            await asyncio.sleep(latency / 2000.0)
+        await asyncio.sleep(latency / 2000.0 if latency else 0)
 
     async def place(self, order: FollowerOrder) -> OrderAck:
         sent = time.perf_counter_ns()

@@ -226,7 +226,15 @@ class PaperExchange:
                 cum_qty=order.filled,
             )
         base.update(kw)
-        return AccountEvent(account=acct.name, kind=kind, seq=next(self._seq), wall_ns=time.time_ns(), **base)  # type: ignore[arg-type]
+        # in-process delivery follows creation at once: creation time is the time it is "read"
+        return AccountEvent(
+            account=acct.name,
+            kind=kind,
+            seq=next(self._seq),
+            wall_ns=time.time_ns(),
+            recv_ns=time.perf_counter_ns(),
+            **base,  # type: ignore[arg-type]
+        )
 
     # --------------------------------------------------------------- orders
     def submit(

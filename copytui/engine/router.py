@@ -19,6 +19,10 @@ from copytui.engine.sizing import SizingRule
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
 
+# pydantic-core validation is faster than model_construct's Python-level defaults
+_order = FollowerOrder
+
+
 class CopyState:
     COPYING = "copying"
     PAUSED = "paused"
@@ -78,6 +82,12 @@ class FollowerState:
         if order.action is OrderAction.PLACE and order.status is not OrderStatus.SKIPPED:
             self.basis[order.leader_symbol] = self.basis.get(order.leader_symbol, 0) + order.signed_qty
 
+    def prune(self, keep: int) -> None:
+        """Forget the oldest final intents beyond ``keep`` (dicts keep insertion order)."""
+        excess = len(self.intents) - keep
+        for coid in [c for c, it in self.intents.items() if it.status.final][: max(0, excess)]:
+            del self.intents[coid]
+
     def release(self, client_order_id: str, unfilled: int) -> None:
         """Take back the unfilled part of a rejected or cancelled order from the basis."""
         it = self.intents.get(client_order_id)
@@ -99,7 +109,7 @@ class Router:
     def _skip(self, sig: Signal, reason: str) -> list[FollowerOrder]:
         sym, _ = self.f.map_symbol(sig.symbol)
         return [
-            FollowerOrder(
+            _order(
                 follower=self.f.name,
                 signal_id=sig.id,
                 client_order_id=self._coid(sig),
@@ -152,7 +162,7 @@ class Router:
         while left > 0:
             q = min(chunk, left)
             out.append(
-                FollowerOrder(
+                _order(
                     follower=f.name,
                     signal_id=sig.id,
                     client_order_id=self._coid(sig, i),
@@ -180,7 +190,7 @@ class Router:
             if qty == 0:
                 return self._skip(sig, "rounds to zero")
             assert sig.side and sig.order_type
-            order = FollowerOrder(
+            order = _order(
                 follower=f.name,
                 signal_id=sig.id,
                 client_order_id=self._coid(sig),
@@ -211,7 +221,7 @@ class Router:
             f.held_by_order[oid] = f.held_by_order.get(oid, 0) + delta_qty
             it.order = it.order.model_copy(update={"qty": qty})
             return [
-                FollowerOrder(
+                _order(
                     follower=f.name,
                     signal_id=sig.id,
                     client_order_id=self._coid(sig),
@@ -235,7 +245,7 @@ class Router:
                 return []
             assert sig.side
             return [
-                FollowerOrder(
+                _order(
                     follower=f.name,
                     signal_id=sig.id,
                     client_order_id=self._coid(sig),
