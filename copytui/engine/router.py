@@ -19,10 +19,6 @@ from copytui.engine.sizing import SizingRule
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
 
-# pydantic-core validation is faster than model_construct's Python-level defaults
-_order = FollowerOrder
-
-
 class CopyState:
     COPYING = "copying"
     PAUSED = "paused"
@@ -109,7 +105,7 @@ class Router:
     def _skip(self, sig: Signal, reason: str) -> list[FollowerOrder]:
         sym, _ = self.f.map_symbol(sig.symbol)
         return [
-            _order(
+            FollowerOrder(
                 follower=self.f.name,
                 signal_id=sig.id,
                 client_order_id=self._coid(sig),
@@ -162,7 +158,7 @@ class Router:
         while left > 0:
             q = min(chunk, left)
             out.append(
-                _order(
+                FollowerOrder(
                     follower=f.name,
                     signal_id=sig.id,
                     client_order_id=self._coid(sig, i),
@@ -190,7 +186,7 @@ class Router:
             if qty == 0:
                 return self._skip(sig, "rounds to zero")
             assert sig.side and sig.order_type
-            order = _order(
+            order = FollowerOrder(
                 follower=f.name,
                 signal_id=sig.id,
                 client_order_id=self._coid(sig),
@@ -221,7 +217,7 @@ class Router:
             f.held_by_order[oid] = f.held_by_order.get(oid, 0) + delta_qty
             it.order = it.order.model_copy(update={"qty": qty})
             return [
-                _order(
+                FollowerOrder(
                     follower=f.name,
                     signal_id=sig.id,
                     client_order_id=self._coid(sig),
@@ -245,7 +241,7 @@ class Router:
                 return []
             assert sig.side
             return [
-                _order(
+                FollowerOrder(
                     follower=f.name,
                     signal_id=sig.id,
                     client_order_id=self._coid(sig),
