@@ -100,6 +100,24 @@ class AccountConfig(BaseModel):
     """Fault injection (paper and simulators only)."""
 
 
+class RiskConfig(BaseModel):
+    """Hard limits per follower. Breaching one is journaled, alerted and shown on the desk."""
+
+    model_config = _STRICT
+
+    max_order: int | None = Field(default=None, ge=1)
+    """An order larger than this is refused (not split), with an alert."""
+    daily_loss_limit: float | None = Field(default=None, gt=0)
+    """Loss since the session's start (realised plus unrealised, in account currency) that flattens
+    the follower and stops copying to it for the rest of the session."""
+    trading_hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    """Local time window "HH:MM-HH:MM" for opening trades; outside it only reducing orders are sent."""
+    breaker_failures: int = Field(default=5, ge=1, le=100)
+    """Consecutive failed orders that open the follower's circuit breaker (an auth failure opens it at once)."""
+    breaker_cooldown_s: float = Field(default=30.0, ge=1, le=3600)
+    """Seconds before an open breaker lets one probe order through (half-open)."""
+
+
 class FollowerConfig(AccountConfig):
     mode: Literal["fills", "mirror"] = "fills"
     """fills: a market order for each leader fill delta. mirror: copy working limit/stop orders too."""
@@ -125,6 +143,8 @@ class FollowerConfig(AccountConfig):
     """Let the reconciler send bounded correction orders when the position drifts."""
     max_correction_qty: int = Field(default=5, ge=1)
     """Largest single correction order the reconciler may send."""
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    """Risk guards and circuit breaker."""
 
     @model_validator(mode="after")
     def _qty_bounds(self) -> FollowerConfig:
@@ -133,6 +153,8 @@ class FollowerConfig(AccountConfig):
         for sym in self.symbol_map:
             if sym not in INSTRUMENTS:
                 raise ValueError(f"symbol_map key {sym!r} is not a known symbol")
+        if self.reverse and self.mode == "mirror":
+            raise ValueError("reverse works with mode fills only (a mirrored limit order cannot be reversed)")
         return self
 
     def rule_text(self) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from adapters.base import AdapterContext
 from adapters.paper.exchange import PaperExchange
 from copytui import registry
-from copytui.config import Config
+from copytui.config import Config, data_dir
 from copytui.demo import DemoTrader, price_walk
 from copytui.engine import Engine
 from copytui.engine.tasks import TaskGroup
@@ -64,6 +64,7 @@ def build_runtime(
         followers=followers,
         journal=journal,
         reconcile_interval_s=config.reconcile.interval_s,
+        lease_dir=data_dir() / "leases",
     )
     trader = None
     if demo:

@@ -161,6 +161,7 @@ class Reconciler:
                 e.raise_alert("warning", f.state.name, "reconcile failed", f"cannot read positions: {exc}")
                 continue
             await self._resolve_unknown(f)
+            await self._check_loss(f)
             expected: dict[str, int] = {}
             for lsym, lpos in leader_qty.items():
                 fsym, _ = f.state.map_symbol(lsym)
@@ -181,6 +182,17 @@ class Reconciler:
         e.last_reconcile_wall_ns = time.time_ns()
         e._emit("reconciled", drifts)
         return drifts
+
+    async def _check_loss(self, f: Follower) -> None:
+        limit = f.state.cfg.risk.daily_loss_limit
+        pnl = sum(p.realized_pnl + p.unrealized_pnl for p in f.positions.values())
+        if f.state.loss_baseline is None:
+            f.state.loss_baseline = pnl
+            return
+        loss = f.state.loss_baseline - pnl
+        if limit is not None and loss >= limit and not f.state.stopped_by_risk:
+            await self.e.stop_for_risk(f.state.name, f"daily loss {loss:,.2f} reached the limit {limit:,.2f}")
+            await self.refresh_positions(f)
 
     async def _resolve_unknown(self, f: Follower) -> None:
         for it in list(f.state.intents.values()):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from adapters.base import Capabilities, fit_client_id
 from copytui.config import FollowerConfig
+from copytui.engine.guards import Breaker, in_window
 from copytui.engine.sizing import SizingRule
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
@@ -49,6 +50,13 @@ class FollowerState:
     held_by_order: dict[str, int] = field(default_factory=dict)  # mirror: leader order id -> qty sent
     mirrored: dict[str, str] = field(default_factory=dict)  # leader order id -> follower client order id
     intents: dict[str, IntentState] = field(default_factory=dict)
+    breaker: Breaker = field(default_factory=Breaker)
+    stopped_by_risk: str = ""  # why a risk guard stopped this follower for the session
+    loss_baseline: float | None = None  # P&L when the session started, for the daily loss limit
+
+    def __post_init__(self) -> None:
+        r = self.cfg.risk
+        self.breaker = Breaker(failures_to_open=r.breaker_failures, cooldown_s=r.breaker_cooldown_s)
 
     @property
     def name(self) -> str:
@@ -56,8 +64,10 @@ class FollowerState:
 
     @property
     def copy_state(self) -> str:
-        if not self.cfg.enabled:
+        if not self.cfg.enabled or self.stopped_by_risk:
             return CopyState.DISABLED
+        if self.breaker.state != "closed":
+            return CopyState.BREAKER
         if self.paused:
             return CopyState.PAUSED
         if self.waiting_flat:
@@ -125,6 +135,8 @@ class Router:
         f = self.f
         if not f.cfg.enabled:
             return self._skip(sig, "follower disabled")
+        if f.stopped_by_risk:
+            return self._skip(sig, f"stopped: {f.stopped_by_risk}")
         if f.paused:
             return self._skip(sig, "follower paused")
         if sig.symbol in f.waiting_flat:
@@ -133,10 +145,39 @@ class Router:
             else:
                 return self._skip(sig, "waiting for the leader to be flat")
         if f.cfg.mode == "mirror":
-            return self._route_mirror(sig)
-        if sig.kind is SignalKind.FILL:
-            return self._to_target(sig, f.target(sig.symbol, sig.leader_position))
-        return []
+            orders = self._route_mirror(sig)
+        elif sig.kind is SignalKind.FILL:
+            orders = self._to_target(sig, f.target(sig.symbol, sig.leader_position))
+        else:
+            return []
+        return self._guard(sig, orders)
+
+    def _guard(self, sig: Signal, orders: list[FollowerOrder]) -> list[FollowerOrder]:
+        """Risk guards and the breaker, applied to orders that would really be sent."""
+        f = self.f
+        live = [o for o in orders if o.status is not OrderStatus.SKIPPED and o.action is OrderAction.PLACE]
+        if not live:
+            return orders
+        risk = f.cfg.risk
+        held = f.basis.get(sig.symbol, 0)
+        after = held + sum(o.signed_qty for o in live)
+        reducing = abs(after) < abs(held) and (after == 0 or (after > 0) == (held > 0))
+        reason = ""
+        if risk.max_order is not None and any(o.qty > risk.max_order for o in live):
+            reason = f"risk: order above max_order {risk.max_order}"
+        elif not reducing and not in_window(risk.trading_hours):
+            reason = f"risk: outside trading hours {risk.trading_hours}"
+        elif not f.breaker.allow():
+            reason = f"breaker open: {f.breaker.reason}"
+        if not reason:
+            return orders
+        for o in live:  # the mirror bookkeeping assumed these would go
+            loid = o.leader_order_id
+            if loid and loid in f.held_by_order:
+                f.held_by_order[loid] -= o.qty
+            if loid and f.mirrored.get(loid) == o.client_order_id:
+                del f.mirrored[loid]
+        return self._skip(sig, reason)
 
     def _to_target(self, sig: Signal, target: int) -> list[FollowerOrder]:
         f = self.f

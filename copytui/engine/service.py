@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from adapters.base import (
     AmbiguousOutcome,
@@ -25,6 +26,7 @@ from adapters.base import (
     RateLimited,
 )
 from copytui.config import AccountConfig, FollowerConfig
+from copytui.engine.lease import Leases
 from copytui.engine.router import CopyState, FollowerState, IntentState, Router
 from copytui.engine.signals import SignalBuilder, signal_id
 from copytui.engine.sizing import SizingRule
@@ -86,6 +88,7 @@ class Engine:
         reconcile_interval_s: float = 5.0,
         order_timeout_s: float = 10.0,
         flush_interval_s: float = 0.02,
+        lease_dir: Path | None = None,
     ) -> None:
         self.leader_cfg = leader_cfg
         self.leader = leader
@@ -115,6 +118,7 @@ class Engine:
         from copytui.engine.reconciler import Reconciler  # noqa: PLC0415 - the two refer to each other
 
         self.reconciler = Reconciler(self)
+        self.leases = Leases(journal.path, lease_dir)
 
     # ------------------------------------------------------------------ API
     def add_listener(self, listener: Listener) -> None:
@@ -130,10 +134,17 @@ class Engine:
                 log.exception("listener failed on %s", kind)
 
     async def start(self) -> None:
+        self.leases.take([(n, f.adapter.broker, f.adapter.account) for n, f in self.followers.items()])
         adapters = [self.leader, *(f.adapter for f in self.followers.values())]
         await asyncio.gather(*(a.connect() for a in adapters))
         self._restore()
         await self.reconciler.recover_unresolved()
+        for f in self.followers.values():
+            try:
+                await self.reconciler.refresh_positions(f)
+                f.state.loss_baseline = sum(p.realized_pnl + p.unrealized_pnl for p in f.positions.values())
+            except BrokerError as exc:
+                self.raise_alert("warning", f.state.name, "positions unavailable", str(exc))
         for name, f in self.followers.items():
             self.tasks.spawn(self._executor(f), f"executor-{name}")
             self.tasks.spawn(self._follower_stream(f), f"follower-stream-{name}")
@@ -160,6 +171,7 @@ class Engine:
         self.journal.flush()
         adapters = [self.leader, *(f.adapter for f in self.followers.values())]
         await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
+        self.leases.release()
 
     async def drain(self, timeout_s: float = 5.0) -> bool:
         """Wait until every follower's queue is empty and no order is on its way."""
@@ -445,6 +457,7 @@ class Engine:
                 ack = await call[order.action](order)
         except (TimeoutError, AmbiguousOutcome) as exc:
             # invariant 4: we do not know whether the broker has it; ask it later, never resend blindly
+            self._breaker_failure(f, f"no answer from {adapter.broker}")
             self.journal.mark_sent(order.client_order_id, time.perf_counter_ns())
             self.journal.set_status(order.client_order_id, OrderStatus.UNKNOWN, f"no answer: {exc or 'timeout'}")
             if it is not None:
@@ -467,6 +480,12 @@ class Engine:
                 reason=f"not sent: {type(exc).__name__}: {exc}",
             )
             self.raise_alert("error", f.state.name, type(exc).__name__, str(exc))
+            self._breaker_failure(f, f"{type(exc).__name__}: {exc}", fatal=isinstance(exc, AuthFailed))
+        else:
+            if ack.status is OrderStatus.REJECTED:
+                self._breaker_failure(f, f"rejected: {ack.reason}")
+            elif f.state.breaker.success():
+                self.raise_alert("info", f.state.name, "breaker closed", "probe order accepted: copying again")
         self.journal.record_sent_ack(order.client_order_id, ack)
         latency = (ack.sent_ns - order.recv_ns) / 1e6 if order.recv_ns else None
         if order.action is OrderAction.PLACE:
@@ -491,6 +510,22 @@ class Engine:
                 self._finalize(f, target, OrderStatus.CANCELLED, "cancelled after the leader's cancel")
         status = ack.status if it is None or ack.status is OrderStatus.REJECTED else it.status
         self._log(order, status, latency_ms=latency, reason=ack.reason or "")
+
+    def _breaker_failure(self, f: Follower, reason: str, fatal: bool = False) -> None:
+        if f.state.breaker.failure(reason, fatal):
+            self.journal.operator_action("breaker_open", f.state.name, reason)
+            self.raise_alert("error", f.state.name, "breaker open",
+                             f"nothing is sent until a probe succeeds in {f.state.breaker.cooldown_s:g}s: {reason}")
+
+    async def stop_for_risk(self, name: str, why: str) -> None:
+        """A risk guard stopped the follower: flatten it and copy nothing more this session."""
+        f = self._follower(name)
+        if f.state.stopped_by_risk:
+            return
+        f.state.stopped_by_risk = why
+        self.journal.operator_action("risk_stop", name, why)
+        self.raise_alert("error", name, "risk limit", f"{why}: flattening and disabling")
+        await self.flatten(name)
 
     def _finalize(self, f: Follower, it: IntentState, status: OrderStatus, reason: str | None) -> None:
         """Move an intent to rejected / cancelled once, giving its unfilled part back to the basis."""
