@@ -33,7 +33,7 @@ def test_breaker_opens_half_opens_and_closes() -> None:
 
 
 def test_trading_window_crossing_midnight() -> None:
-    day = datetime(2026, 11, 20)
+    day = datetime(2026, 11, 20).astimezone()
     assert in_window("08:30-15:00", day.replace(hour=9))
     assert not in_window("08:30-15:00", day.replace(hour=16))
     assert in_window("17:00-16:00", day.replace(hour=23))
