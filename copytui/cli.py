@@ -13,7 +13,11 @@ from pathlib import Path
 
 import typer
 
+from copytui.commands import accounts as accounts_cmd
+from copytui.commands import config_cmd
+from copytui.commands import doctor as doctor_cmd
 from copytui.config import Config, ConfigError, default_config_path, load_config
+from copytui.credentials import install_log_redaction, make_lookup
 
 app = typer.Typer(
     name="copytui",
@@ -24,6 +28,9 @@ app = typer.Typer(
 )
 journal_app = typer.Typer(help="Read the journal.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
+app.add_typer(accounts_cmd.app, name="accounts")
+app.add_typer(config_cmd.app, name="config")
+app.command("doctor")(doctor_cmd.doctor)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -89,12 +96,14 @@ async def _run_headless(
     cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, duration: float | None
 ) -> int:
     from copytui.engine import LogRow
+    from copytui.engine.lease import LeaseHeld
     from copytui.journal import JournalError
     from copytui.models import Signal
     from copytui.runtime import build_runtime
 
     try:
-        rt = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path)
+        lookup = make_lookup([cfg.leader, *cfg.followers])  # AdapterContext.secret: reads the OS keyring
+        rt = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=lookup)
     except (JournalError, ValueError, LookupError) as exc:
         fail(str(exc))
     lines: deque[str] = deque()
@@ -122,7 +131,11 @@ async def _run_headless(
             sys.stdout.flush()
             await asyncio.sleep(0.05)
 
-    await rt.start()
+    try:
+        await rt.start()
+    except LeaseHeld as exc:
+        await rt.engine.stop(settle=False)
+        fail(str(exc))
     print(f"copytui: leader {cfg.leader.name} -> {len(cfg.followers)} followers; journal {journal_path}")
     printer_task = asyncio.create_task(printer(), name="printer")
     try:
@@ -164,6 +177,7 @@ def journal_summary(
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     app()
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from adapters.base import AdapterContext
 from adapters.paper.exchange import PaperExchange
 from copytui import registry
-from copytui.config import Config, data_dir
+from copytui.config import AccountConfig, Config, data_dir
 from copytui.demo import DemoTrader, price_walk
 from copytui.engine import Engine
 from copytui.engine.tasks import TaskGroup
@@ -52,12 +52,17 @@ def build_runtime(
 ) -> Runtime:
     seed = config.paper.seed if seed is None else seed
     exchange = PaperExchange(seed=seed)
-    ctx = AdapterContext(paper_exchange=exchange)
-    if secret_lookup is not None:
-        ctx.secret = secret_lookup
     journal = Journal(journal_path or config.journal_path())
-    leader = registry.create(config.leader, ctx)
-    followers = [(f, registry.create(f, ctx)) for f in config.followers]
+
+    def context(account: AccountConfig) -> AdapterContext:
+        # each adapter sees only its own account's secrets, asked for by field ("password", "api_key")
+        ctx = AdapterContext(paper_exchange=exchange, data_dir=str(data_dir()))
+        if secret_lookup is not None:
+            ctx.secret = lambda fld, name=account.name: secret_lookup(f"{name}:{fld}")
+        return ctx
+
+    leader = registry.create(config.leader, context(config.leader))
+    followers = [(f, registry.create(f, context(f))) for f in config.followers]
     engine = Engine(
         leader_cfg=config.leader,
         leader=leader,

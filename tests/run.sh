@@ -14,9 +14,14 @@ fi
 
 python3 -m pip install -q -e '.[dev,fix]' 2>&1 | grep -v -e '^WARNING: Running pip as' -e 'pip is available' -e 'notice' || true
 
-exec dbus-run-session -- bash -c '
+# The test keyring lives in a throwaway folder, never in the user's own ~/.local/share/keyrings.
+KEYRING_HOME="$(mktemp -d)"
+trap 'rm -rf "$KEYRING_HOME"' EXIT
+
+dbus-run-session -- env XDG_DATA_HOME="$KEYRING_HOME" bash -c '
   eval "$(echo -n copytui-test | gnome-keyring-daemon --unlock --components=secrets 2>/dev/null)"
   export GNOME_KEYRING_CONTROL SSH_AUTH_SOCK
+  unset XDG_DATA_HOME
   set +e
   python3 -m pytest -q -p no:cacheprovider "$@"
   code=$?

@@ -55,6 +55,7 @@ class PaperAdapter(BrokerAdapter):
 
     # ------------------------------------------------------------ session
     async def connect(self) -> None:
+        self._loop = asyncio.get_running_loop()
         if self._unlisten is None:
             self._unlisten = self.exchange.listen(self.account, self._on_event, self._on_drop)
         self._working = {o.broker_order_id for o in self.exchange.open_orders(self.account)}
@@ -99,7 +100,8 @@ class PaperAdapter(BrokerAdapter):
         self._dropped = True
         self.health.connected = False
         self.health.state = "reconnecting"
-        task = asyncio.get_running_loop().create_task(self._reconnect(), name=f"paper-reconnect-{self.account}")
+        # the exchange may drop us from outside the loop (a test driving it): use the loop we connected on
+        task = self._loop.create_task(self._reconnect(), name=f"paper-reconnect-{self.account}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -1,0 +1,1 @@
+"""Command groups of the copytui CLI, one module each."""

@@ -1,0 +1,128 @@
+"""`copytui config check|schema`, and the config-file plumbing the account commands share:
+read, validate, and write atomically with mode 0600 (never an invalid config)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from copytui.config import Config, ConfigError, default_config_path, parse_config
+
+app = typer.Typer(help="Check the config file or write its JSON schema.", no_args_is_help=True)
+
+HEADER = (
+    "# copytui config. Secrets are not here: they live in the OS keyring (`copytui accounts add`).\n"
+    "# Every key is documented in config.example.yaml; check with `copytui config check`.\n"
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit non-zero."""
+    from copytui.credentials import redact
+
+    typer.echo(f"error: {redact(message)}", err=True)
+    raise typer.Exit(code)
+
+
+def first_line(exc: ConfigError) -> str:
+    lines = str(exc).splitlines()
+    more = f" (and {len(lines) - 1} more; run `copytui config check`)" if len(lines) > 1 else ""
+    return lines[0] + more
+
+
+def config_path(option: Path | None) -> Path:
+    return (option or default_config_path()).expanduser()
+
+
+def read_config(path: Path) -> tuple[str, Config] | None:
+    """(text, parsed) of an existing config, None when the file does not exist; fail() when invalid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        fail(f"{path}: cannot be read ({exc.strerror}).")
+    try:
+        return text, parse_config(text, str(path))
+    except ConfigError as exc:
+        fail(first_line(exc))
+
+
+def render(data: dict[str, Any]) -> str:
+    import yaml
+
+    return HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _has_own_comments(text: str) -> bool:
+    ours = set(HEADER.splitlines())
+    return any(line.lstrip().startswith("#") and line not in ours for line in text.splitlines())
+
+
+def _write_0600(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_config(path: Path, data: dict[str, Any], old_text: str | None) -> str | None:
+    """Validate ``data`` as a whole config, then replace ``path`` atomically (mode 0600). A config
+    with comments of its own is first copied to ``PATH.bak``, whose name is returned."""
+    text = render(data)
+    parse_config(text, str(path))  # raises ConfigError: the caller turns it into a message
+    backup = None
+    if old_text is not None and _has_own_comments(old_text):
+        backup = path.with_name(path.name + ".bak")
+        _write_0600(backup, old_text)
+    _write_0600(path, text)
+    return str(backup) if backup else None
+
+
+# ------------------------------------------------------------------------- commands
+@app.command("check")
+def check(
+    config: Path | None = typer.Option(None, "--config", help="Config file (default: ~/.config/copytui/config.yaml)."),
+) -> None:
+    """Validate the config: exits non-zero with file:line: key: problem and the fix."""
+    from copytui.config import load_config
+
+    path = config_path(config)
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"ok: {path}: leader {cfg.leader.name} ({cfg.leader.broker}), {len(cfg.followers)} followers")
+
+
+@app.command("schema")
+def schema(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+) -> None:
+    """Write the config's JSON schema, for editors (e.g. yaml-language-server)."""
+    doc = Config.model_json_schema()
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "copytui config"
+    text = json.dumps(doc, indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.expanduser().write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{output}: cannot be written ({exc.strerror}). Pick another --output path.")
+    typer.echo(f"wrote {output}")
