@@ -143,6 +143,12 @@ class FollowerConfig(AccountConfig):
     """Let the reconciler send bounded correction orders when the position drifts."""
     max_correction_qty: int = Field(default=5, ge=1)
     """Largest single correction order the reconciler may send."""
+    mirror_unfilled: Literal["market", "cancel", "leave"] = "market"
+    """Mirror mode: when the leader's order filled but the follower's copy still works after
+    mirror_unfilled_after_s, cancel the copy and send the rest at market (market), only cancel it
+    (cancel), or leave it working (leave)."""
+    mirror_unfilled_after_s: float = Field(default=5.0, ge=0.5, le=3600)
+    """Seconds to give a mirrored copy after the leader's order filled."""
     risk: RiskConfig = Field(default_factory=RiskConfig)
     """Risk guards and circuit breaker."""
 
@@ -177,6 +183,12 @@ class ReconcileConfig(BaseModel):
 
     interval_s: float = Field(default=5.0, ge=1.0, le=3600)
     """Seconds between reconciliation passes (1 at the fastest)."""
+    after_fanout: bool = True
+    """Also reconcile once the followers' orders for a leader event have settled."""
+    min_gap_s: float = Field(default=2.0, ge=0.5, le=3600)
+    """Fewest seconds between two passes triggered by fan-outs (REST brokers count every read)."""
+    reconnect_quiet_s: float = Field(default=0.3, ge=0.0, le=30)
+    """After a leader reconnect, wait until its stream is this quiet before gap recovery."""
 
 
 class PaperConfig(BaseModel):

@@ -69,6 +69,7 @@ def build_runtime(
         followers=followers,
         journal=journal,
         reconcile_interval_s=config.reconcile.interval_s,
+        reconcile=config.reconcile,
         lease_dir=data_dir() / "leases",
     )
     trader = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from adapters.paper import Faults
@@ -235,3 +237,67 @@ async def test_journal_records_latency_and_slippage(tmp_path) -> None:
         assert status == "filled" and send_count == 1
         [(px, ticks)] = h.rows("SELECT price, slippage_ticks FROM executions")
         assert px > 0 and ticks is not None
+
+
+async def test_mirror_copy_left_unfilled_goes_to_market(tmp_path) -> None:
+    fs = [follower("m", mode="mirror", mirror_unfilled="market", mirror_unfilled_after_s=0.5),
+          follower("c", mode="mirror", mirror_unfilled="cancel", mirror_unfilled_after_s=0.5)]
+    async with running(tmp_path, fs) as h:
+        h.engine.tasks.spawn(h.engine.reconciler.run(tick_s=0.05), "reconciler-fast")
+        bid, _ = h.x.quote("ES")
+        oid = h.limit(Side.BUY, "ES", 2, bid - 30)
+        await h.settle()
+        assert len(h.x.open_orders("m")) == 1 and len(h.x.open_orders("c")) == 1
+        h.x.fill(LEADER, oid, 2)  # the leader got filled, the copies did not
+        await h.settle()
+        assert h.pos("m", "ES") == 0
+        for _ in range(60):
+            await asyncio.sleep(0.05)
+            if h.pos("m", "ES") == 2 and not h.x.open_orders("c"):
+                break
+        assert h.pos("m", "ES") == 2 and h.x.open_orders("m") == []
+        assert h.pos("c", "ES") == 0 and h.x.open_orders("c") == []
+        assert h.x.duplicate_submissions("m") == 0
+
+
+async def test_leader_gap_recovery_after_reconnect(tmp_path) -> None:
+    """Fills the leader's stream lost are fetched with fills_since once the reconnect is quiet."""
+    async with running(tmp_path, [follower("a")]) as h:
+        h.engine.tasks.spawn(h.engine.reconciler.run(tick_s=0.05), "reconciler-fast")
+        leader = h.engine.leader
+        h.buy("ES", 1)
+        await h.settle()
+        leader._dropped = True  # the wire loses everything from here, and the broker sends no resync
+        h.buy("ES", 2)
+        h.sell("NQ", 1)
+        await h.settle()
+        assert h.pos("a", "ES") == 1 and h.pos("a", "NQ") == 0
+        leader._dropped = False
+        leader.health.reconnects += 1
+        for _ in range(60):
+            await asyncio.sleep(0.05)
+            if h.pos("a", "ES") == 3 and h.pos("a", "NQ") == -1:
+                break
+        assert h.pos("a", "ES") == 3 and h.pos("a", "NQ") == -1
+        assert h.x.duplicate_submissions("a") == 0
+
+
+async def test_reconcile_runs_after_fanout_and_names_drift(tmp_path) -> None:
+    async with running(tmp_path, [follower("a")]) as h:
+        h.engine.tasks.spawn(h.engine.reconciler.run(tick_s=0.05), "reconciler-fast")
+        h.engine.reconcile_cfg = h.engine.reconcile_cfg.model_copy(update={"min_gap_s": 0.5})
+        h.buy("ES", 2)
+        await h.settle()
+        h.x.submit("a", symbol="ES", side=Side.SELL, qty=1)  # someone trades the follower by hand
+        passes = h.engine.reconciler.passes
+        h.buy("ES", 1)  # a fan-out: a pass follows once it settles
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if h.engine.reconciler.passes > passes:
+                break
+        assert h.engine.reconciler.passes > passes
+        rows = h.rows("SELECT follower, symbol, expected, actual FROM reconciliation")
+        assert ("a", "ES", 3, 2) in rows
+        await h.engine.reconcile_now()  # the trader presses r: a persisting drift is named at once
+        drift = [a for a in h.engine.alerts if a.kind == "drift" and a.follower == "a"]
+        assert drift and drift[-1].message == "ES expected +3, broker +2: wrong size"

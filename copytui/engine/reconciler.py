@@ -50,15 +50,87 @@ class Reconciler:
         self._alerted: dict[tuple[str, str], tuple[int, str]] = {}
         self._corrections: dict[str, deque[float]] = {}
         self._unknown_misses: dict[str, int] = {}
+        self._mirror_phase: dict[tuple[str, str], tuple[str, float]] = {}
         self.passes = 0
+        self.settle_pending = False
+        self.last_pass_mono = 0.0
 
-    async def run(self) -> None:
+    def _reconnects(self) -> int:
+        e = self.e
+        return e.leader.health.reconnects + sum(f.adapter.health.reconnects for f in e.followers.values())
+
+    async def run(self, tick_s: float = 0.25) -> None:
+        """Passes on a timer, after a fan-out settles, and after any reconnect (once quiet)."""
+        e = self.e
+        cfg = e.reconcile_cfg
+        next_pass = time.monotonic() + e.reconcile_interval_s
+        seen_reconnects = self._reconnects()
         while True:
-            await asyncio.sleep(self.e.reconcile_interval_s)
+            await asyncio.sleep(tick_s)
+            now = time.monotonic()
+            self._mirror_timeouts(now)
+            reason = ""
+            reconnects = self._reconnects()
+            if reconnects != seen_reconnects and now - e.last_leader_event_mono >= cfg.reconnect_quiet_s:
+                seen_reconnects, reason = reconnects, "reconnect"
+            elif (
+                cfg.after_fanout
+                and self.settle_pending
+                and now - e.last_signal_mono >= 0.2
+                and now - self.last_pass_mono >= cfg.min_gap_s
+                and not any(self._in_flight(f) for f in e.followers.values())
+            ):
+                reason = "fan-out settled"
+            elif now >= next_pass:
+                reason = "interval"
+            if not reason:
+                continue
+            self.settle_pending = False
+            next_pass = now + e.reconcile_interval_s
             try:
                 await self.reconcile_once()
             except BrokerError as exc:
-                self.e.raise_alert("warning", "*", "reconcile failed", f"reconciliation pass failed: {exc}")
+                e.raise_alert("warning", "*", "reconcile failed", f"reconciliation pass ({reason}) failed: {exc}")
+
+    def _mirror_timeouts(self, now: float) -> None:
+        """Mirror mode: a leader order filled while the follower's copy still works."""
+        e = self.e
+        for f in e.followers.values():
+            cfg = f.state.cfg
+            if cfg.mode != "mirror" or cfg.mirror_unfilled == "leave":
+                continue
+            for loid, coid in list(f.state.mirrored.items()):
+                lo = e.builder.orders.get(loid)
+                it = f.state.intents.get(coid)
+                if lo is None or it is None or not lo.done or lo.cum_qty == 0:
+                    continue
+                key = (f.state.name, loid)
+                phase = self._mirror_phase.get(key)
+                if phase is None:
+                    if not it.status.final:
+                        self._mirror_phase[key] = ("waiting", now)
+                    continue
+                state, since = phase
+                if state == "waiting" and not it.status.final and now - since >= cfg.mirror_unfilled_after_s:
+                    self._mirror_phase[key] = ("cancelling", now)
+                    e.raise_alert("warning", f.state.name, "mirror copy unfilled",
+                                  f"leader order {loid} filled {cfg.mirror_unfilled_after_s:g}s ago; cancelling the copy"
+                                  + (" and sending the rest at market" if cfg.mirror_unfilled == "market" else ""))
+                    e.submit_cancel(f, it, loid)
+                elif state in ("waiting", "cancelling") and it.status.final:
+                    del f.state.mirrored[loid]
+                    self._mirror_phase[key] = ("done", now)
+                    if state == "cancelling" and cfg.mirror_unfilled == "market":
+                        _, factor = f.state.map_symbol(lo.symbol)
+                        missing = f.state.rule.qty(lo.cum_qty, factor) - it.filled
+                        if missing > 0:
+                            sig = Signal(
+                                id=signal_id(e.leader_cfg.name, loid, f"mirror-market-{f.state.name}", lo.cum_qty),
+                                leader=e.leader_cfg.name, kind=SignalKind.CORRECTION, leader_order_id=loid,
+                                symbol=lo.symbol, side=lo.side, leader_position=e.builder.positions.get(lo.symbol, 0),
+                                wall_ns=time.time_ns(), recv_ns=time.perf_counter_ns(),
+                            )
+                            e.submit_extra(f, sig, lo.side.sign * missing)
 
     # ----------------------------------------------------------- recovery
     async def recover_unresolved(self) -> None:
@@ -145,6 +217,7 @@ class Reconciler:
     async def reconcile_once(self, manual: bool = False) -> dict[str, dict[str, int]]:
         e = self.e
         self.passes += 1
+        self.last_pass_mono = time.monotonic()
         await self.catch_up_leader()
         leader_positions = await _read("leader positions", e.leader.positions)
         e.leader_positions = {p.symbol: p for p in leader_positions}

@@ -25,7 +25,7 @@ from adapters.base import (
     OrderRejected,
     RateLimited,
 )
-from copytui.config import AccountConfig, FollowerConfig
+from copytui.config import AccountConfig, FollowerConfig, ReconcileConfig
 from copytui.engine.lease import Leases
 from copytui.engine.router import CopyState, FollowerState, IntentState, Router
 from copytui.engine.signals import SignalBuilder, signal_id
@@ -89,11 +89,15 @@ class Engine:
         order_timeout_s: float = 10.0,
         flush_interval_s: float = 0.02,
         lease_dir: Path | None = None,
+        reconcile: ReconcileConfig | None = None,
     ) -> None:
         self.leader_cfg = leader_cfg
         self.leader = leader
         self.journal = journal
-        self.reconcile_interval_s = reconcile_interval_s
+        self.reconcile_cfg = reconcile or ReconcileConfig(interval_s=max(1.0, reconcile_interval_s))
+        self.reconcile_interval_s = reconcile.interval_s if reconcile else reconcile_interval_s
+        self.last_leader_event_mono = 0.0
+        self.last_signal_mono = 0.0
         self.order_timeout_s = order_timeout_s
         self.flush_interval_s = flush_interval_s
         self.builder = SignalBuilder(leader_cfg.name)
@@ -345,6 +349,7 @@ class Engine:
 
     def on_leader_event(self, ev: AccountEvent) -> None:
         """The hot path. Synchronous from the event to the executors' queues."""
+        self.last_leader_event_mono = time.monotonic()
         if ev.kind is EventKind.POSITION:
             self.leader_events.append(f"position {ev.symbol} {ev.position:+d}")
             self._emit("leader", ev)
@@ -376,6 +381,8 @@ class Engine:
             return
         self.seen.add(sig.id)
         self.signals += 1
+        self.last_signal_mono = self.last_leader_event_mono
+        self.reconciler.settle_pending = True
         self.leader_events.append(self._describe(sig))
         for order in orders:
             f = self.followers[order.follower]
@@ -421,6 +428,24 @@ class Engine:
         for order in orders:
             f.state.add_intent(order)
             f.queue.put_nowait(order)
+
+    def submit_cancel(self, f: Follower, it: IntentState, leader_order_id: str) -> None:
+        """Journal and send the cancel of one follower order (the reconciler's mirror policy)."""
+        o = it.order
+        sig = Signal(
+            id=signal_id(self.leader_cfg.name, leader_order_id, f"mirror-cancel-{f.state.name}", 0),
+            leader=self.leader_cfg.name, kind=SignalKind.CORRECTION, leader_order_id=leader_order_id,
+            symbol=o.leader_symbol or o.symbol, side=o.side, wall_ns=time.time_ns(), recv_ns=time.perf_counter_ns(),
+        )
+        cancel = FollowerOrder(
+            follower=f.state.name, signal_id=sig.id, client_order_id=f.router._coid(sig), action=OrderAction.CANCEL,
+            symbol=o.symbol, side=o.side, qty=0, leader_symbol=o.leader_symbol, leader_order_id=leader_order_id,
+            target_client_order_id=o.client_order_id, broker_order_id=it.broker_order_id, recv_ns=sig.recv_ns,
+        )
+        if not self.journal.commit_signal(sig, [cancel]):
+            return
+        f.state.add_intent(cancel)
+        f.queue.put_nowait(cancel)
 
     # ------------------------------------------------------------ executors
     async def _wait_idle(self, f: Follower, timeout_s: float) -> None:
