@@ -63,8 +63,12 @@ class Leases:
         """``followers``: (name, broker, account id). All or nothing."""
         wanted = [Lease(Path(str(self.journal_path) + ".lock"), f"journal {self.journal_path}")]
         for name, broker, account in followers:
-            wanted.append(Lease(self.lease_dir / f"{_safe(broker)}-{_safe(account)}.lock",
-                                f"follower {name} ({broker} account {account})"))
+            wanted.append(
+                Lease(
+                    self.lease_dir / f"{_safe(broker)}-{_safe(account)}.lock",
+                    f"follower {name} ({broker} account {account})",
+                )
+            )
         try:
             for lease in wanted:
                 lease.acquire()

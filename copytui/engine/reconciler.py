@@ -113,9 +113,13 @@ class Reconciler:
                 state, since = phase
                 if state == "waiting" and not it.status.final and now - since >= cfg.mirror_unfilled_after_s:
                     self._mirror_phase[key] = ("cancelling", now)
-                    e.raise_alert("warning", f.state.name, "mirror copy unfilled",
-                                  f"leader order {loid} filled {cfg.mirror_unfilled_after_s:g}s ago; cancelling the copy"
-                                  + (" and sending the rest at market" if cfg.mirror_unfilled == "market" else ""))
+                    e.raise_alert(
+                        "warning",
+                        f.state.name,
+                        "mirror copy unfilled",
+                        f"leader order {loid} filled {cfg.mirror_unfilled_after_s:g}s ago; cancelling the copy"
+                        + (" and sending the rest at market" if cfg.mirror_unfilled == "market" else ""),
+                    )
                     e.submit_cancel(f, it, loid)
                 elif state in ("waiting", "cancelling") and it.status.final:
                     del f.state.mirrored[loid]
@@ -126,9 +130,14 @@ class Reconciler:
                         if missing > 0:
                             sig = Signal(
                                 id=signal_id(e.leader_cfg.name, loid, f"mirror-market-{f.state.name}", lo.cum_qty),
-                                leader=e.leader_cfg.name, kind=SignalKind.CORRECTION, leader_order_id=loid,
-                                symbol=lo.symbol, side=lo.side, leader_position=e.builder.positions.get(lo.symbol, 0),
-                                wall_ns=time.time_ns(), recv_ns=time.perf_counter_ns(),
+                                leader=e.leader_cfg.name,
+                                kind=SignalKind.CORRECTION,
+                                leader_order_id=loid,
+                                symbol=lo.symbol,
+                                side=lo.side,
+                                leader_position=e.builder.positions.get(lo.symbol, 0),
+                                wall_ns=time.time_ns(),
+                                recv_ns=time.perf_counter_ns(),
                             )
                             e.submit_extra(f, sig, lo.side.sign * missing)
 

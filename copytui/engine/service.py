@@ -434,13 +434,27 @@ class Engine:
         o = it.order
         sig = Signal(
             id=signal_id(self.leader_cfg.name, leader_order_id, f"mirror-cancel-{f.state.name}", 0),
-            leader=self.leader_cfg.name, kind=SignalKind.CORRECTION, leader_order_id=leader_order_id,
-            symbol=o.leader_symbol or o.symbol, side=o.side, wall_ns=time.time_ns(), recv_ns=time.perf_counter_ns(),
+            leader=self.leader_cfg.name,
+            kind=SignalKind.CORRECTION,
+            leader_order_id=leader_order_id,
+            symbol=o.leader_symbol or o.symbol,
+            side=o.side,
+            wall_ns=time.time_ns(),
+            recv_ns=time.perf_counter_ns(),
         )
         cancel = FollowerOrder(
-            follower=f.state.name, signal_id=sig.id, client_order_id=f.router._coid(sig), action=OrderAction.CANCEL,
-            symbol=o.symbol, side=o.side, qty=0, leader_symbol=o.leader_symbol, leader_order_id=leader_order_id,
-            target_client_order_id=o.client_order_id, broker_order_id=it.broker_order_id, recv_ns=sig.recv_ns,
+            follower=f.state.name,
+            signal_id=sig.id,
+            client_order_id=f.router._coid(sig),
+            action=OrderAction.CANCEL,
+            symbol=o.symbol,
+            side=o.side,
+            qty=0,
+            leader_symbol=o.leader_symbol,
+            leader_order_id=leader_order_id,
+            target_client_order_id=o.client_order_id,
+            broker_order_id=it.broker_order_id,
+            recv_ns=sig.recv_ns,
         )
         if not self.journal.commit_signal(sig, [cancel]):
             return
@@ -539,8 +553,12 @@ class Engine:
     def _breaker_failure(self, f: Follower, reason: str, fatal: bool = False) -> None:
         if f.state.breaker.failure(reason, fatal):
             self.journal.operator_action("breaker_open", f.state.name, reason)
-            self.raise_alert("error", f.state.name, "breaker open",
-                             f"nothing is sent until a probe succeeds in {f.state.breaker.cooldown_s:g}s: {reason}")
+            self.raise_alert(
+                "error",
+                f.state.name,
+                "breaker open",
+                f"nothing is sent until a probe succeeds in {f.state.breaker.cooldown_s:g}s: {reason}",
+            )
 
     async def stop_for_risk(self, name: str, why: str) -> None:
         """A risk guard stopped the follower: flatten it and copy nothing more this session."""
