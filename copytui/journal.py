@@ -26,7 +26,7 @@ import aiosqlite
 
 from copytui.models import FollowerOrder, OrderAck, OrderStatus, Signal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -68,6 +68,9 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (follower, symbol)
     );
     CREATE TABLE IF NOT EXISTS cursors (account TEXT PRIMARY KEY, cursor TEXT);
+    """,
+    2: """
+    ALTER TABLE signals ADD COLUMN pending_intents TEXT;
     """,
 }
 
@@ -114,6 +117,8 @@ class Journal:
                 os.chmod(side, 0o600)
         self._pending: list[tuple[str, Sequence[Any]]] = []
         self._fills: list[tuple[Any, ...]] = []
+        self._materialize: list[tuple[str, list[Any]]] = []
+        self._materialize_leftovers()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -133,74 +138,62 @@ class Journal:
     def seen_signal_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM signals")}
 
+    _INTENT_COLUMNS = (
+        "client_order_id, signal_id, follower, action, symbol, leader_symbol, side, qty, order_type, price,"
+        " stop_price, target_client_order_id, leader_order_id, reference_price, status, reason, broker_order_id,"
+        " recv_ns, journaled_ns, wall_ns"
+    )
+
     def commit_signal(self, signal: Signal, intents: Iterable[FollowerOrder]) -> bool:
-        """Journal a signal and its intents in one transaction. False when already journaled."""
+        """Journal a signal and its intents in one transaction. False when already journaled.
+
+        The intents travel inside the signal's row as one compact JSON array, so the commit on the
+        copy path is a single-row insert whatever the number of followers; the flusher copies them
+        into the ``intents`` table moments later, and a journal opened after a crash does so first.
+        """
         now = time.perf_counter_ns()
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    signal.id,
-                    signal.leader,
-                    signal.kind,
-                    signal.leader_order_id,
-                    signal.symbol,
-                    signal.side,
-                    signal.order_type,
-                    signal.qty,
-                    signal.price,
-                    signal.stop_price,
-                    signal.fill_qty,
-                    signal.cum_qty,
-                    signal.fill_price,
-                    signal.leader_position,
-                    signal.wall_ns,
-                    signal.recv_ns,
-                    now,
-                ),
+        rows = [
+            (
+                o.client_order_id, o.signal_id, o.follower, o.action, o.symbol, o.leader_symbol, o.side, o.qty,
+                o.order_type, o.price, o.stop_price, o.target_client_order_id, o.leader_order_id,
+                o.reference_price, o.status, o.reason, o.broker_order_id, signal.recv_ns, now, signal.wall_ns,
             )
-            if cur.rowcount == 0:
-                db.execute("COMMIT")
-                self.count("duplicates_dropped")
-                return False
-            db.executemany(
-                "INSERT INTO intents (client_order_id, signal_id, follower, action, symbol, leader_symbol, side,"
-                " qty, order_type, price, stop_price, target_client_order_id, leader_order_id, reference_price,"
-                " status, reason, broker_order_id, recv_ns, journaled_ns, wall_ns)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        o.client_order_id,
-                        o.signal_id,
-                        o.follower,
-                        o.action,
-                        o.symbol,
-                        o.leader_symbol,
-                        o.side,
-                        o.qty,
-                        o.order_type,
-                        o.price,
-                        o.stop_price,
-                        o.target_client_order_id,
-                        o.leader_order_id,
-                        o.reference_price,
-                        o.status,
-                        o.reason,
-                        o.broker_order_id,
-                        signal.recv_ns,
-                        now,
-                        signal.wall_ns,
-                    )
-                    for o in intents
-                ],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            for o in intents
+        ]  # fmt: skip
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO signals (id, leader, kind, leader_order_id, symbol, side, order_type, qty, price,"
+            " stop_price, fill_qty, cum_qty, fill_price, leader_position, wall_ns, recv_ns, journaled_ns,"
+            " pending_intents) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                signal.id, signal.leader, signal.kind, signal.leader_order_id, signal.symbol, signal.side,
+                signal.order_type, signal.qty, signal.price, signal.stop_price, signal.fill_qty, signal.cum_qty,
+                signal.fill_price, signal.leader_position, signal.wall_ns, signal.recv_ns, now,
+                json.dumps(rows, separators=(",", ":")) if rows else None,
+            ),
+        )  # fmt: skip
+        if cur.rowcount == 0:
+            self.count("duplicates_dropped")
+            return False
+        if rows:
+            self._materialize.append((signal.id, rows))
         return True
+
+    def _write_intents(self, batch: list[tuple[str, list[Any]]]) -> None:
+        """Inside a transaction: copy journaled intents into their table."""
+        self.db.executemany(
+            f"INSERT OR IGNORE INTO intents ({self._INTENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [tuple(r) for _, rows in batch for r in rows],
+        )
+        self.db.executemany("UPDATE signals SET pending_intents = NULL WHERE id = ?", [(sid,) for sid, _ in batch])
+
+    def _materialize_leftovers(self) -> None:
+        """After a crash: intents still inside their signal's row are copied out before anything else."""
+        cur = self.db.execute("SELECT id, pending_intents FROM signals WHERE pending_intents IS NOT NULL")
+        left = [(sid, json.loads(blob)) for sid, blob in cur]
+        if left:
+            self.db.execute("BEGIN")
+            self._write_intents(left)
+            self.db.execute("COMMIT")
 
     def count(self, name: str, n: int = 1) -> None:
         self._pending.append(
@@ -290,13 +283,16 @@ class Journal:
         )
 
     def flush(self) -> None:
-        if not self._pending and not self._fills:
+        if not self._pending and not self._fills and not self._materialize:
             return
         batch, self._pending = self._pending, []
         fills, self._fills = self._fills, []
+        intents, self._materialize = self._materialize, []
         db = self.db
         db.execute("BEGIN")
         try:
+            if intents:
+                self._write_intents(intents)
             if fills:
                 db.executemany("INSERT OR IGNORE INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?)", fills)
             i = 0
