@@ -46,7 +46,7 @@ async def _read(what: str, call, attempts: int = 3):  # type: ignore[no-untyped-
 class Reconciler:
     def __init__(self, engine: Engine) -> None:
         self.e = engine
-        self._persist: dict[tuple[str, str], int] = {}
+        self._persist: dict[tuple[str, str], object] = {}
         self._alerted: dict[tuple[str, str], tuple[int, str]] = {}
         self._corrections: dict[str, deque[float]] = {}
         self._unknown_misses: dict[str, int] = {}
@@ -137,7 +137,7 @@ class Reconciler:
                                 side=lo.side,
                                 leader_position=e.builder.positions.get(lo.symbol, 0),
                                 wall_ns=time.time_ns(),
-                                recv_ns=time.perf_counter_ns(),
+                                # no recv_ns: not a leader event, so not in the copy-latency figures
                             )
                             e.submit_extra(f, sig, lo.side.sign * missing)
 
@@ -230,8 +230,12 @@ class Reconciler:
         await self.catch_up_leader()
         leader_positions = await _read("leader positions", e.leader.positions)
         e.leader_positions = {p.symbol: p for p in leader_positions}
-        leader_qty = {p.symbol: p.qty for p in leader_positions}
-        for sym in e.builder.positions:
+        # Expected positions follow the leader events copytui has processed; the broker's own view
+        # of the leader only tells whether events were missed (a fill just made is not yet drift).
+        broker_leader = {p.symbol: p.qty for p in leader_positions}
+        leader_qty = {s: q for s, q in e.builder.positions.items()}
+        self._leader_gap(broker_leader, leader_qty)
+        for sym in broker_leader:
             leader_qty.setdefault(sym, 0)
         rows: list[tuple[str, str, int, int]] = []
         drifts: dict[str, dict[str, int]] = {}
@@ -311,6 +315,23 @@ class Reconciler:
             return "warning", "missing position"
         return "warning", "wrong size"
 
+    def _leader_gap(self, broker: dict[str, int], copied: dict[str, int]) -> None:
+        """The leader's broker position and the copied events disagree on two passes running: say so."""
+        gaps = {s: (broker.get(s, 0), copied.get(s, 0)) for s in set(broker) | set(copied)
+                if broker.get(s, 0) != copied.get(s, 0)}  # fmt: skip
+        for sym, (b, c) in gaps.items():
+            key = ("*leader*", sym)
+            if self._persist.get(key) == (b, c):
+                if self._alerted.get(key) != (b - c, "gap"):
+                    self._alerted[key] = (b - c, "gap")
+                    self.e.raise_alert("error", self.e.leader_cfg.name, "leader gap",
+                                       f"leader holds {b:+d} {sym} at the broker but copytui copied {c:+d}: "
+                                       "events were missed and gap recovery could not fetch them")  # fmt: skip
+            self._persist[key] = (b, c)  # type: ignore[assignment]
+        for key in [k for k in self._persist if k[0] == "*leader*" and k[1] not in gaps]:
+            del self._persist[key]
+            self._alerted.pop(key, None)
+
     def _judge(
         self, f: Follower, sym: str, drift: int, open_orders: list[OrderInfo], in_flight: bool, manual: bool
     ) -> None:
@@ -323,15 +344,20 @@ class Reconciler:
             return
         if in_flight:
             return
-        passes = self._persist.get(key, 0) + 1
-        self._persist[key] = passes
         working = any(o.symbol == sym for o in open_orders)
         actual_has = bool(f.positions.get(sym) and f.positions[sym].qty)
         level, cause = self._cause(f, sym, drift, actual_has, working)
-        if passes < 2 and not manual:
+        # the same drift on two passes running, unless the trader asked (r)
+        seen_before = self._persist.get(key) == drift  # type: ignore[comparison-overlap]
+        self._persist[key] = drift
+        if not seen_before and not manual:
             return
-        if self._alerted.get(key) != (drift, cause):
-            self._alerted[key] = (drift, cause)
+        if level == "info" and cause == "working order not filled yet":
+            return  # visible in the grid; not worth an alert
+        # a paused follower drifts with every leader trade: one alert per cause, not per size
+        mark = (0 if level == "info" else drift, cause)
+        if self._alerted.get(key) != mark:
+            self._alerted[key] = mark
             self.e.raise_alert(
                 level,
                 f.state.name,
@@ -368,7 +394,6 @@ class Reconciler:
             side=Side.for_delta(qty),
             leader_position=e.builder.positions.get(leader_symbol, 0),
             wall_ns=time.time_ns(),
-            recv_ns=time.perf_counter_ns(),
         )
         e.journal.operator_action("auto_correct", f.state.name, f"{sym} {qty:+d}")
         e.raise_alert("warning", f.state.name, "auto-correct", f"sending {qty:+d} {sym} to remove drift")

@@ -246,7 +246,10 @@ class Engine:
 
     async def reconcile_now(self) -> None:
         self.journal.operator_action("reconcile", "*")
-        await self.reconciler.reconcile_once(manual=True)
+        self._log_operator("*", "reconcile now")
+        drifts = await self.reconciler.reconcile_once(manual=True)
+        n = sum(len(d) for d in drifts.values())
+        self._log_operator("*", f"reconciled: {n} drifting position(s)" if n else "reconciled: every follower in line")
 
     def snapshot(self) -> EngineSnapshot:
         return EngineSnapshot(
@@ -416,7 +419,7 @@ class Engine:
             side=Side.for_delta(delta),
             leader_position=leader_pos,
             wall_ns=time.time_ns(),
-            recv_ns=time.perf_counter_ns(),
+            # no recv_ns: not a leader event, so not in the copy-latency figures
         )
         self.submit_extra(f, sig, delta)
 
@@ -440,7 +443,7 @@ class Engine:
             symbol=o.leader_symbol or o.symbol,
             side=o.side,
             wall_ns=time.time_ns(),
-            recv_ns=time.perf_counter_ns(),
+            # no recv_ns: not a leader event, so not in the copy-latency figures
         )
         cancel = FollowerOrder(
             follower=f.state.name,
