@@ -138,7 +138,11 @@ class BrokerAdapter(abc.ABC):
 
 @dataclass
 class AdapterContext:
-    """What a factory may need beyond the account's config: shared in-process services."""
+    """What a factory may need beyond the account's config: shared in-process services.
+
+    ``secret("ACCOUNT:FIELD")`` reads one secret of a configured account from the OS keyring
+    (e.g. ``"lead:password"``, ``"topstep1:api_key"``); None when it is not stored. It blocks on
+    D-Bus for a few milliseconds: call it while connecting, never on the order path."""
 
     paper_exchange: Any = None
     secret: Callable[[str], str | None] = field(default=lambda _key: None)

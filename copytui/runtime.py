@@ -55,10 +55,10 @@ def build_runtime(
     journal = Journal(journal_path or config.journal_path())
 
     def context(account: AccountConfig) -> AdapterContext:
-        # each adapter sees only its own account's secrets, asked for by field ("password", "api_key")
+        # adapters ask for "ACCOUNT:FIELD" (e.g. "lead:password"); see AdapterContext
         ctx = AdapterContext(paper_exchange=exchange, data_dir=str(data_dir()))
         if secret_lookup is not None:
-            ctx.secret = lambda fld, name=account.name: secret_lookup(f"{name}:{fld}")
+            ctx.secret = secret_lookup
         return ctx
 
     leader = registry.create(config.leader, context(config.leader))

@@ -1,0 +1,418 @@
+"""CopyDeskApp: the composition root of the desk.
+
+The engine never waits on the desk: the app starts the runtime in one supervised worker,
+reads ``engine.snapshot()`` on a timer (only when ``engine.version`` moved, at most
+``REFRESH_HZ`` times a second) and updates its tables cell by cell. Engine calls that await
+(flatten, reconcile) run in exclusive workers; every worker failure becomes a toast in
+``on_worker_state_changed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+from textual.worker import Worker
+
+from copytui.engine import EngineSnapshot
+from copytui.runtime import Runtime
+from copytui.tui.failures import report_failure
+from copytui.tui.format import Palette, signed_positions
+from copytui.tui.grid import AccountGrid
+from copytui.tui.modals import (
+    ConfirmScreen,
+    DetailScreen,
+    FilterScreen,
+    HelpScreen,
+    ResumeScreen,
+    follower_detail,
+    log_detail,
+)
+from copytui.tui.orderlog import OrderLog
+from copytui.tui.panels import AlertsPanel, LeaderPanel, SlippagePanel
+from copytui.tui.reports import ReportsScreen
+from copytui.tui.state import remember_theme, start_theme, state_path
+from themes import STYLESHEET, THEMES, next_theme
+
+log = logging.getLogger("copytui.tui")
+
+REFRESH_HZ = 10  # a trader reads at most a few updates a second; the copy path keeps the rest
+FULL_REFRESH_EVERY = 10  # ticks: P&L and connection state move without an engine event
+
+# Keys not in BINDINGS (they belong to the tables) but listed in the help screen.
+TABLE_KEYS = (
+    ("↑ ↓  j k", "move between followers / log rows"),
+    ("enter", "details of the follower or log row under the cursor"),
+    ("tab", "switch between the account grid and the order log"),
+)
+
+
+def key_label(key: str) -> str:
+    return {"question_mark": "?", "slash": "/"}.get(key, key)
+
+
+class CopyDeskApp(App[None]):
+    CSS_PATH = str(STYLESHEET)
+    TITLE = "copytui"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume", tooltip="Pause or resume the selected follower"),
+        Binding("P", "pause_all", "All", tooltip="Pause or resume every follower"),
+        Binding("f", "flatten", "Flatten", tooltip="Flatten the selected follower (asks first)"),
+        Binding("F", "flatten_all", "KILL", tooltip="Flatten every follower: the kill switch (asks first)"),
+        Binding("r", "reconcile", "Reconcile", tooltip="Reconcile every follower with its broker now"),
+        Binding("slash", "filter", "Filter", tooltip="Filter the order log by follower, symbol or status"),
+        Binding("t", "next_theme", "Theme", tooltip="Next theme"),
+        Binding("R", "reports", "Reports", tooltip="Fills, slippage and latency by day, follower, symbol"),
+        Binding("question_mark", "help", "Help", tooltip="All keys"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first when positions are open)"),
+    ]
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        start: bool = True,
+        journal_path: Path | None = None,
+        state_file: Path | None = None,
+        duration: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.start_runtime = start
+        self.journal_path = Path(journal_path or runtime.journal.path)
+        self.state_file = state_file or state_path()
+        self.duration = duration
+        self.snap: EngineSnapshot | None = None
+        self._seen_version = -1
+        self._ticks = 0
+        self._running = False
+        self._stopped = False
+        for theme in THEMES:
+            self.register_theme(theme)
+        theme, self._theme_warning = start_theme(runtime.config.theme, self.state_file)
+        self.config_theme = runtime.config.theme if self._theme_warning is None else theme
+        self.theme = theme
+        self.palette = self._make_palette()
+
+    # ------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield LeaderPanel(id="leader")
+            yield AlertsPanel(id="alerts")
+        yield AccountGrid(id="grid")
+        with Horizontal(id="bottom"):
+            yield OrderLog(id="log")
+            yield SlippagePanel(id="stats")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#leader").border_title = "leader"
+        self.query_one("#alerts").border_title = "reconciliation · alerts"
+        self.query_one("#grid").border_title = "followers"
+        self.query_one("#log").border_title = "order log"
+        self.query_one("#stats").border_title = "slippage · latency"
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        if self._theme_warning:
+            self.notify(self._theme_warning, severity="warning")
+        self.poll(force=True)
+        self.query_one("#grid", AccountGrid).focus()
+        self.set_interval(1 / REFRESH_HZ, self.poll, name="desk-refresh")
+        if self.start_runtime:
+            self.run_engine()
+        if self.duration is not None:
+            self.set_timer(self.duration, self.shutdown, name="desk-duration")
+
+    # ------------------------------------------------------------ runtime
+    @work(group="engine", exit_on_error=False, name="engine")
+    async def run_engine(self) -> None:
+        if not self.engine.started:
+            await self.runtime.start()
+        self._running = True
+
+    async def stop_runtime(self) -> None:
+        """Stop the runtime once (the demo's leader goes flat and the followers settle first)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.workers.cancel_group(self, "engine")
+        if self.engine.started:
+            await self.runtime.stop()
+        else:
+            self.runtime.journal.close()
+
+    @work(exclusive=True, group="shutdown", exit_on_error=False)
+    async def shutdown(self) -> None:
+        self.notify("stopping: followers settling…", timeout=30)
+        await self.stop_runtime()
+        self.exit()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if report_failure(self, event) and event.worker.group == "shutdown":
+            self.exit(return_code=1)
+
+    # ------------------------------------------------------------ refresh
+    def poll(self, force: bool = False) -> None:
+        self._ticks += 1
+        changed = self.engine.version != self._seen_version
+        if not (force or changed or self._ticks % FULL_REFRESH_EVERY == 0):
+            return
+        snap = self.engine.snapshot()
+        self._seen_version = snap.version
+        self.snap = snap
+        self.render_snapshot(snap)
+
+    def render_snapshot(self, snap: EngineSnapshot) -> None:
+        pal = self.palette
+        with self.batch_update():
+            self.query_one("#leader", LeaderPanel).show(snap, pal)
+            self.query_one("#alerts", AlertsPanel).show(snap, pal)
+            grid = self.query_one("#grid", AccountGrid)
+            grid.show(snap.followers, pal, reconciled=snap.last_reconcile_wall_ns > 0)
+            self.query_one("#log", OrderLog).show(snap.log, pal)
+            self.query_one("#stats", SlippagePanel).show(snap.followers, grid.cursor_key, pal)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "grid" and self.snap is not None:
+            self.query_one("#stats", SlippagePanel).show(self.snap.followers, event.row_key.value, self.palette)
+
+    # ------------------------------------------------------------ themes
+    def _make_palette(self) -> Palette:
+        v = self.current_theme.variables
+        t = self.current_theme
+        return Palette(
+            up=v.get("desk-up", t.success or "green"),
+            down=v.get("desk-down", t.error or "red"),
+            warn=v.get("desk-warn", t.warning or "yellow"),
+            bad=v.get("desk-bad", t.error or "red"),
+            dim=t.secondary or "grey50",
+        )
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        self.palette = self._make_palette()
+        for table in self.query(AccountGrid):
+            table.forget_cells()
+        self.query_one("#stats #slip-table").forget_cells()  # type: ignore[attr-defined]
+        log_table = self.query_one("#log", OrderLog)
+        log_table.forget_cells()
+        if self.snap is not None:
+            self.render_snapshot(self.snap)
+            log_table.repaint(self.palette)
+
+    def action_next_theme(self) -> None:
+        self.theme = next_theme(self.theme)
+        remember_theme(self.theme, self.config_theme, self.state_file)
+        self.notify(f"theme {self.theme}", timeout=2)
+
+    # ------------------------------------------------------------ helpers
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # trading keys act on the desk only, never behind a dialog or the reports screen
+        if action in {b.action for b in self.BINDINGS} and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    def selected_follower(self) -> str | None:
+        name = self.query_one("#grid", AccountGrid).cursor_key
+        if name is None:
+            self.notify("no follower selected", severity="warning")
+        return name
+
+    def _view(self, name: str):  # type: ignore[no-untyped-def]
+        snap = self.engine.snapshot()
+        return next((v for v in snap.followers if v.name == name), None)
+
+    def _leader_text(self) -> str:
+        return signed_positions(self.engine.snapshot().leader.positions)
+
+    def refresh_now(self) -> None:
+        self.poll(force=True)
+
+    # ------------------------------------------------------------ actions
+    def action_pause(self) -> None:
+        name = self.selected_follower()
+        if name is None:
+            return
+        view = self._view(name)
+        if view is not None and view.copy_state == "paused":
+            self.ask_resume([name])
+        else:
+            self.engine.pause(name)
+            self.notify(f"{name} paused: the leader's next trades are not copied to it", timeout=4)
+            self.refresh_now()
+
+    def action_pause_all(self) -> None:
+        views = self.engine.snapshot().followers
+        active = [v.name for v in views if v.copy_state != "paused"]
+        if active:
+            for name in active:
+                self.engine.pause(name)
+            self.notify(f"paused all followers ({len(active)})", timeout=4)
+            self.refresh_now()
+        else:
+            self.ask_resume([v.name for v in views])
+
+    def ask_resume(self, names: list[str]) -> None:
+        who = names[0] if len(names) == 1 else f"all {len(names)} followers"
+
+        def answer(sync: bool | None) -> None:
+            if sync is None:
+                return
+            for name in names:
+                self.engine.resume(name, sync=sync)
+            how = "synced to the leader" if sync else "waiting for the leader to be flat"
+            self.notify(f"resumed {who}: {how}", timeout=4)
+            self.refresh_now()
+
+        self.push_screen(ResumeScreen(who, self._leader_text()), answer)
+
+    def action_flatten(self) -> None:
+        name = self.selected_follower()
+        if name is None:
+            return
+        view = self._view(name)
+        held = signed_positions(view.positions) if view else "?"
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.flatten_follower(name)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Flatten {name}?",
+                f"{name} holds {held}.\nCancel its working orders, close its positions at the broker "
+                "and leave it paused, so the next signal does not reopen it.",
+                yes="Flatten",
+            ),
+            answer,
+        )
+
+    def action_flatten_all(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.flatten_everything()
+
+        self.push_screen(
+            ConfirmScreen(
+                "KILL SWITCH: flatten every follower?",
+                "Cancel every follower's working orders, close all follower positions at their brokers "
+                "and pause every follower. The leader's account is not touched.",
+                yes="Flatten all",
+            ),
+            answer,
+        )
+
+    @work(exclusive=True, group="flatten", exit_on_error=False, name="flatten")
+    async def flatten_follower(self, name: str) -> None:
+        self.notify(f"flattening {name}…", timeout=3)
+        await self.engine.flatten(name)
+        self.refresh_now()
+        self.notify(f"{name} is flat and paused", timeout=5)
+
+    @work(exclusive=True, group="flatten", exit_on_error=False, name="flatten all")
+    async def flatten_everything(self) -> None:
+        self.notify("flattening every follower…", timeout=3)
+        await self.engine.flatten_all()
+        self.refresh_now()
+        self.notify("every follower is flat and paused", timeout=8)
+
+    def action_reconcile(self) -> None:
+        self.reconcile()
+
+    @work(exclusive=True, group="reconcile", exit_on_error=False, name="reconcile")
+    async def reconcile(self) -> None:
+        await self.engine.reconcile_now()
+        self.refresh_now()
+        snap = self.snap
+        drifting = [v.name for v in snap.followers if v.drift] if snap else []
+        self.notify("reconciled: " + (f"drift at {', '.join(drifting)}" if drifting else "no drift"), timeout=4)
+
+    def action_filter(self) -> None:
+        log_table = self.query_one("#log", OrderLog)
+
+        def answer(needle: str | None) -> None:
+            if needle is None:
+                return
+            log_table.refilter(needle, self.engine.snapshot().log, self.palette)
+
+        self.push_screen(FilterScreen(log_table.needle), answer)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.show_details(event.data_table.id)
+
+    def action_details(self) -> None:
+        focused = self.focused
+        self.show_details(focused.id if focused is not None else "grid")
+
+    def show_details(self, table_id: str | None) -> None:
+        snap = self.engine.snapshot()
+        if table_id == "log":
+            row = self.query_one("#log", OrderLog).selected
+            if row is not None:
+                self.push_screen(DetailScreen(f"order log · {row.follower}", log_detail(row)))
+            return
+        if table_id not in ("grid", "slip-table"):
+            return
+        table = self.query_one(f"#{table_id}", DataTable)
+        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
+        view = next((v for v in snap.followers if v.name == name), None)
+        if view is not None:
+            self.push_screen(
+                DetailScreen(f"follower {view.name}", follower_detail(view, snap.log), view.latency_history)
+            )
+
+    def action_reports(self) -> None:
+        self.push_screen(ReportsScreen(self.journal_path, self.journal_path.parent / "reports"))
+
+    def action_help(self) -> None:
+        keys = [*TABLE_KEYS]
+        keys += [(key_label(b.key), b.tooltip) for b in self.BINDINGS]
+        keys.append(("ctrl+q", "quit at once"))
+        self.push_screen(HelpScreen(keys))
+
+    async def action_quit(self) -> None:
+        snap = self.engine.snapshot()
+        open_at = [snap.leader.name] if snap.leader.positions else []
+        open_at += [v.name for v in snap.followers if v.positions]
+        if not open_at:
+            self.shutdown()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.shutdown()
+
+        self.push_screen(
+            ConfirmScreen(
+                "Quit with open positions?",
+                f"Positions are open at: {', '.join(open_at)}.\nQuitting stops the copying; "
+                + (
+                    "the demo's paper leader goes flat and the followers follow."
+                    if self.runtime.trader is not None
+                    else "open positions stay at the brokers."
+                ),
+                yes="Quit",
+            ),
+            answer,
+        )
+
+    # ------------------------------------------------------------ command palette
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for cmd in super().get_system_commands(screen):
+            if cmd.title not in ("Theme", "Quit"):
+                yield cmd
+        if screen is not self.screen_stack[0]:
+            return  # invoked over a dialog or the reports screen: no trading commands
+        for b in self.BINDINGS:
+            if isinstance(b, Binding):
+                # the method itself: check_action would refuse while the palette is still on the stack
+                action = getattr(self, f"action_{b.action}")
+                yield SystemCommand(f"{b.tooltip} · key {key_label(b.key)}", b.description, action)

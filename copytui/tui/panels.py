@@ -1,0 +1,116 @@
+"""The small panels: leader, slippage and latency, reconciliation and alerts."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, Sparkline, Static
+
+from copytui.engine import Alert, EngineSnapshot, FollowerView
+from copytui.tui.format import Palette, clock, connection_text, money, ms, signed, signed_positions
+from copytui.tui.table import DeskTable
+
+
+class LeaderPanel(Static):
+    """The leader's account: connection, position per symbol, P&L, latest events."""
+
+    def show(self, snap: EngineSnapshot, pal: Palette) -> None:
+        lv = snap.leader
+        text = Text.assemble(
+            (lv.name, "bold"),
+            f" {lv.broker} ",
+            connection_text(lv.connection, pal),
+            "  pos ",
+            (signed_positions(lv.positions), "bold"),
+            "  P&L ",
+            money(lv.unrealized_pnl + lv.realized_pnl, pal),
+            f"  signals {snap.signals}",
+        )
+        for line in reversed(lv.events[-6:]):
+            text.append("\n  " + line, style=pal.dim)
+        self.update(text)
+
+
+def _alert_line(a: Alert, pal: Palette) -> Text:
+    style = f"bold {pal.bad}" if a.level in ("error", "critical") else pal.warn
+    return Text.assemble(
+        (f"{clock(a.wall_ns)} ", pal.dim),
+        (f"{a.level.upper():<7}", style),
+        (f" {a.follower} ", "bold"),
+        f"{a.kind}: {a.message}",
+    )
+
+
+class AlertsPanel(Static):
+    """Reconciliation summary and the latest alerts, newest first."""
+
+    def show(self, snap: EngineSnapshot, pal: Palette, now_ns: int | None = None) -> None:
+        drifting = [f for f in snap.followers if f.drift]
+        if snap.last_reconcile_wall_ns:
+            age = ((now_ns or time.time_ns()) - snap.last_reconcile_wall_ns) / 1e9
+            when = f"reconciled {clock(snap.last_reconcile_wall_ns)} ({age:.0f}s ago)"
+        else:
+            when = "not reconciled yet"
+        head = Text.assemble((when, "bold"), "  ")
+        if drifting:
+            head.append(
+                "≠ drift: " + ", ".join(f"{f.name} {signed_positions(f.drift)}" for f in drifting),
+                style=f"bold {pal.warn}",
+            )
+        else:
+            head.append("✓ no drift", style=pal.up)
+        head.append(f"  alerts {len(snap.alerts)}  dup dropped {snap.duplicates_dropped}", style=pal.dim)
+        for a in reversed(snap.alerts[-8:]):
+            head.append("\n")
+            head.append_text(_alert_line(a, pal))
+        self.update(head)
+
+
+SLIP_COLUMNS = (
+    ("name", "Follower", 8),
+    ("avg", "Slip t", 6),
+    ("p95", "p95 t", 5),
+    ("cash", "Slip $", 9),
+    ("p50", "Lat p50", 7),
+    ("p99", "p99 ms", 6),
+)
+
+
+def slip_cells(v: FollowerView, pal: Palette) -> tuple[object, ...]:
+    have = v.fills > 0
+    return (
+        v.name,
+        Text(signed(v.slippage_avg_ticks, 2) if have else "-", justify="right"),
+        Text(signed(v.slippage_p95_ticks) if have else "-", justify="right"),
+        money(-v.slippage_avg_cash, pal) if have else Text("-", justify="right"),
+        Text(ms(v.latency_p50) if v.orders else "-", justify="right"),
+        Text(ms(v.latency_p99) if v.orders else "-", justify="right"),
+    )
+
+
+class SlippagePanel(Vertical):
+    """Per follower slippage (ticks and currency) and copy latency, with the selected one's sparkline."""
+
+    def compose(self) -> ComposeResult:
+        yield DeskTable(SLIP_COLUMNS, id="slip-table")
+        yield Label("latency ms", id="spark-label")
+        yield Sparkline([], id="spark")
+
+    def show(self, followers: tuple[FollowerView, ...], selected: str | None, pal: Palette) -> None:
+        table = self.query_one("#slip-table", DeskTable)
+        for v in followers:
+            table.sync_row(v.name, slip_cells(v, pal))
+        view = next((v for v in followers if v.name == selected), followers[0] if followers else None)
+        if view is None:
+            return
+        spark = self.query_one("#spark", Sparkline)
+        data = list(view.latency_history)
+        if spark.data != data:
+            spark.data = data
+        label = f"latency ms · {view.name} · last {len(data)}"
+        if data:
+            label += f" · max {max(data):.2f}"
+        self.query_one("#spark-label", Label).update(label)
