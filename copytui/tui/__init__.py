@@ -37,12 +37,11 @@ def log_to_file(path: Path) -> Iterator[None]:
 
 def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, duration: float | None) -> None:
     """Build the runtime, run the desk until the trader quits (or ``duration`` passes), then stop it."""
+    from copytui.credentials import make_lookup
+    from copytui.engine.lease import LeaseHeld
     from copytui.journal import JournalError
     from copytui.runtime import build_runtime
     from copytui.tui.app import CopyDeskApp
-
-    from copytui.credentials import make_lookup
-    from copytui.engine.lease import LeaseHeld
 
     try:
         lookup = make_lookup([cfg.leader, *cfg.followers])  # adapters read their secrets from the OS keyring
