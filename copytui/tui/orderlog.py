@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 
 from copytui.engine import LogRow
@@ -79,7 +81,18 @@ class OrderLog(DeskTable):
             self.last_seq = row.seq
             if self.needle and not matches(row, self.needle):
                 continue
-            key = str(row.seq)
+            # one line per follower order: its ack and its fills update the same line in place
+            key = row.client_order_id if row.client_order_id and row.action != "operator" else str(row.seq)
+            old = self.rows_by_key.get(key)
+            if old is not None:
+                row = replace(
+                    row,
+                    latency_ms=row.latency_ms if row.latency_ms is not None else old.latency_ms,
+                    fill_price=row.fill_price if row.fill_price is not None else old.fill_price,
+                    slippage_ticks=row.slippage_ticks if row.slippage_ticks is not None else old.slippage_ticks,
+                    reason=row.reason or old.reason,
+                    wall_ns=old.wall_ns,
+                )
             self.rows_by_key[key] = row
             self.sync_row(key, log_cells(row, pal))
             added = True
