@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from copytui.commands import accounts as accounts_cmd
+from copytui.commands import bench as bench_cmd
 from copytui.commands import config_cmd
 from copytui.commands import doctor as doctor_cmd
 from copytui.config import Config, ConfigError, default_config_path, load_config
@@ -31,6 +32,7 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(accounts_cmd.app, name="accounts")
 app.add_typer(config_cmd.app, name="config")
 app.command("doctor")(doctor_cmd.doctor)
+app.command("bench")(bench_cmd.bench)
 
 
 def fail(message: str, code: int = 2) -> None:

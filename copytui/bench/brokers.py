@@ -1,0 +1,74 @@
+"""Which brokers the benchmark runs, and how a broker's simulator joins in.
+
+``paper`` is the in-process paper adapter. Any other broker is benchmarked through its simulator
+on 127.0.0.1, so its real wire code runs: a simulator module ``adapters.<broker>.simulator``
+joins by offering one async context manager::
+
+    @asynccontextmanager
+    async def bench_accounts(names: Sequence[str]) -> AsyncIterator[tuple[list[AccountConfig], SecretLookup]]:
+        # start the simulator on 127.0.0.1 (port 0), open one demo account per name, then
+        yield configs, secret   # one AccountConfig per name, in order; secret(key) -> str | None
+        # stop the simulator
+
+Each AccountConfig carries what the adapter's factory needs (broker, host, port, account_id,
+username, options), never a secret: ``secret`` stands in for the keyring. A broker without that
+module or hook is skipped with a note saying which is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from copytui import registry
+from copytui.config import FaultConfig, FollowerConfig
+
+SecretLookup = Callable[[str], str | None]
+HOOK = "bench_accounts"
+
+
+@dataclass(frozen=True)
+class Broker:
+    name: str
+    hook: Callable[[Sequence[str]], AbstractAsyncContextManager[Any]] | None = None
+    skipped: str | None = None  # why this broker cannot be benchmarked here
+
+
+def find(name: str) -> Broker:
+    if name == "paper":
+        return Broker(name)
+    if name not in registry.available():
+        return Broker(name, skipped=f"{name}: no adapter registered (entry point copytui.adapters.{name}); skipped")
+    module = f"adapters.{name}.simulator"
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None:
+        return Broker(name, skipped=f"{name}: no simulator module {module}; skipped")
+    hook = getattr(importlib.import_module(module), HOOK, None)
+    if not callable(hook):
+        return Broker(name, skipped=f"{name}: {module} has no {HOOK}(names) hook (see copytui/bench/brokers.py)")
+    return Broker(name, hook=hook)
+
+
+@asynccontextmanager
+async def follower_accounts(
+    broker: Broker, names: Sequence[str], latency_ms: float = 0.0
+) -> AsyncIterator[tuple[list[FollowerConfig], SecretLookup | None]]:
+    """Follower configs on ``broker``, each copying the leader 1:1 in fills mode."""
+    if broker.hook is None:
+        faults = FaultConfig(latency_ms=latency_ms) if latency_ms else None
+        yield [FollowerConfig(name=n, broker="paper", faults=faults) for n in names], None
+        return
+    async with broker.hook(names) as (configs, secret):
+        if len(configs) != len(names):
+            raise RuntimeError(f"{broker.name} {HOOK} gave {len(configs)} accounts for {len(names)} names")
+        yield (
+            [FollowerConfig.model_validate({**c.model_dump(), "name": n}) for c, n in zip(configs, names, strict=True)],
+            secret,
+        )
