@@ -13,10 +13,12 @@ report query never stalls the copy path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import statistics
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -119,6 +121,7 @@ class Journal:
         self._fills: list[tuple[Any, ...]] = []
         self._materialize: list[tuple[str, list[Any]]] = []
         self._materialize_leftovers()
+        self._start_checkpointer()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -132,6 +135,10 @@ class Journal:
 
     def close(self) -> None:
         self.flush()
+        self._stop_checkpoints.set()
+        self._checkpointer.join(timeout=5)
+        with contextlib.suppress(sqlite3.Error):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
 
     # ------------------------------------------------------------ copy path
@@ -283,16 +290,39 @@ class Journal:
         )
 
     def flush(self) -> None:
-        if not self._pending and not self._fills and not self._materialize:
-            return
-        batch, self._pending = self._pending, []
-        fills, self._fills = self._fills, []
-        intents, self._materialize = self._materialize, []
+        """Write everything buffered, now (stopping, before reads of intents)."""
+        while self.flush_some(limit=1 << 30):
+            pass
+
+    def flush_some(self, limit: int = 120) -> bool:
+        """Write about ``limit`` buffered rows in one transaction; True while more wait.
+
+        The flusher calls this between leader events, so one call must stay short: a large batch
+        written at once would hold the event loop for milliseconds. Intents are written before any
+        update that refers to them.
+        """
         db = self.db
+        if self._materialize:
+            taken, rows = 0, 0
+            while taken < len(self._materialize) and (rows < limit or taken == 0):
+                rows += len(self._materialize[taken][1])
+                taken += 1
+            intents, self._materialize = self._materialize[:taken], self._materialize[taken:]
+            db.execute("BEGIN")
+            try:
+                self._write_intents(intents)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return bool(self._materialize or self._pending or self._fills)
+        if not self._pending and not self._fills:
+            return False
+        fills, self._fills = self._fills[:limit], self._fills[limit:]
+        room = max(0, limit - len(fills))
+        batch, self._pending = self._pending[:room], self._pending[room:]
         db.execute("BEGIN")
         try:
-            if intents:
-                self._write_intents(intents)
             if fills:
                 db.executemany("INSERT OR IGNORE INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?)", fills)
             i = 0
@@ -307,6 +337,29 @@ class Journal:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return bool(self._pending or self._fills)
+
+    # ------------------------------------------------------------ checkpoints
+    def _start_checkpointer(self, every_s: float = 2.0) -> None:
+        """Copy the WAL back into the database from a thread of its own, on its own connection.
+
+        SQLite's automatic checkpoint would run inside whichever commit crosses the threshold: on
+        the copy path, for milliseconds. A passive checkpoint elsewhere never blocks that writer.
+        """
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self._stop_checkpoints = threading.Event()
+
+        def run() -> None:
+            conn = sqlite3.connect(self.path, check_same_thread=False)
+            try:
+                while not self._stop_checkpoints.wait(every_s):
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+
+        self._checkpointer = threading.Thread(target=run, name="journal-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     # ------------------------------------------------------- rare, immediate
     def operator_action(self, action: str, target: str, detail: str = "") -> None:

@@ -25,6 +25,7 @@ def test_intents_survive_a_crash_before_the_flush(tmp_path) -> None:
     assert j.commit_signal(_signal(1), _orders(1, 20))
     assert not j.commit_signal(_signal(1), _orders(1, 20))  # a replay is refused
     j.db.close()  # kill -9: nothing flushed
+    j._stop_checkpoints.set()
     j2 = Journal(path)
     rows = j2.db.execute("SELECT COUNT(*), MIN(status) FROM intents WHERE signal_id='s1'").fetchone()
     assert rows == (20, "pending")

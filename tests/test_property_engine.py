@@ -128,6 +128,7 @@ class CopyMachine(RuleBasedStateMachine):
         self.journal._pending.clear()
         self.journal._fills.clear()
         self.journal.db.close()
+        self.journal._stop_checkpoints.set()
         e.leases.release()
 
         async def hang_up() -> None:

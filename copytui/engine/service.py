@@ -659,9 +659,11 @@ class Engine:
 
     # ---------------------------------------------------------- bookkeeping
     async def _flusher(self) -> None:
+        # small transactions with a loop turn between them: a leader event never waits on a big batch
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            self.journal.flush()
+            while self.journal.flush_some():
+                await asyncio.sleep(0)
 
     def _next_seq(self) -> int:
         self._seq += 1
