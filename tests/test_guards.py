@@ -154,3 +154,31 @@ def test_second_copytui_process_refuses_clearly(tmp_path) -> None:
     finally:
         first.terminate()
         first.wait(timeout=30)
+
+
+async def test_rate_limited_order_waits_out_the_hint_and_goes_once(tmp_path) -> None:
+    from adapters.base import RateLimited
+    from adapters.paper import PaperAdapter
+
+    class Limited(PaperAdapter):
+        """The paper broker answering 429 twice before it takes the order."""
+
+        refusals = 2
+
+        async def place(self, order):  # type: ignore[no-untyped-def]
+            if self.refusals:
+                self.refusals -= 1
+                raise RateLimited("429 Too Many Requests", retry_after_s=0.05)
+            return await super().place(order)
+
+    async with running(tmp_path, [follower("a")]) as h:
+        f = h.engine.followers["a"]
+        f.adapter.__class__ = Limited  # same connection, a stricter broker
+        h.buy("ES", 2)
+        for _ in range(40):
+            await h.settle()
+            if h.pos("a", "ES") == 2:
+                break
+        assert h.pos("a", "ES") == 2
+        assert h.x.accounts["a"].submissions == [h.rows("SELECT client_order_id FROM intents")[0][0]]
+        assert f.state.breaker.state == "closed"

@@ -60,6 +60,10 @@ log = logging.getLogger("copytui.engine")
 
 Listener = Callable[[str, object], None]
 
+# a follower order refused unsent by a rate limit waits out the broker's hint this often, this long
+MAX_RATE_LIMIT_WAITS = 3
+MAX_RATE_LIMIT_WAIT_S = 10.0
+
 # final intents kept in memory per follower (the journal keeps them all)
 INTENTS_KEPT = 1000
 
@@ -495,8 +499,7 @@ class Engine:
             OrderAction.CANCEL: adapter.cancel,
         }
         try:
-            async with asyncio.timeout(self.order_timeout_s):  # no extra task, unlike wait_for
-                ack = await call[order.action](order)
+            ack = await self._send_paced(f, order, call[order.action])
         except (TimeoutError, AmbiguousOutcome) as exc:
             # invariant 4: we do not know whether the broker has it; ask it later, never resend blindly
             self._breaker_failure(f, f"no answer from {adapter.broker}")
@@ -552,6 +555,20 @@ class Engine:
                 self._finalize(f, target, OrderStatus.CANCELLED, "cancelled after the leader's cancel")
         status = ack.status if it is None or ack.status is OrderStatus.REJECTED else it.status
         self._log(order, status, latency_ms=latency, reason=ack.reason or "")
+
+    async def _send_paced(self, f: Follower, order: FollowerOrder, send) -> OrderAck:  # type: ignore[no-untyped-def]
+        """Send once; a RateLimited answer means the request was refused unsent, so waiting out the
+        broker's hint and sending the same order (same client id) is not a retry of a sent order."""
+        for attempt in range(MAX_RATE_LIMIT_WAITS + 1):
+            try:
+                async with asyncio.timeout(self.order_timeout_s):  # no extra task, unlike wait_for
+                    return await send(order)  # type: ignore[no-any-return]
+            except RateLimited as exc:
+                if attempt == MAX_RATE_LIMIT_WAITS or exc.retry_after_s > MAX_RATE_LIMIT_WAIT_S:
+                    raise
+                self._log(order, OrderStatus.PENDING, reason=f"rate limited: waiting {exc.retry_after_s:g}s")
+                await asyncio.sleep(exc.retry_after_s)
+        raise AssertionError("unreachable")
 
     def _breaker_failure(self, f: Follower, reason: str, fatal: bool = False) -> None:
         if f.state.breaker.failure(reason, fatal):
