@@ -17,6 +17,7 @@ from copytui.commands import accounts as accounts_cmd
 from copytui.commands import bench as bench_cmd
 from copytui.commands import config_cmd
 from copytui.commands import doctor as doctor_cmd
+from copytui.commands.sim import sim_app
 from copytui.config import Config, ConfigError, default_config_path, load_config
 from copytui.credentials import install_log_redaction, make_lookup
 
@@ -31,6 +32,7 @@ journal_app = typer.Typer(help="Read the journal.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
 app.add_typer(accounts_cmd.app, name="accounts")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(sim_app, name="sim")
 app.command("doctor")(doctor_cmd.doctor)
 app.command("bench")(bench_cmd.bench)
 

@@ -485,7 +485,7 @@ async def _connect_and_report(acct: AccountConfig, everyone: list[AccountConfig]
     ctx = AdapterContext(secret=make_lookup(everyone), data_dir=str(data_dir()))
     try:
         adapter = registry.create(acct, ctx)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:  # unknown broker, or broker options the adapter refuses
         typer.echo(f"error: {redact(str(exc))}", err=True)
         return 2
     try:

@@ -1,0 +1,36 @@
+"""FIX 4.2 / 4.4 (Quantower and other FIX gateways): a quickfix initiator adapter and a quickfix
+acceptor simulator over the paper exchange. See the README's FIX section and
+:mod:`adapters.fix.session_config` for the account options."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from adapters.base import AdapterContext, BrokerAdapter
+from adapters.fix.client import FixAdapter
+from adapters.fix.session_config import FixConfigError, FixOptions, parse_options
+
+__all__ = ["FixAdapter", "FixConfigError", "FixOptions", "create_adapter", "parse_options"]
+
+
+def session_dir(ctx: AdapterContext, opts: FixOptions) -> Path:
+    """Where the session's sequence numbers and message log live: under copytui's data directory
+    (a temporary one when none was given, so sequence numbers then start anew each run)."""
+    base = Path(ctx.data_dir).expanduser() if ctx.data_dir else Path(tempfile.mkdtemp(prefix="copytui-fix-"))
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{opts.name}-{opts.sender_comp_id}-{opts.target_comp_id}")
+    return base / "fix" / safe
+
+
+def create_adapter(account: Any, ctx: AdapterContext) -> BrokerAdapter:
+    """Entry point of the ``copytui.adapters`` group for broker ``fix``."""
+    opts = parse_options(account)
+    name = account.name
+
+    def password() -> str | None:
+        # credentials.make_lookup resolves NAME:FIELD; the first field (password) is also NAME
+        return ctx.secret(f"{name}:password") or ctx.secret(name)
+
+    return FixAdapter(opts, account=account.account_id or name, data_dir=session_dir(ctx, opts), secret=password)

@@ -1,0 +1,296 @@
+"""What one FIX session has seen: its orders by ClOrdID chain, its fills and the net positions
+derived from them. Lives on the event loop (the adapter hands quickfix's callbacks over first).
+
+An order is known by its *root*: the first ClOrdID it had (copytui's client order id). A cancel or
+replace gives it new ClOrdIDs on the wire; they all map back to the root, so every AccountEvent
+names the order copytui placed. Positions start from the last RequestForPositions snapshot, when
+the gateway answers one, and move with each fill after it; without snapshots they are the
+session's own fills.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.fix.wire import (
+    ET_CANCELED,
+    ET_DONE,
+    ET_NEW,
+    ET_PENDING,
+    ET_REJECTED,
+    ET_REPLACED,
+    ET_STATUS,
+    ET_TRADE,
+    ExecReport,
+)
+from copytui.models import AccountEvent, EventKind, OrderInfo, OrderStatus, OrderType, Position, Side
+
+
+@dataclass
+class TrackedOrder:
+    root: str
+    cl_ord_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: int
+    price: float | None = None
+    stop_price: float | None = None
+    order_id: str | None = None
+    filled: int = 0
+    avg_px: float | None = None
+    status: OrderStatus = OrderStatus.SENT
+    version: int = 0
+    announced: bool = False
+
+    def info(self, account: str) -> OrderInfo:
+        return OrderInfo(
+            account=account,
+            broker_order_id=self.order_id or "",
+            client_order_id=self.root,
+            symbol=self.symbol,
+            side=self.side,
+            order_type=self.order_type,
+            qty=self.qty,
+            filled_qty=self.filled,
+            price=self.price,
+            stop_price=self.stop_price,
+            avg_fill_price=self.avg_px,
+            status=self.status,
+        )
+
+
+@dataclass
+class _Pos:
+    qty: int = 0
+    avg: float = 0.0
+
+
+@dataclass
+class SessionBook:
+    account: str
+    orders: dict[str, TrackedOrder] = field(default_factory=dict)
+    alias: dict[str, str] = field(default_factory=dict)
+    by_order_id: dict[str, str] = field(default_factory=dict)
+    exec_ids: set[str] = field(default_factory=set)
+    fills: list[AccountEvent] = field(default_factory=list)
+    positions: dict[str, _Pos] = field(default_factory=dict)
+    last_price: dict[str, float] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ what we send
+    def track(self, order: TrackedOrder) -> TrackedOrder:
+        self.orders[order.root] = order
+        self.alias[order.root] = order.root
+        self.alias[order.cl_ord_id] = order.root
+        if order.order_id:
+            self.by_order_id[order.order_id] = order.root
+        return order
+
+    def link(self, cl_ord_id: str, root: str) -> None:
+        """A cancel / replace request's ClOrdID names the order ``root``."""
+        self.alias[cl_ord_id] = root
+
+    def find(self, client_order_id: str) -> TrackedOrder | None:
+        root = self.alias.get(client_order_id)
+        if root is None:
+            root = self.by_order_id.get(client_order_id)
+        return self.orders.get(root) if root else None
+
+    def reject(self, root: str, reason: str, seq: int, recv_ns: int, wall_ns: int) -> list[AccountEvent]:
+        """A session or business reject of our NewOrderSingle: the order never lived."""
+        o = self.orders.get(root)
+        if o is None or o.status.final:
+            return []
+        o.status = OrderStatus.REJECTED
+        return [self._event(o, EventKind.ORDER_REJECTED, seq, recv_ns, wall_ns, reason=reason)]
+
+    def open_orders(self) -> list[OrderInfo]:
+        return [o.info(self.account) for o in self.orders.values() if not o.status.final and o.order_id]
+
+    def position_list(self) -> list[Position]:
+        return [
+            Position(account=self.account, symbol=s, qty=p.qty, avg_price=p.avg)
+            for s, p in sorted(self.positions.items())
+            if p.qty
+        ]
+
+    def set_positions(self, snapshot: dict[str, tuple[int, float]]) -> None:
+        """A complete RequestForPositions answer: it replaces every derived position."""
+        self.positions = {s: _Pos(q, a) for s, (q, a) in snapshot.items()}
+
+    # ------------------------------------------------------ what the gateway says
+    def root_of(self, rep: ExecReport) -> str | None:
+        for key in (rep.cl_ord_id, rep.orig_cl_ord_id):
+            if key and key in self.alias:
+                return self.alias[key]
+        if rep.order_id and rep.order_id in self.by_order_id:
+            return self.by_order_id[rep.order_id]
+        return None
+
+    def apply(self, rep: ExecReport, seq: int, recv_ns: int, wall_ns: int) -> list[AccountEvent]:
+        """Update from one ExecutionReport; the AccountEvents it means (none for duplicates)."""
+        root = self.root_of(rep)
+        o = self.orders.get(root) if root else None
+        if o is None:
+            o = self._adopt(rep)
+            if o is None:
+                return []
+        if rep.cl_ord_id and rep.exec_type not in (ET_REJECTED,):
+            self.alias.setdefault(rep.cl_ord_id, o.root)
+        if rep.order_id and not o.order_id:
+            o.order_id = rep.order_id
+            self.by_order_id[rep.order_id] = o.root
+        et = rep.exec_type
+        ev: list[AccountEvent] = []
+        if et == ET_TRADE:
+            return self._fill(o, rep, seq, recv_ns, wall_ns)
+        if et == ET_STATUS:
+            self._restate(o, rep)
+            return []
+        if o.status.final:
+            return []  # a late or resent report about an order that is over
+        if et == ET_NEW:
+            o.status = OrderStatus.WORKING
+            if not o.announced:
+                o.announced = True
+                ev.append(self._event(o, EventKind.ORDER_NEW, seq, recv_ns, wall_ns))
+        elif et in ET_PENDING:
+            o.status = rep.status if rep.status is not OrderStatus.UNKNOWN else o.status
+        elif et == ET_REPLACED:
+            if rep.cl_ord_id:
+                o.cl_ord_id = rep.cl_ord_id
+            o.qty = rep.qty or o.qty
+            o.order_type = rep.ord_type or o.order_type
+            o.price = rep.price if rep.price is not None else o.price
+            o.stop_price = rep.stop_px if rep.stop_px is not None else o.stop_price
+            o.version += 1
+            o.announced = True
+            o.status = OrderStatus.PARTIALLY_FILLED if o.filled else OrderStatus.WORKING
+            ev.append(self._event(o, EventKind.ORDER_MODIFIED, seq, recv_ns, wall_ns))
+        elif et == ET_CANCELED or et in ET_DONE:
+            o.status = OrderStatus.CANCELLED
+            ev.append(self._event(o, EventKind.ORDER_CANCELLED, seq, recv_ns, wall_ns, reason=rep.text or None))
+        elif et == ET_REJECTED:
+            o.status = OrderStatus.REJECTED
+            reason = rep.text or "rejected by the FIX gateway"
+            ev.append(self._event(o, EventKind.ORDER_REJECTED, seq, recv_ns, wall_ns, reason=reason))
+        return ev
+
+    def _adopt(self, rep: ExecReport) -> TrackedOrder | None:
+        """An order this session did not place (drop copy, another session): start tracking it."""
+        if not rep.symbol or rep.side is None or not (rep.cl_ord_id or rep.order_id):
+            return None
+        if rep.exec_type == ET_STATUS and rep.status is OrderStatus.REJECTED:
+            return None  # "unknown order" answer to a status request
+        qty = rep.qty or ((rep.cum_qty or 0) + (rep.leaves_qty or 0)) or rep.last_qty
+        if qty <= 0:
+            return None
+        order_type = rep.ord_type or (OrderType.LIMIT if rep.price is not None else OrderType.MARKET)
+        root = rep.orig_cl_ord_id or rep.cl_ord_id or f"order-{rep.order_id}"
+        o = TrackedOrder(
+            root=root,
+            cl_ord_id=rep.cl_ord_id or root,
+            symbol=rep.symbol,
+            side=rep.side,
+            order_type=order_type,
+            qty=qty,
+            price=rep.price,
+            stop_price=rep.stop_px,
+            order_id=rep.order_id,
+        )
+        return self.track(o)
+
+    def _restate(self, o: TrackedOrder, rep: ExecReport) -> None:
+        if rep.status is not OrderStatus.UNKNOWN:
+            o.status = rep.status
+        if rep.cum_qty is not None and rep.cum_qty >= o.filled:
+            o.filled = rep.cum_qty
+            o.avg_px = rep.avg_px if rep.avg_px else o.avg_px
+        if rep.qty:
+            o.qty = rep.qty
+        if rep.price is not None:
+            o.price = rep.price
+        if rep.stop_px is not None:
+            o.stop_price = rep.stop_px
+
+    def _fill(self, o: TrackedOrder, rep: ExecReport, seq: int, recv_ns: int, wall_ns: int) -> list[AccountEvent]:
+        if rep.last_qty <= 0 or rep.last_px is None or rep.bust:
+            return []
+        if rep.exec_id:
+            if rep.exec_id in self.exec_ids:
+                return []
+            self.exec_ids.add(rep.exec_id)
+        cum = rep.cum_qty if rep.cum_qty is not None else o.filled + rep.last_qty
+        cum = max(cum, rep.last_qty)
+        if not rep.exec_id and cum <= o.filled:
+            return []  # no ExecID to tell a resend from a new fill: the cumulative quantity does
+        prev_cost = (o.avg_px or 0.0) * o.filled
+        o.filled = max(o.filled, cum)
+        o.avg_px = rep.avg_px if rep.avg_px else (prev_cost + rep.last_px * rep.last_qty) / max(o.filled, 1)
+        o.qty = max(o.qty, o.filled)
+        done = rep.ord_status == "2" or (rep.leaves_qty == 0 and rep.ord_status != "1") or o.filled >= o.qty
+        o.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+        fill = self._event(
+            o,
+            EventKind.FILL,
+            seq,
+            recv_ns,
+            wall_ns,
+            fill_id=rep.exec_id or f"{o.order_id or o.root}-{cum}",
+            fill_qty=rep.last_qty,
+            cum_qty=cum,
+            fill_price=rep.last_px,
+            avg_price=o.avg_px,
+        )
+        self.fills.append(fill)
+        pos = self._move(o.symbol, o.side.sign * rep.last_qty, rep.last_px)
+        position = AccountEvent(
+            account=self.account,
+            kind=EventKind.POSITION,
+            symbol=o.symbol,
+            position=pos.qty,
+            avg_price=pos.avg,
+            seq=seq,
+            wall_ns=wall_ns,
+            recv_ns=recv_ns,
+        )
+        return [fill, position]
+
+    def _move(self, symbol: str, delta: int, px: float) -> _Pos:
+        self.last_price[symbol] = px
+        pos = self.positions.setdefault(symbol, _Pos())
+        if pos.qty == 0 or (pos.qty > 0) == (delta > 0):
+            total = pos.qty + delta
+            pos.avg = (pos.avg * abs(pos.qty) + px * abs(delta)) / abs(total)
+            pos.qty = total
+        elif abs(delta) <= abs(pos.qty):
+            pos.qty += delta
+            if pos.qty == 0:
+                pos.avg = 0.0
+        else:
+            pos.qty += delta
+            pos.avg = px
+        return pos
+
+    def _event(
+        self, o: TrackedOrder, kind: EventKind, seq: int, recv_ns: int, wall_ns: int, **kw: object
+    ) -> AccountEvent:
+        base: dict[str, object] = dict(
+            account=self.account,
+            kind=kind,
+            order_id=o.order_id or o.root,
+            client_order_id=o.root,
+            symbol=o.symbol,
+            side=o.side,
+            order_type=o.order_type,
+            qty=o.qty,
+            price=o.price,
+            stop_price=o.stop_price,
+            version=o.version,
+            cum_qty=o.filled,
+            seq=seq,
+            wall_ns=wall_ns,
+            recv_ns=recv_ns,
+        )
+        base.update(kw)
+        return AccountEvent(**base)  # type: ignore[arg-type]

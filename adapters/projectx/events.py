@@ -1,0 +1,199 @@
+"""From validated gateway payloads to copytui AccountEvents, with per-order cumulative fills.
+
+The gateway reports an order's progress twice: ``GatewayUserOrder.fillVolume`` (with the average
+``filledPrice``) and one ``GatewayUserTrade`` per execution. Which arrives first is not documented,
+so the cumulative quantity of an order grows from whichever says more: a trade adds its size, an
+order update may raise it to ``fillVolume``. Each increase becomes exactly one FILL event, so a
+duplicated, replayed or resynced payload never produces a second fill.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from adapters.projectx.payloads import GwOrder, GwPosition, GwStatus, GwTrade
+from copytui.instruments import instrument
+from copytui.models import AccountEvent, EventKind, OrderType, Side
+
+_FINAL = {GwStatus.FILLED, GwStatus.CANCELLED, GwStatus.EXPIRED, GwStatus.REJECTED}
+
+
+@dataclass
+class OrderState:
+    order_id: int
+    symbol: str
+    side: Side
+    order_type: OrderType = OrderType.MARKET
+    size: int = 0
+    limit: float | None = None
+    stop: float | None = None
+    custom_tag: str | None = None
+    status: GwStatus = GwStatus.NONE
+    announced: bool = False
+    version: int = 0
+    cum: int = 0  # filled quantity already turned into FILL events
+    notional: float = 0.0  # sum of price x qty of those events
+    traded: int = 0  # sum of trade sizes seen
+    final_sent: bool = False
+    updated: datetime | None = None  # updateTimestamp of the newest update applied
+
+
+@dataclass
+class Translator:
+    account: str
+    account_id: int
+    orders: dict[int, OrderState] = field(default_factory=dict)
+    trade_ids: set[int] = field(default_factory=set)
+    positions: dict[str, tuple[int, float]] = field(default_factory=dict)
+    last_trade_ns: int = 0
+
+    # ------------------------------------------------------------ knowledge
+    def learn(
+        self, order_id: int, custom_tag: str | None, symbol: str, side: Side, order_type: OrderType, size: int
+    ) -> None:
+        """What place() knows before the hub says anything: the order's tag above all."""
+        st = self.orders.get(order_id)
+        if st is None:
+            self.orders[order_id] = OrderState(order_id, symbol, side, order_type, size, custom_tag=custom_tag)
+        elif st.custom_tag is None:
+            st.custom_tag = custom_tag
+
+    def working_ids(self) -> list[int]:
+        return [oid for oid, st in self.orders.items() if st.announced and not st.final_sent]
+
+    def tag_of(self, order_id: int) -> str | None:
+        st = self.orders.get(order_id)
+        return st.custom_tag if st else None
+
+    def id_of_tag(self, custom_tag: str) -> int | None:
+        for oid, st in self.orders.items():
+            if st.custom_tag == custom_tag:
+                return oid
+        return None
+
+    # --------------------------------------------------------------- events
+    def _base(self, st: OrderState, recv_ns: int, wall_ns: int) -> dict[str, object]:
+        return dict(
+            account=self.account,
+            order_id=str(st.order_id),
+            client_order_id=st.custom_tag,
+            symbol=st.symbol,
+            side=st.side,
+            order_type=st.order_type,
+            qty=max(st.size, st.cum),
+            price=st.limit,
+            stop_price=st.stop,
+            version=st.version,
+            cum_qty=st.cum,
+            recv_ns=recv_ns,
+            wall_ns=wall_ns or time.time_ns(),
+        )
+
+    def _fill(self, st: OrderState, qty: int, price: float, fill_id: str, recv_ns: int, wall_ns: int) -> AccountEvent:
+        st.cum += qty
+        st.notional += price * qty
+        base = self._base(st, recv_ns, wall_ns)
+        return AccountEvent(
+            kind=EventKind.FILL,
+            fill_id=fill_id,
+            fill_qty=qty,
+            fill_price=price,
+            avg_price=st.notional / st.cum,
+            **base,  # type: ignore[arg-type]
+        )
+
+    def on_order(self, p: GwOrder, recv_ns: int = 0) -> list[AccountEvent]:
+        st = self.orders.get(p.id)
+        if st is None:
+            st = OrderState(p.id, p.symbol, p.copy_side)
+            self.orders[p.id] = st
+        if p.updateTimestamp is not None and st.updated is not None and p.updateTimestamp < st.updated:
+            return []  # an older snapshot (a resync racing the live stream): the newer state stands
+        st.updated = p.updateTimestamp or st.updated
+        st.symbol, st.side, st.order_type = p.symbol, p.copy_side, p.order_type
+        if p.customTag and not st.custom_tag:
+            st.custom_tag = p.customTag
+        events: list[AccountEvent] = []
+        wall = p.wall_ns
+        changed = (p.size, p.limitPrice, p.stopPrice) != (st.size, st.limit, st.stop)
+        st.size, st.limit, st.stop = p.size, p.limitPrice, p.stopPrice
+        if p.fillVolume > st.cum and p.filledPrice is not None:
+            # the order says more was filled than the trades told: the rest at the implied price
+            delta = p.fillVolume - st.cum
+            implied = (p.filledPrice * p.fillVolume - st.notional) / delta
+            price = instrument(st.symbol).round_price(implied)
+            events.append(self._fill(st, delta, price, f"{p.id}-v{p.fillVolume}", recv_ns, wall))
+        st.status = p.status
+        if p.status in (GwStatus.OPEN, GwStatus.PENDING) and not st.final_sent:
+            if not st.announced:
+                st.announced = True
+                events.append(AccountEvent(kind=EventKind.ORDER_NEW, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
+            elif changed:
+                st.version += 1
+                events.append(AccountEvent(kind=EventKind.ORDER_MODIFIED, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
+        elif p.status in _FINAL and not st.final_sent:
+            if p.status is GwStatus.FILLED:
+                st.final_sent = st.cum >= st.size
+            else:
+                st.final_sent = True
+                kind = EventKind.ORDER_REJECTED if p.status is GwStatus.REJECTED else EventKind.ORDER_CANCELLED
+                reason = {
+                    GwStatus.REJECTED: "rejected by the ProjectX gateway",
+                    GwStatus.EXPIRED: "expired at the ProjectX gateway",
+                }.get(p.status)
+                events.append(AccountEvent(kind=kind, reason=reason, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
+        return events
+
+    def on_trade(self, t: GwTrade, recv_ns: int = 0) -> list[AccountEvent]:
+        if t.voided or t.id in self.trade_ids:
+            return []
+        self.trade_ids.add(t.id)
+        self.last_trade_ns = max(self.last_trade_ns, t.wall_ns)
+        st = self.orders.get(t.orderId)
+        if st is None:
+            st = OrderState(t.orderId, t.symbol, t.copy_side)
+            self.orders[t.orderId] = st
+        st.traded += t.size
+        if st.traded <= st.cum:
+            return []  # the order update already counted this execution
+        qty = st.traded - st.cum
+        ev = self._fill(st, qty, t.price, str(t.id), recv_ns, t.wall_ns)
+        if st.status is GwStatus.FILLED and st.cum >= st.size:
+            st.final_sent = True
+        return [ev]
+
+    def on_position(self, p: GwPosition, recv_ns: int = 0) -> list[AccountEvent]:
+        qty = p.signed_size
+        avg = p.averagePrice or 0.0
+        if self.positions.get(p.symbol) == (qty, avg):
+            return []
+        self.positions[p.symbol] = (qty, avg)
+        return [
+            AccountEvent(
+                account=self.account,
+                kind=EventKind.POSITION,
+                symbol=p.symbol,
+                position=qty,
+                avg_price=avg if qty else None,
+                recv_ns=recv_ns,
+                wall_ns=time.time_ns(),
+            )
+        ]
+
+    def flat(self, symbol: str, recv_ns: int = 0) -> list[AccountEvent]:
+        """A position that disappeared from the gateway's open positions while the hub was away."""
+        if self.positions.get(symbol, (0, 0.0))[0] == 0:
+            return []
+        self.positions[symbol] = (0, 0.0)
+        return [
+            AccountEvent(
+                account=self.account,
+                kind=EventKind.POSITION,
+                symbol=symbol,
+                position=0,
+                recv_ns=recv_ns,
+                wall_ns=time.time_ns(),
+            )
+        ]

@@ -1,0 +1,316 @@
+"""The order path of the Tradovate adapter: place, modify, cancel, liquidate, and what keeps each
+order single at the broker.
+
+``place`` never resends blindly. Answers that say the request was not handled (HTTP or WebSocket
+429, a ``p-ticket``) are waited out and the identical request resent, within a budget. If the
+socket drops after the write, the adapter waits for the resync and looks the client order id up in
+the broker's own command list before anything is sent again (asking first, then sending, is the
+journal's recovery rule applied at once). Tradovate's clOrdId uniqueness is unverified, so one
+client order id is sent at most once by this session while in flight, answered, or known to the
+broker under it.
+
+:class:`OrderPath` is mixed into :class:`~adapters.tradovate.client.TradovateAdapter`, which provides
+the session it uses: ``book``, ``auth``, ``http``, ``o`` (options), ``account_id``, ``account_name``,
+``_ws_call``, ``_ready``, ``_current_book`` and ``_contract_for``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from adapters.base import AmbiguousOutcome, BrokerError, Disconnected, OrderRejected, RateLimited
+from adapters.tradovate.entities import ORDER_TYPE_TO_WIRE, SIDE_TO_ACTION, TIF_TO_WIRE
+from adapters.tradovate.rest import Lost, penalty_of
+from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType
+
+if TYPE_CHECKING:
+    from adapters.tradovate.auth import TokenManager
+    from adapters.tradovate.book import AccountBook
+    from adapters.tradovate.frames import Response
+    from adapters.tradovate.rest import Http
+    from adapters.tradovate.settings import TradovateOptions
+
+log = logging.getLogger("copytui.adapters.tradovate")
+
+RATE_LIMIT_FALLBACK_S = 60.0
+"""A 429 without Retry-After: how long RateLimited says to wait (the docs say up to an hour)."""
+CAPTCHA_WAIT_S = 3600.0
+_REPEAT = "already at the broker under this client order id: not sent again"
+
+
+class OrderPath:
+    # provided by TradovateAdapter
+    account: str
+    book: AccountBook | None
+    auth: TokenManager
+    http: Http
+    o: TradovateOptions
+    account_id: int | None
+    account_name: str | None
+    _ready: asyncio.Event
+    _inflight: dict[str, asyncio.Future[OrderAck]]
+    _answered: dict[str, OrderAck]
+    _ws_call: Callable[..., Awaitable[tuple[int, Response]]]
+    _current_book: Callable[[], Awaitable[AccountBook]]
+    _rest_book: Callable[[], Awaitable[AccountBook]]
+    _contract_for: Callable[[str], Awaitable[str]]
+
+    async def _send(self, endpoint: str, body: dict[str, Any]) -> tuple[int, int, Any, float | None]:
+        """Write one order command on the chosen transport: (sent_ns, status, data, retry_after_s)."""
+        if self.o.orderTransport == "ws":
+            sent, resp = await self._ws_call(endpoint, body)
+            return sent, resp.status, resp.data, None
+        tok = await self.auth.ensure()
+        ans = await self.http.call("POST", endpoint, body=body, token=tok.value)
+        if ans.status == 401:  # refused before handling: the same request with a fresh token
+            tok = await self.auth.relogin(tok)
+            ans = await self.http.call("POST", endpoint, body=body, token=tok.value)
+        return ans.sent_ns, ans.status, ans.data, ans.retry_after_s
+
+    async def _command(self, endpoint: str, body: dict[str, Any], coid: str | None) -> tuple[int, int, Any]:
+        """Send an order command. Answers that say "not handled" (429, p-ticket) are waited out and
+        the request resent within budget; a connection lost after the write is resolved by asking
+        the broker for ``coid`` before anything is sent again."""
+        deadline = time.monotonic() + self.o.rateLimitWaitS
+        unreachable_until = time.monotonic() + self.o.reconnectWaitS
+        backoff, penalty_waited = 0.1, 0.0
+        while True:
+            try:
+                sent, status, data, retry_after = await self._send(endpoint, body)
+            except Disconnected:
+                # nothing was written; the WebSocket path already waited for the stream, REST has not
+                if self.o.orderTransport == "ws" or time.monotonic() > unreachable_until:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            except Lost as exc:
+                found = await self._resolve_lost(endpoint, body, coid, exc)
+                if found is not None:
+                    return found
+                log.warning(
+                    "tradovate %s: %s %s never reached the broker; sending it now", self.account, endpoint, coid
+                )
+                continue
+            if status == 429:
+                wait = retry_after if retry_after is not None else backoff
+                if time.monotonic() + wait > deadline:
+                    raise RateLimited(
+                        f"tradovate {endpoint} for {self.account}: rate limited (429); not sent",
+                        retry_after or RATE_LIMIT_FALLBACK_S,
+                    )
+                log.warning("tradovate %s: %s rate limited (429); resending in %.2fs", self.account, endpoint, wait)
+                await asyncio.sleep(wait)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            pen = penalty_of(data) if status == 200 else None
+            if pen is not None:
+                if pen.captcha or penalty_waited + pen.seconds > self.o.penaltyWaitMaxS:
+                    raise RateLimited(
+                        f"tradovate {endpoint} for {self.account}: penalty of {pen.seconds:g}s"
+                        + (" with a captcha" if pen.captcha else "")
+                        + "; not sent",
+                        CAPTCHA_WAIT_S if pen.captcha else pen.seconds,
+                    )
+                log.warning(
+                    "tradovate %s: %s got a penalty ticket; resending in %.2fs", self.account, endpoint, pen.seconds
+                )
+                await asyncio.sleep(pen.seconds)
+                penalty_waited += pen.seconds
+                body = {**body, "p-ticket": pen.ticket}
+                continue
+            return sent, status, data
+
+    async def _resolve_lost(
+        self, endpoint: str, body: dict[str, Any], coid: str | None, exc: Lost
+    ) -> tuple[int, int, Any] | None:
+        try:
+            await asyncio.wait_for(self._ready.wait(), self.o.reconnectWaitS)
+        except TimeoutError:
+            raise AmbiguousOutcome(
+                f"tradovate {endpoint} {coid or ''} was sent but the connection dropped ({exc}); ask by client id"
+            ) from None
+        # after a socket drop the resync snapshot is newer than the request; after a lost HTTP
+        # connection the stream may not have caught up yet, so ask the REST lists
+        book = self.book if self.o.orderTransport == "ws" else await self._rest_book()
+        assert book is not None
+        oid = book.clordids.get(coid) if coid else None
+        if oid is not None:
+            return exc.sent_ns, 200, {"orderId": oid}
+        if endpoint == "order/cancelorder":
+            info = book.info(int(body["orderId"]))
+            if info is not None and info.status.final:
+                return exc.sent_ns, 200, {}
+        return None
+
+    # --------------------------------------------------------------- orders
+    async def _once(self, order: FollowerOrder, send: Callable[[], Awaitable[OrderAck]]) -> OrderAck:
+        """One client order id, one request at the broker: a repeat waits for (or reuses) the first."""
+        coid = order.client_order_id
+        running = self._inflight.get(coid)
+        if running is not None:
+            return await asyncio.shield(running)
+        answered = self._answered.get(coid)
+        if answered is not None:  # acknowledged already; its props may still be on their way
+            now = time.perf_counter_ns()
+            return answered.model_copy(update={"sent_ns": now, "ack_ns": now, "reason": _REPEAT})
+        known = self.book.find(coid) if self.book is not None else None
+        if known is not None:
+            now = time.perf_counter_ns()
+            return OrderAck(
+                client_order_id=coid,
+                broker_order_id=known.broker_order_id,
+                status=known.status,
+                sent_ns=now,
+                ack_ns=now,
+                reason=_REPEAT,
+            )
+        fut: asyncio.Future[OrderAck] = asyncio.get_running_loop().create_future()
+        self._inflight[coid] = fut
+        try:
+            ack = await send()
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except Exception as exc:
+            fut.set_exception(exc)
+            fut.exception()  # marked retrieved: only duplicates waiting on it re-raise it
+            raise
+        else:
+            fut.set_result(ack)
+            self._answered[coid] = ack
+            return ack
+        finally:
+            self._inflight.pop(coid, None)
+
+    def _ack(
+        self, order: FollowerOrder, sent: int, status: OrderStatus, broker_id: Any = None, reason: str | None = None
+    ) -> OrderAck:
+        return OrderAck(
+            client_order_id=order.client_order_id,
+            broker_order_id=str(broker_id) if broker_id is not None else None,
+            status=status,
+            sent_ns=sent,
+            ack_ns=time.perf_counter_ns(),
+            reason=reason,
+        )
+
+    @staticmethod
+    def _failure(status: int, data: Any) -> str | None:
+        if status != 200:
+            return f"HTTP {status}: {str(data)[:160] if data else 'no body'}"
+        if isinstance(data, dict):
+            reason = data.get("failureReason")
+            if reason and reason != "Success":
+                return f"{reason}: {data.get('failureText') or ''}".rstrip(": ")
+            if data.get("errorText"):
+                return str(data["errorText"])
+        return None
+
+    def _status_of(self, order_id: int, default: OrderStatus) -> OrderStatus:
+        info = self.book.info(order_id) if self.book is not None else None
+        return info.status if info is not None else default
+
+    async def place(self, order: FollowerOrder) -> OrderAck:
+        return await self._once(order, lambda: self._place(order))
+
+    async def _place(self, order: FollowerOrder) -> OrderAck:
+        try:
+            contract = await self._contract_for(order.symbol)
+        except OrderRejected as exc:
+            return self._ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, reason=str(exc))
+        body: dict[str, Any] = {
+            "accountSpec": self.account_name,
+            "accountId": self.account_id,
+            "clOrdId": order.client_order_id,
+            "action": SIDE_TO_ACTION[order.side],
+            "symbol": contract,
+            "orderQty": order.qty,
+            "orderType": ORDER_TYPE_TO_WIRE[order.order_type],
+            "isAutomated": True,
+        }
+        if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.price is not None:
+            body["price"] = order.price
+        if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and order.stop_price is not None:
+            body["stopPrice"] = order.stop_price
+        if order.order_type is not OrderType.MARKET:
+            body["timeInForce"] = TIF_TO_WIRE[order.tif]
+        sent, status, data = await self._command("order/placeorder", body, order.client_order_id)
+        oid = data.get("orderId") if isinstance(data, dict) else None
+        failure = self._failure(status, data)
+        if failure is not None:
+            return self._ack(order, sent, OrderStatus.REJECTED, oid, failure)
+        if not isinstance(oid, int):
+            raise AmbiguousOutcome(f"tradovate placeorder answer has no orderId ({str(data)[:120]}); ask by client id")
+        return self._ack(order, sent, self._status_of(oid, OrderStatus.WORKING), oid)
+
+    def _target(self, order: FollowerOrder) -> int | None:
+        if order.broker_order_id and order.broker_order_id.isdigit():
+            return int(order.broker_order_id)
+        if order.target_client_order_id and self.book is not None:
+            return self.book.clordids.get(order.target_client_order_id)
+        return None
+
+    async def modify(self, order: FollowerOrder) -> OrderAck:
+        return await self._once(order, lambda: self._modify(order))
+
+    async def _modify(self, order: FollowerOrder) -> OrderAck:
+        target = self._target(order)
+        if target is None:
+            return self._ack(
+                order,
+                time.perf_counter_ns(),
+                OrderStatus.REJECTED,
+                reason=f"no Tradovate order for client id {order.target_client_order_id}",
+            )
+        current = self.book.info(target) if self.book is not None else None
+        body: dict[str, Any] = {
+            "orderId": target,
+            "clOrdId": order.client_order_id,
+            "orderQty": order.qty or (current.qty if current else 0),
+            "orderType": ORDER_TYPE_TO_WIRE[order.order_type],
+            "isAutomated": True,
+        }
+        if order.price is not None:
+            body["price"] = order.price
+        if order.stop_price is not None:
+            body["stopPrice"] = order.stop_price
+        sent, status, data = await self._command("order/modifyorder", body, order.client_order_id)
+        failure = self._failure(status, data)
+        if failure is not None:
+            return self._ack(order, sent, OrderStatus.REJECTED, target, failure)
+        return self._ack(order, sent, self._status_of(target, OrderStatus.WORKING), target)
+
+    async def cancel(self, order: FollowerOrder) -> OrderAck:
+        return await self._once(order, lambda: self._cancel(order))
+
+    async def _cancel(self, order: FollowerOrder) -> OrderAck:
+        target = self._target(order)
+        if target is None:
+            return self._ack(
+                order,
+                time.perf_counter_ns(),
+                OrderStatus.REJECTED,
+                reason=f"no Tradovate order for client id {order.target_client_order_id}",
+            )
+        body = {"orderId": target, "clOrdId": order.client_order_id, "isAutomated": True}
+        sent, status, data = await self._command("order/cancelorder", body, order.client_order_id)
+        failure = self._failure(status, data)
+        if failure is not None:
+            return self._ack(order, sent, OrderStatus.REJECTED, target, failure)
+        return self._ack(order, sent, OrderStatus.CANCELLED, target)
+
+    async def flatten(self, symbol: str | None = None) -> None:
+        book = await self._current_book()
+        contracts = {p.contractId for p in book.positions.values() if p.netPos} | book.working_contracts()
+        if symbol is not None:
+            contracts = {c for c in contracts if book.symbol_of(c) == symbol}
+        for cid in sorted(contracts):
+            body = {"accountId": self.account_id, "contractId": cid, "admin": False, "isAutomated": True}
+            _, status, data = await self._command("order/liquidateposition", body, None)
+            failure = self._failure(status, data)
+            if failure is not None:
+                raise BrokerError(f"tradovate could not liquidate {book.symbol_of(cid)} on {self.account}: {failure}")

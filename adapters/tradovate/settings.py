@@ -1,0 +1,157 @@
+"""From an AccountConfig to what the Tradovate adapter needs, with one-line errors for bad input.
+
+Config fields: ``environment`` demo | live | sim, ``username`` (the Tradovate login), ``account_id``
+(the account's name such as ``DEMO123456``, or its numeric id; optional when the login has one
+account), ``host`` / ``port`` (a simulator: ``127.0.0.1`` and its port, or ``host: embedded`` for an
+in-process simulator over the paper exchange) and ``options`` (see :class:`TradovateOptions`).
+Secrets, from the OS keyring through ``AdapterContext.secret``: ``<account name>:password`` and
+``<account name>:sec`` (the API secret).
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from adapters.base import BrokerError
+from copytui import __version__ as copytui_version
+from copytui.instruments import INSTRUMENTS
+
+SIM_PASSWORD = "demo"  # noqa: S105 - the simulator's published demo login, not a secret
+SIM_SEC = "demo"
+EMBEDDED = "embedded"
+HOSTS = {"demo": "demo.tradovateapi.com", "live": "live.tradovateapi.com"}
+
+
+class ConfigProblem(BrokerError):
+    """The account's config cannot work with Tradovate: says which key and how to fix it."""
+
+
+class TradovateOptions(BaseModel):
+    """``options:`` of a Tradovate account (all optional; unknown keys are refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    appId: str = "copytui"
+    """The API application name registered with Tradovate."""
+    appVersion: str = copytui_version
+    cid: int = 0
+    """The API key id (client id); its secret is the keyring field ``sec``."""
+    deviceId: str | None = None
+    """Stable device id; default derived from this host and the username."""
+    orderTransport: Literal["ws", "rest"] = "ws"
+    """Send orders over the account WebSocket (default, fastest) or REST."""
+    syncRequest: Literal["users", "accounts"] = "users"
+    """user/syncrequest form: {users:[id]} or {splitResponses, accounts, entityTypes}."""
+    contracts: str = ""
+    """Pin contracts per symbol, e.g. "ES=ESZ5,NQ=NQZ5"; default: contract/suggest picks the front one."""
+    requestTimeoutS: float = Field(default=3.0, gt=0, le=60)
+    reconnectWaitS: float = Field(default=4.0, gt=0, le=60)
+    """How long an order waits for a dropped stream to come back before it is given up as not sent."""
+    rateLimitWaitS: float = Field(default=3.0, ge=0, le=600)
+    """How long an order may wait out 429 answers before it is given up as RateLimited."""
+    penaltyWaitMaxS: float = Field(default=60.0, ge=0, le=3600)
+    """Longest p-time penalty waited out (login and orders)."""
+    heartbeatS: float = Field(default=2.5, gt=0, le=60)
+    idleTimeoutS: float = Field(default=10.0, gt=0, le=300)
+    """No frame at all (not even a server heartbeat) for this long: the socket is dead."""
+    renewMarginS: float | None = Field(default=None, ge=0)
+    """Renew the token this long before expiry (default 15 min, or a quarter of a short token's life)."""
+
+    def contract_pins(self) -> dict[str, str]:
+        pins: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in self.contracts.split(","))):
+            root, sep, name = part.partition("=")
+            root, name = root.strip(), name.strip()
+            if not sep or root not in INSTRUMENTS or not name:
+                raise ConfigProblem(
+                    f"options.contracts: {part!r} must look like ES=ESZ5 with a known symbol "
+                    f"({', '.join(sorted(INSTRUMENTS))})"
+                )
+            pins[root] = name
+        return pins
+
+
+@dataclass(frozen=True)
+class Settings:
+    alias: str
+    """The account's name in copytui (keyring key prefix)."""
+    label: str
+    """What AccountEvents carry as ``account``: the configured account id, else the alias."""
+    environment: str
+    username: str
+    account_spec: str | None
+    rest_url: str
+    ws_url: str
+    embedded: bool
+    options: TradovateOptions
+    secret: Callable[[str], str | None]
+
+
+def urls(environment: str, host: str | None, port: int | None) -> tuple[str, str]:
+    if environment == "sim":
+        if not port:
+            raise ConfigProblem(
+                "tradovate environment 'sim' needs port: the simulator's port (see `copytui sim tradovate`), "
+                "or host: embedded"
+            )
+        h = host or "127.0.0.1"
+        return f"http://{h}:{port}/v1", f"ws://{h}:{port}/v1/websocket"
+    h = host or HOSTS[environment]
+    hp = f"{h}:{port}" if port else h
+    return f"https://{hp}/v1", f"wss://{hp}/v1/websocket"
+
+
+def settings_from(account: Any, secret: Callable[[str], str | None]) -> Settings:
+    name = account.name
+    try:
+        opts = TradovateOptions.model_validate(dict(account.options or {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        known = ", ".join(TradovateOptions.model_fields)
+        raise ConfigProblem(f"account {name}: options.{key}: {err['msg']} (tradovate options: {known})") from None
+    opts.contract_pins()
+    embedded = account.host == EMBEDDED
+    environment = "sim" if embedded else account.environment
+    if environment not in ("demo", "live", "sim"):
+        raise ConfigProblem(f"account {name}: environment must be demo, live or sim, got {environment!r}")
+    username = account.username
+    if not username:
+        if environment != "sim":
+            raise ConfigProblem(f"account {name}: tradovate needs username: your Tradovate login name")
+        username = name
+    if embedded:
+        rest_url = ws_url = ""  # known once the embedded simulator listens
+    else:
+        rest_url, ws_url = urls(environment, account.host, account.port)
+
+    def lookup(field: str) -> str | None:
+        if embedded:  # the in-process simulator of the demo: its published demo login, no keyring
+            return SIM_PASSWORD if field == "password" else SIM_SEC if field == "sec" else None
+        value = secret(f"{name}:{field}")
+        if not value and environment == "sim":
+            return SIM_PASSWORD if field == "password" else SIM_SEC if field == "sec" else None
+        return value
+
+    if not opts.deviceId:
+        opts = opts.model_copy(
+            update={"deviceId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"copytui:{socket.gethostname()}:{username}"))}
+        )
+    return Settings(
+        alias=name,
+        label=account.account_id or name,
+        environment=environment,
+        username=username,
+        account_spec=account.account_id,
+        rest_url=rest_url,
+        ws_url=ws_url,
+        embedded=embedded,
+        options=opts,
+        secret=lookup,
+    )

@@ -1,0 +1,1 @@
+"""Adapter tests: the shared conformance suite and one module per broker."""
