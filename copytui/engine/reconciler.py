@@ -161,8 +161,12 @@ class Reconciler:
                     continue
                 if info is not None:
                     self._apply_info(f, it, info)
+                    self.e.journal.operator_action(
+                        "recovered", f.state.name, f"{coid}: found at the broker, {info.status}"
+                    )
                     continue
                 # the broker never saw it: sending it now is the first send, not a retry
+                self.e.journal.operator_action("recovered", f.state.name, f"{coid}: unknown to the broker, sending")
                 self.e.journal.set_status(coid, OrderStatus.PENDING, "resent after restart: broker had no record")
                 it.status = OrderStatus.PENDING
                 f.queue.put_nowait(it.order)
