@@ -105,8 +105,9 @@ class RiskConfig(BaseModel):
 
     model_config = _STRICT
 
-    max_order: int | None = Field(default=None, ge=1)
-    """An order larger than this is refused (not split), with an alert."""
+    max_order: int | None = Field(default=1000, ge=1)
+    """An order larger than this is refused (not split), with an alert: a fat-finger guard, on by
+    default at 1000 contracts; null turns it off."""
     daily_loss_limit: float | None = Field(default=None, gt=0)
     """Loss since the session's start (realised plus unrealised, in account currency) that flattens
     the follower and stops copying to it for the rest of the session."""

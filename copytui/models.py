@@ -7,6 +7,7 @@ tick arithmetic lives in :mod:`copytui.instruments`. Timestamps ending in ``_ns`
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,6 +88,11 @@ class OrderAction(StrEnum):
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
+# No futures exchange takes an order anywhere near this size: a larger number is a broken frame.
+MAX_QTY = 100_000
+# What SQLite (and so the journal) can store in an INTEGER column.
+MAX_INT = 2**63 - 1
+
 
 class AccountEvent(BaseModel):
     """One thing that happened on a broker account, validated at the adapter's edge."""
@@ -100,23 +106,29 @@ class AccountEvent(BaseModel):
     symbol: str | None = None
     side: Side | None = None
     order_type: OrderType | None = None
-    qty: int = Field(default=0, ge=0, description="order quantity")
+    qty: int = Field(default=0, ge=0, le=MAX_QTY, description="order quantity")
     price: float | None = None
     stop_price: float | None = None
-    version: int = Field(default=0, ge=0, description="order version: grows with each modification")
+    version: int = Field(default=0, ge=0, le=MAX_INT, description="order version: grows with each modification")
     fill_id: str | None = None
-    fill_qty: int = Field(default=0, ge=0)
-    cum_qty: int = Field(default=0, ge=0, description="cumulative filled quantity of the order")
+    fill_qty: int = Field(default=0, ge=0, le=MAX_QTY)
+    cum_qty: int = Field(default=0, ge=0, le=MAX_QTY, description="cumulative filled quantity of the order")
     fill_price: float | None = None
-    position: int | None = Field(default=None, description="signed net position (POSITION events)")
+    position: int | None = Field(
+        default=None, ge=-MAX_QTY, le=MAX_QTY, description="signed net position (POSITION events)"
+    )
     avg_price: float | None = None
     reason: str | None = None
-    seq: int = Field(default=0, ge=0, description="broker event sequence, 0 when the broker has none")
-    wall_ns: int = 0
-    recv_ns: int = Field(default=0, description="perf_counter_ns when the frame was read")
+    seq: int = Field(default=0, ge=0, le=MAX_INT, description="broker event sequence, 0 when the broker has none")
+    wall_ns: int = Field(default=0, ge=0, le=MAX_INT)
+    recv_ns: int = Field(default=0, ge=0, le=MAX_INT, description="perf_counter_ns when the frame was read")
 
     @model_validator(mode="after")
     def _check(self) -> AccountEvent:
+        for name in ("price", "stop_price", "fill_price", "avg_price"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         if self.kind is EventKind.FILL:
             if self.fill_qty <= 0 or self.fill_price is None or not self.symbol or self.side is None:
                 raise ValueError("a fill needs symbol, side, fill_qty > 0 and fill_price")

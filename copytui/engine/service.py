@@ -352,7 +352,12 @@ class Engine:
     # -------------------------------------------------------------- leader
     async def _leader_stream(self) -> None:
         async for ev in self.leader.subscribe():
-            self.on_leader_event(ev)
+            try:
+                self.on_leader_event(ev)
+            except Exception as exc:  # one bad event is journaled and skipped; the stream goes on
+                log.exception("leader event failed")
+                self.journal.error("leader", f"{type(exc).__name__}: {exc}", ev.model_dump_json())
+                self.raise_alert("error", self.leader_cfg.name, "bad leader event", f"{type(exc).__name__}: {exc}")
 
     def on_leader_event(self, ev: AccountEvent) -> None:
         """The hot path. Synchronous from the event to the executors' queues."""
