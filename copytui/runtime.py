@@ -49,14 +49,18 @@ def build_runtime(
     seed: int | None = None,
     journal_path: str | Path | None = None,
     secret_lookup=None,  # type: ignore[no-untyped-def]
+    data_root: Path | None = None,
 ) -> Runtime:
+    """``data_root`` (default: the XDG data directory) holds adapter state (FIX session stores) and
+    the follower leases."""
     seed = config.paper.seed if seed is None else seed
     exchange = PaperExchange(seed=seed)
     journal = Journal(journal_path or config.journal_path())
+    root = data_root or data_dir()
 
     def context(account: AccountConfig) -> AdapterContext:
         # adapters ask for "ACCOUNT:FIELD" (e.g. "lead:password"); see AdapterContext
-        ctx = AdapterContext(paper_exchange=exchange, data_dir=str(data_dir()))
+        ctx = AdapterContext(paper_exchange=exchange, data_dir=str(root))
         if secret_lookup is not None:
             ctx.secret = secret_lookup
         return ctx
@@ -70,7 +74,7 @@ def build_runtime(
         journal=journal,
         reconcile_interval_s=config.reconcile.interval_s,
         reconcile=config.reconcile,
-        lease_dir=data_dir() / "leases",
+        lease_dir=root / "leases",
     )
     trader = None
     if demo:

@@ -7,6 +7,7 @@ well formed and consistent with each other, and that nothing was lost.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -96,3 +97,20 @@ def test_bad_options_say_what_is_wrong(args: list[str], message: str) -> None:
     proc = run_bench(*args, timeout=30)
     assert proc.returncode == 2
     assert message in proc.stderr and "\n" not in proc.stderr.strip()
+
+
+def test_each_simulated_broker_is_measured_through_its_wire(tmp_path) -> None:
+    brokers = ("tradovate", "projectx", "fix")
+    args = ["--quick", "--json", "--only", "overhead", "--followers", "2", "--adapter", ",".join(brokers)]
+    # adapters keep state under the data dir (FIX session stores): keep this run's out of the user's
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=180, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert not [n for n in out["notes"] if "skipped" in n or "failed" in n], out["notes"]
+    ran = {s["adapter"]: s for s in out["scenarios"]}
+    assert set(ran) == set(brokers)
+    for s in ran.values():
+        assert s["name"] == "overhead" and s["followers"] == 2
+        assert s["samples"] > 0 and s["incomplete"] == 0, s
+        percentiles_sane(s["internal_ms"])

@@ -10,7 +10,8 @@ session's own fills.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from adapters.fix.wire import (
     ET_CANCELED,
@@ -23,7 +24,7 @@ from adapters.fix.wire import (
     ET_TRADE,
     ExecReport,
 )
-from copytui.models import AccountEvent, EventKind, OrderInfo, OrderStatus, OrderType, Position, Side
+from copytui.models import MAX_QTY, AccountEvent, EventKind, OrderInfo, OrderStatus, OrderType, Position, Side
 
 
 @dataclass
@@ -159,7 +160,7 @@ class SessionBook:
         elif et == ET_REPLACED:
             if rep.cl_ord_id:
                 o.cl_ord_id = rep.cl_ord_id
-            o.qty = rep.qty or o.qty
+            o.qty = rep.qty if rep.qty and rep.qty > 0 else o.qty  # a negative OrderQty is unreadable
             o.order_type = rep.ord_type or o.order_type
             o.price = rep.price if rep.price is not None else o.price
             o.stop_price = rep.stop_px if rep.stop_px is not None else o.stop_price
@@ -206,7 +207,7 @@ class SessionBook:
         if rep.cum_qty is not None and rep.cum_qty >= o.filled:
             o.filled = rep.cum_qty
             o.avg_px = rep.avg_px if rep.avg_px else o.avg_px
-        if rep.qty:
+        if rep.qty and rep.qty > 0:
             o.qty = rep.qty
         if rep.price is not None:
             o.price = rep.price
@@ -216,17 +217,24 @@ class SessionBook:
     def _fill(self, o: TrackedOrder, rep: ExecReport, seq: int, recv_ns: int, wall_ns: int) -> list[AccountEvent]:
         if rep.last_qty <= 0 or rep.last_px is None or rep.bust:
             return []
-        if rep.exec_id:
-            if rep.exec_id in self.exec_ids:
-                return []
-            self.exec_ids.add(rep.exec_id)
+        if rep.exec_id and rep.exec_id in self.exec_ids:
+            return []
         cum = rep.cum_qty if rep.cum_qty is not None else o.filled + rep.last_qty
         cum = max(cum, rep.last_qty)
         if not rep.exec_id and cum <= o.filled:
             return []  # no ExecID to tell a resend from a new fill: the cumulative quantity does
-        prev_cost = (o.avg_px or 0.0) * o.filled
-        o.filled = max(o.filled, cum)
-        o.avg_px = rep.avg_px if rep.avg_px else (prev_cost + rep.last_px * rep.last_qty) / max(o.filled, 1)
+        filled = max(o.filled, cum)
+        avg = rep.avg_px if rep.avg_px else ((o.avg_px or 0.0) * o.filled + rep.last_px * rep.last_qty) / max(filled, 1)
+        pos = self._moved(o.symbol, o.side.sign * rep.last_qty, rep.last_px)
+        if not (cum <= MAX_QTY and abs(pos.qty) <= MAX_QTY and math.isfinite(avg) and math.isfinite(pos.avg)):
+            # nothing is counted: the book stays as it was, the client logs this report as unusable
+            raise ValueError(
+                f"FIX fill {rep.exec_id or cum} of {o.root}: {rep.last_qty} at {rep.last_px} is not a usable fill"
+            )
+        if rep.exec_id:
+            self.exec_ids.add(rep.exec_id)
+        self.positions[o.symbol], self.last_price[o.symbol] = pos, rep.last_px
+        o.filled, o.avg_px = filled, avg
         o.qty = max(o.qty, o.filled)
         done = rep.ord_status == "2" or (rep.leaves_qty == 0 and rep.ord_status != "1") or o.filled >= o.qty
         o.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
@@ -243,7 +251,6 @@ class SessionBook:
             avg_price=o.avg_px,
         )
         self.fills.append(fill)
-        pos = self._move(o.symbol, o.side.sign * rep.last_qty, rep.last_px)
         position = AccountEvent(
             account=self.account,
             kind=EventKind.POSITION,
@@ -256,9 +263,9 @@ class SessionBook:
         )
         return [fill, position]
 
-    def _move(self, symbol: str, delta: int, px: float) -> _Pos:
-        self.last_price[symbol] = px
-        pos = self.positions.setdefault(symbol, _Pos())
+    def _moved(self, symbol: str, delta: int, px: float) -> _Pos:
+        """The symbol's position after a fill of ``delta`` at ``px`` (the book's own is not changed)."""
+        pos = replace(self.positions.get(symbol, _Pos()))
         if pos.qty == 0 or (pos.qty > 0) == (delta > 0):
             total = pos.qty + delta
             pos.avg = (pos.avg * abs(pos.qty) + px * abs(delta)) / abs(total)

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from adapters.fix import wire as w
 from adapters.fix.msglog import ScrubbedLogFactory
 from adapters.fix.session_config import acceptor_settings
 from adapters.paper.exchange import Faults, PaperExchange, PaperOrder
+from copytui.config import AccountConfig
 from copytui.instruments import UnknownSymbol
 from copytui.models import AccountEvent, EventKind, OrderStatus, OrderType, Side, TimeInForce
 
@@ -666,5 +667,51 @@ def serve(port: int, accounts: int = 3, seed: int = 7) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(0.5)
+    finally:
+        sim.stop()
+
+
+_bench_runs = itertools.count(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:  # quickfix cannot report the port it bound: pick one first
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def bench_accounts(
+    names: Sequence[str],
+) -> AsyncIterator[tuple[list[AccountConfig], Callable[[str], str | None]]]:
+    """The benchmark's hook (copytui/bench/brokers.py): one FIX 4.4 session and account per follower name.
+
+    quickfix sessions are process-wide, so each call uses CompIDs of its own (``B<run>F<n>``)."""
+    run = next(_bench_runs)
+    clients = tuple(f"B{run}F{i}" for i in range(1, len(names) + 1))
+    sim = FixSimulator(_free_port(), clients=clients, versions=(w.FIX44,))
+    for client in clients:
+        sim.account(client)
+    sim.start()
+    options = {
+        "begin_string": w.FIX44,
+        "target_comp_id": sim.comp_id,
+        "reset_on_logon": True,  # the simulator's store is new each run: so are the sequence numbers
+        "reconnect_interval": 1,
+        "message_log": False,
+    }
+    configs = [
+        AccountConfig(
+            name=n,
+            broker="fix",
+            host="127.0.0.1",
+            port=sim.port,
+            account_id=client,
+            options={**options, "sender_comp_id": client},
+        )
+        for n, client in zip(names, clients, strict=True)
+    ]
+    try:
+        yield configs, lambda _key: None  # the simulator asks no logon password
     finally:
         sim.stop()

@@ -10,13 +10,14 @@ callback are valid only during that callback, so everything is copied out here f
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import quickfix as fix
 
-from copytui.models import OrderStatus, OrderType, Side, TimeInForce
+from copytui.models import MAX_INT, MAX_QTY, OrderStatus, OrderType, Side, TimeInForce
 
 SOH = "\x01"
 FIX42 = "FIX.4.2"
@@ -198,14 +199,16 @@ class Fields:
 
     @property
     def seq(self) -> int:
-        return as_int(self._first.get(MSG_SEQ_NUM)) or 0
+        n = as_int(self._first.get(MSG_SEQ_NUM)) or 0
+        return n if 0 <= n <= MAX_INT else 0
 
     def number(self, tag: int) -> float | None:
         return as_float(self._first.get(tag))
 
     def qty(self, tag: int) -> int | None:
+        """A quantity field; None when absent, unreadable, or beyond any real order (MAX_QTY)."""
         value = as_float(self._first.get(tag))
-        return None if value is None else int(round(value))
+        return None if value is None or abs(value) > MAX_QTY else int(round(value))
 
     def groups(self, count_tag: int, first_tag: int) -> Iterator[dict[int, str]]:
         """The entries of a repeating group: each starts at ``first_tag``, after ``count_tag``."""
@@ -235,9 +238,10 @@ def as_float(value: str | None) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return None
+    return number if math.isfinite(number) else None  # "inf", "nan", "1e999": unreadable, not a number
 
 
 def as_int(value: str | None) -> int | None:

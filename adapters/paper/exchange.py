@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from adapters.base import OrderRejected
-from copytui.instruments import instrument
+from copytui.instruments import UnknownSymbol, instrument
 from copytui.models import (
     AccountEvent,
     EventKind,
@@ -255,7 +255,10 @@ class PaperExchange:
             acct.submissions.append(client_order_id)
             if client_order_id in acct.by_client_id:
                 raise OrderRejected(f"duplicate client order id {client_order_id}", client_order_id)
-        self._ensure_symbol(symbol)
+        try:
+            self._ensure_symbol(symbol)
+        except UnknownSymbol as exc:
+            raise OrderRejected(str(exc), client_order_id) from None
         if qty <= 0:
             raise OrderRejected(f"quantity must be positive, got {qty}", client_order_id)
         if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and price is None:

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from adapters.projectx.payloads import GwOrder, GwPosition, GwStatus, GwTrade
+from pydantic import ValidationError
+
+from adapters.projectx.payloads import GwOrder, GwPosition, GwStatus, GwTrade, PayloadError
 from copytui.instruments import instrument
 from copytui.models import AccountEvent, EventKind, OrderType, Side
 
 _FINAL = {GwStatus.FILLED, GwStatus.CANCELLED, GwStatus.EXPIRED, GwStatus.REJECTED}
+
+
+def _before(new: datetime | None, seen: datetime | None) -> bool:
+    """``new`` is older than ``seen``; a timestamp without an offset counts as UTC (it cannot be compared otherwise)."""
+    if new is None or seen is None:
+        return False
+    return new.replace(tzinfo=new.tzinfo or UTC) < seen.replace(tzinfo=seen.tzinfo or UTC)
 
 
 @dataclass
@@ -92,25 +101,42 @@ class Translator:
         )
 
     def _fill(self, st: OrderState, qty: int, price: float, fill_id: str, recv_ns: int, wall_ns: int) -> AccountEvent:
-        st.cum += qty
-        st.notional += price * qty
-        base = self._base(st, recv_ns, wall_ns)
-        return AccountEvent(
-            kind=EventKind.FILL,
-            fill_id=fill_id,
-            fill_qty=qty,
-            fill_price=price,
-            avg_price=st.notional / st.cum,
-            **base,  # type: ignore[arg-type]
-        )
+        """The FILL event; ``st`` counts it only when it is a valid event (else PayloadError, ``st`` untouched)."""
+        cum, notional = st.cum + qty, st.notional + price * qty
+        base = {**self._base(st, recv_ns, wall_ns), "cum_qty": cum, "qty": max(st.size, cum)}
+        try:
+            ev = AccountEvent(
+                kind=EventKind.FILL,
+                fill_id=fill_id,
+                fill_qty=qty,
+                fill_price=price,
+                avg_price=notional / cum,
+                **base,  # type: ignore[arg-type]
+            )
+        except ValidationError as exc:
+            why = exc.errors()[0]["msg"]
+            raise PayloadError(f"order {st.order_id}: a fill of {qty} at {price} is not a valid fill: {why}") from None
+        st.cum, st.notional = cum, notional
+        return ev
 
     def on_order(self, p: GwOrder, recv_ns: int = 0) -> list[AccountEvent]:
         st = self.orders.get(p.id)
         if st is None:
             st = OrderState(p.id, p.symbol, p.copy_side)
             self.orders[p.id] = st
-        if p.updateTimestamp is not None and st.updated is not None and p.updateTimestamp < st.updated:
+        if _before(p.updateTimestamp, st.updated):
             return []  # an older snapshot (a resync racing the live stream): the newer state stands
+        implied: float | None = None
+        if p.fillVolume > st.cum and p.filledPrice is not None:
+            # the order says more was filled than the trades told: the rest at the implied price
+            try:
+                raw = (p.filledPrice * p.fillVolume - st.notional) / (p.fillVolume - st.cum)
+                implied = instrument(p.symbol).round_price(raw)
+            except (OverflowError, ValueError):  # NaN, infinite, or beyond a float
+                raise PayloadError(
+                    f"GatewayUserOrder {p.id}: filledPrice {p.filledPrice} x fillVolume {p.fillVolume} "
+                    "gives no usable fill price"
+                ) from None
         st.updated = p.updateTimestamp or st.updated
         st.symbol, st.side, st.order_type = p.symbol, p.copy_side, p.order_type
         if p.customTag and not st.custom_tag:
@@ -119,12 +145,8 @@ class Translator:
         wall = p.wall_ns
         changed = (p.size, p.limitPrice, p.stopPrice) != (st.size, st.limit, st.stop)
         st.size, st.limit, st.stop = p.size, p.limitPrice, p.stopPrice
-        if p.fillVolume > st.cum and p.filledPrice is not None:
-            # the order says more was filled than the trades told: the rest at the implied price
-            delta = p.fillVolume - st.cum
-            implied = (p.filledPrice * p.fillVolume - st.notional) / delta
-            price = instrument(st.symbol).round_price(implied)
-            events.append(self._fill(st, delta, price, f"{p.id}-v{p.fillVolume}", recv_ns, wall))
+        if implied is not None:
+            events.append(self._fill(st, p.fillVolume - st.cum, implied, f"{p.id}-v{p.fillVolume}", recv_ns, wall))
         st.status = p.status
         if p.status in (GwStatus.OPEN, GwStatus.PENDING) and not st.final_sent:
             if not st.announced:
@@ -149,17 +171,18 @@ class Translator:
     def on_trade(self, t: GwTrade, recv_ns: int = 0) -> list[AccountEvent]:
         if t.voided or t.id in self.trade_ids:
             return []
-        self.trade_ids.add(t.id)
-        self.last_trade_ns = max(self.last_trade_ns, t.wall_ns)
         st = self.orders.get(t.orderId)
         if st is None:
             st = OrderState(t.orderId, t.symbol, t.copy_side)
             self.orders[t.orderId] = st
-        st.traded += t.size
-        if st.traded <= st.cum:
+        traded = st.traded + t.size
+        # the fill first: a trade that makes no valid event is not counted at all
+        ev = self._fill(st, traded - st.cum, t.price, str(t.id), recv_ns, t.wall_ns) if traded > st.cum else None
+        self.trade_ids.add(t.id)
+        self.last_trade_ns = max(self.last_trade_ns, t.wall_ns)
+        st.traded = traded
+        if ev is None:
             return []  # the order update already counted this execution
-        qty = st.traded - st.cum
-        ev = self._fill(st, qty, t.price, str(t.id), recv_ns, t.wall_ns)
         if st.status is GwStatus.FILLED and st.cum >= st.size:
             st.final_sent = True
         return [ev]

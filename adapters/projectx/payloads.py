@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from adapters.projectx.contracts import ContractError, symbol_of
-from copytui.models import OrderStatus, OrderType, Side
+from copytui.models import MAX_INT, MAX_QTY, OrderStatus, OrderType, Side
 
 
 class GwStatus(IntEnum):
@@ -60,12 +60,18 @@ TYPE_OUT = {
 }
 
 
+def _ns(ts: datetime | None) -> int:
+    """Wall-clock ns of a gateway timestamp; 0 without an offset or outside what an AccountEvent holds."""
+    ns = int(ts.timestamp() * 1e9) if ts and ts.tzinfo else 0
+    return ns if 0 <= ns <= MAX_INT else 0
+
+
 def side_out(side: Side) -> int:
     return 0 if side is Side.BUY else 1
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)  # NaN / infinite: a broken payload
 
     @field_validator("contractId", check_fields=False)
     @classmethod
@@ -107,8 +113,8 @@ class GwOrder(_Payload):
     @field_validator("size", "fillVolume")
     @classmethod
     def _non_negative(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError(f"must not be negative, got {v}")
+        if not 0 <= v <= MAX_QTY:
+            raise ValueError(f"must be from 0 to {MAX_QTY}, got {v}")
         return v
 
     @property
@@ -121,8 +127,7 @@ class GwOrder(_Payload):
 
     @property
     def wall_ns(self) -> int:
-        ts = self.updateTimestamp or self.creationTimestamp
-        return int(ts.timestamp() * 1e9) if ts and ts.tzinfo else 0
+        return _ns(self.updateTimestamp or self.creationTimestamp)
 
 
 class GwTrade(_Payload):
@@ -148,8 +153,8 @@ class GwTrade(_Payload):
     @field_validator("size")
     @classmethod
     def _positive(cls, v: int) -> int:
-        if v <= 0:
-            raise ValueError(f"must be positive, got {v}")
+        if not 0 < v <= MAX_QTY:
+            raise ValueError(f"must be from 1 to {MAX_QTY}, got {v}")
         return v
 
     @property
@@ -158,8 +163,7 @@ class GwTrade(_Payload):
 
     @property
     def wall_ns(self) -> int:
-        ts = self.creationTimestamp
-        return int(ts.timestamp() * 1e9) if ts and ts.tzinfo else 0
+        return _ns(self.creationTimestamp)
 
 
 class GwPosition(_Payload):
@@ -174,8 +178,8 @@ class GwPosition(_Payload):
     @field_validator("size")
     @classmethod
     def _non_negative(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError(f"must not be negative, got {v}")
+        if not 0 <= v <= MAX_QTY:
+            raise ValueError(f"must be from 0 to {MAX_QTY}, got {v}")
         return v
 
     @field_validator("type")

@@ -92,6 +92,8 @@ def parse_record(record: str) -> dict[str, Any]:
         msg = json.loads(record)
     except json.JSONDecodeError as exc:
         raise SignalRProtocolError(f"record is not JSON ({exc.msg} at {exc.pos}): {record[:80]!r}") from None
+    except RecursionError:
+        raise SignalRProtocolError(f"record nests too deep to decode: {record[:80]!r}") from None
     if not isinstance(msg, dict):
         raise SignalRProtocolError(f"record is not a JSON object: {record[:80]!r}")
     return msg
@@ -153,7 +155,7 @@ def connection_id(negotiate_response: object) -> str:
         raise SignalRProtocolError(f"negotiate answer has no '{key}' (negotiateVersion {version})")
     transports = negotiate_response.get("availableTransports")
     if isinstance(transports, list) and transports:
-        names = {t.get("transport") for t in transports if isinstance(t, dict)}
+        names = {t.get("transport") for t in transports if isinstance(t, dict) and isinstance(t.get("transport"), str)}
         if "WebSockets" not in names:
             raise SignalRProtocolError(f"hub offers no WebSockets transport, only {sorted(map(str, names))}")
     return value

@@ -21,7 +21,7 @@ import math
 import secrets
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from adapters.projectx import contracts
 from adapters.projectx.payloads import GwType
 from adapters.projectx.ratelimit import TokenBucket
 from adapters.projectx.sim_hub import GatewayBook, HubFaults, HubServer, gateway_order_id, iso
+from copytui.config import AccountConfig
 from copytui.instruments import INSTRUMENTS
 from copytui.models import OrderType, Side
 
@@ -608,4 +609,37 @@ def serve(port: int, accounts: int = 3, seed: int = 7, *, tick_s: float = 0.25) 
     asyncio.run(_serve(port, accounts, seed, tick_s))
 
 
-__all__ = ["SIM_API_KEY", "ProjectXSimulator", "serve"]
+# The gateway's request budget (200 a minute per user) would turn the benchmark's paced orders
+# into rate-limit waits; the benchmark measures copytui's wire path, so both ends get a roomy one.
+BENCH_REQUESTS_PER_MINUTE = 100_000
+
+
+@contextlib.asynccontextmanager
+async def bench_accounts(
+    names: Sequence[str],
+) -> AsyncIterator[tuple[list[AccountConfig], Callable[[str], str | None]]]:
+    """The benchmark's hook (copytui/bench/brokers.py): one simulator account and user per follower name."""
+    ids = {2000 + i: f"BENCH-{2000 + i}" for i in range(1, len(names) + 1)}
+    sim = ProjectXSimulator(accounts=ids, users=None, budget=(BENCH_REQUESTS_PER_MINUTE, 60.0))
+    await sim.start()
+    configs = [
+        AccountConfig(
+            name=n,
+            broker="projectx",
+            environment="sim",
+            host="127.0.0.1",
+            port=sim.port,
+            username=f"bench{i}",  # one user each: the adapter's request budget is per user
+            account_id=str(aid),
+            options={"requests_per_minute": BENCH_REQUESTS_PER_MINUTE},
+        )
+        for i, (n, aid) in enumerate(zip(names, ids, strict=True), start=1)
+    ]
+    try:
+        # the simulator takes any non-empty API key: this one stands in for the keyring
+        yield configs, lambda key: SIM_API_KEY if key == "api_key" or key.endswith(":api_key") else None
+    finally:
+        await sim.stop()
+
+
+__all__ = ["SIM_API_KEY", "ProjectXSimulator", "bench_accounts", "serve"]

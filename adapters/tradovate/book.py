@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapters.tradovate.entities import (
     ACTION_TO_SIDE,
     FINAL_STATUSES,
@@ -93,7 +95,13 @@ class AccountBook:
         if entity_type not in _HANDLERS:
             return []  # cashBalance, marginSnapshot, user ...: not copytui's business
         entity = validate(entity_type, raw)
-        events = _HANDLERS[entity_type](self, entity, recv_ns)
+        try:
+            events = _HANDLERS[entity_type](self, entity, recv_ns)
+        except ValidationError as exc:  # what it implies breaks an AccountEvent bound (a sum past MAX_QTY ...)
+            err = exc.errors()[0]
+            raise EntityError(
+                f"tradovate {entity_type} {raw.get('id', '?')}: makes no valid event: {err['msg']}"
+            ) from None
         return events if emit else []
 
     def load_snapshot(self, snapshot: Any, *, recv_ns: int = 0, emit: bool = True) -> list[AccountEvent]:
@@ -106,7 +114,7 @@ class AccountBook:
             if not isinstance(items, list):
                 raise EntityError(f"tradovate sync snapshot: {key!r} must be a list, got {type(items).__name__}")
             if entity_type == "fill":
-                items = sorted(items, key=lambda f: f.get("id", 0) if isinstance(f, dict) else 0)
+                items = sorted(items, key=lambda f: f["id"] if isinstance(f, dict) and type(f.get("id")) is int else 0)
             for raw in items:
                 try:
                     events.extend(self.apply(entity_type, raw, recv_ns=recv_ns, emit=emit))

@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import BrokerError
 from copytui.instruments import INSTRUMENTS
-from copytui.models import OrderStatus, OrderType, Side, TimeInForce
+from copytui.models import MAX_INT, MAX_QTY, OrderStatus, OrderType, Side, TimeInForce
 
-_WIRE = ConfigDict(frozen=True, extra="ignore")
+_WIRE = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)  # NaN / infinite prices: a broken entity
 
 Action = Literal["Buy", "Sell"]
 OrdStatus = Literal[
@@ -103,7 +103,7 @@ class WireOrderVersion(BaseModel):
     model_config = _WIRE
     id: int
     orderId: int
-    orderQty: int = Field(gt=0)
+    orderQty: int = Field(gt=0, le=MAX_QTY)
     orderType: WireOrderType
     price: float | None = None
     stopPrice: float | None = None
@@ -145,7 +145,7 @@ class WireFill(BaseModel):
     contractId: int
     timestamp: str | int | None = None
     action: Action
-    qty: int = Field(gt=0)
+    qty: int = Field(gt=0, le=MAX_QTY)
     price: float
     active: bool = True
 
@@ -156,7 +156,7 @@ class WirePosition(BaseModel):
     accountId: int
     contractId: int
     timestamp: str | None = None
-    netPos: int
+    netPos: int = Field(ge=-MAX_QTY, le=MAX_QTY)
     netPrice: float | None = None
     bought: int = Field(default=0, ge=0)
     sold: int = Field(default=0, ge=0)
@@ -217,15 +217,17 @@ def is_contract_of(contract_name: str, root: str) -> bool:
 
 
 def parse_time_ns(stamp: Any) -> int:
-    """Broker timestamp (ISO 8601 or epoch ms) as wall-clock ns; 0 when absent or unreadable."""
-    if isinstance(stamp, int | float):
-        return int(stamp * 1_000_000)
-    if isinstance(stamp, str) and stamp:
-        try:
-            return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
-        except ValueError:
+    """Broker timestamp (ISO 8601 or epoch ms) as wall-clock ns; 0 when absent, unreadable or out of range."""
+    try:
+        if isinstance(stamp, int | float):
+            ns = int(stamp * 1_000_000)
+        elif isinstance(stamp, str) and stamp:
+            ns = int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
+        else:
             return 0
-    return 0
+    except (ValueError, OverflowError):
+        return 0
+    return ns if 0 <= ns <= MAX_INT else 0
 
 
 def iso_now() -> str:

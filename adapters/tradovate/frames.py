@@ -41,7 +41,7 @@ class Request:
             return None
         try:
             return json.loads(self.body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
             raise FrameError(f"request {self.endpoint} #{self.id}: body is not JSON ({exc})") from None
 
 
@@ -73,7 +73,7 @@ def parse_server_frame(text: str) -> Frame:
     if head == "a":
         try:
             items = json.loads(rest)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
             raise FrameError(f"'a' frame is not a JSON array ({exc}): {_short(text)!r}") from None
         if not isinstance(items, list):
             raise FrameError(f"'a' frame must carry a JSON array, got {type(items).__name__}")
@@ -81,7 +81,7 @@ def parse_server_frame(text: str) -> Frame:
     if head == "c":
         try:
             body = json.loads(rest)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
             raise FrameError(f"'c' frame is not JSON ({exc}): {_short(text)!r}") from None
         if not (isinstance(body, list) and len(body) >= 1 and isinstance(body[0], int)):
             raise FrameError(f"'c' frame must be [code, \"reason\"], got {_short(rest)!r}")

@@ -120,7 +120,7 @@ async def open_rig(
     with tempfile.TemporaryDirectory(prefix="copytui-bench-") as tmp:
         journal = Path(tmp) / "journal.sqlite3"
         config = Config(leader=AccountConfig(name=LEADER, broker="paper"), followers=followers, journal=str(journal))
-        rt = build_runtime(config, seed=seed, journal_path=journal, secret_lookup=secret)
+        rt = build_runtime(config, seed=seed, journal_path=journal, secret_lookup=secret, data_root=Path(tmp))
         rt.walk = False  # no random price steps: every sample sees the same market
         rig = Rig(rt, len(followers))
         try:

@@ -403,6 +403,8 @@ class Engine:
                 f.state.prune(INTENTS_KEPT // 2)
             if order.status is OrderStatus.SKIPPED:
                 self._log(order, OrderStatus.SKIPPED, reason=order.reason or "")
+                if order.reason and order.reason.startswith("risk:"):
+                    self.raise_alert("warning", order.follower, "risk refusal", f"{sig.symbol}: {order.reason}")
                 continue
             f.queue.put_nowait(order)
         self._emit("signal", sig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from copytui.instruments import instrument
 from copytui.models import AccountEvent, EventKind, OrderType, Side, Signal, SignalKind
 
 
@@ -40,6 +41,8 @@ class SignalBuilder:
     stale_dropped: int = 0
 
     def build(self, ev: AccountEvent) -> Signal | None:
+        if ev.symbol is not None and ev.kind is not EventKind.POSITION:
+            instrument(ev.symbol)  # an unknown symbol is refused here, before any state changes
         if ev.kind is EventKind.FILL:
             return self._fill(ev)
         if ev.kind is EventKind.ORDER_NEW:
