@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from adapters.base import (
     BrokerAdapter,
@@ -17,7 +17,7 @@ from adapters.base import (
     Disconnected,
     OrderRejected,
 )
-from adapters.paper.exchange import PaperExchange
+from adapters.paper.exchange import PaperExchange, PaperOrder
 from copytui.models import (
     AccountEvent,
     EventKind,
@@ -147,13 +147,29 @@ class PaperAdapter(BrokerAdapter):
         latency = self.exchange.accounts[self.account].faults.latency_ms
         await asyncio.sleep(latency / 2000.0 if latency else 0)
 
-    async def place(self, order: FollowerOrder) -> OrderAck:
+    async def _request(
+        self, order: FollowerOrder, call: Callable[[], PaperOrder], done: OrderStatus | None = None
+    ) -> OrderAck:
+        """One request over the paper "wire": written now, handled a loop turn (or the fault's
+        latency) later, answered after the same again. A refusal is a REJECTED answer."""
         sent = time.perf_counter_ns()
         if self._dropped:
             raise Disconnected(f"paper account {self.account} is reconnecting")
         await self._wire_delay()
         try:
-            po = self.exchange.submit(
+            po = call()
+        except OrderRejected as exc:
+            await self._wire_delay()
+            return OrderAck(client_order_id=order.client_order_id, broker_order_id=None, status=OrderStatus.REJECTED,
+                            sent_ns=sent, ack_ns=time.perf_counter_ns(), reason=str(exc))  # fmt: skip
+        await self._wire_delay()
+        return OrderAck(client_order_id=order.client_order_id, broker_order_id=po.id, status=done or po.status,
+                        sent_ns=sent, ack_ns=time.perf_counter_ns())  # fmt: skip
+
+    async def place(self, order: FollowerOrder) -> OrderAck:
+        return await self._request(
+            order,
+            lambda: self.exchange.submit(
                 self.account,
                 symbol=order.symbol,
                 side=order.side,
@@ -163,24 +179,7 @@ class PaperAdapter(BrokerAdapter):
                 stop_price=order.stop_price,
                 tif=order.tif,
                 client_order_id=order.client_order_id,
-            )
-        except OrderRejected as exc:
-            await self._wire_delay()
-            return OrderAck(
-                client_order_id=order.client_order_id,
-                broker_order_id=None,
-                status=OrderStatus.REJECTED,
-                sent_ns=sent,
-                ack_ns=time.perf_counter_ns(),
-                reason=str(exc),
-            )
-        await self._wire_delay()
-        return OrderAck(
-            client_order_id=order.client_order_id,
-            broker_order_id=po.id,
-            status=po.status,
-            sent_ns=sent,
-            ack_ns=time.perf_counter_ns(),
+            ),
         )
 
     def _broker_id(self, order: FollowerOrder) -> str:
@@ -193,55 +192,17 @@ class PaperAdapter(BrokerAdapter):
         return found.broker_order_id
 
     async def modify(self, order: FollowerOrder) -> OrderAck:
-        sent = time.perf_counter_ns()
-        await self._wire_delay()
-        try:
-            po = self.exchange.modify(
-                self.account,
-                self._broker_id(order),
-                qty=order.qty or None,
-                price=order.price,
+        return await self._request(
+            order,
+            lambda: self.exchange.modify(
+                self.account, self._broker_id(order), qty=order.qty or None, price=order.price,
                 stop_price=order.stop_price,
-            )
-        except OrderRejected as exc:
-            return OrderAck(
-                client_order_id=order.client_order_id,
-                broker_order_id=None,
-                status=OrderStatus.REJECTED,
-                sent_ns=sent,
-                ack_ns=time.perf_counter_ns(),
-                reason=str(exc),
-            )
-        await self._wire_delay()
-        return OrderAck(
-            client_order_id=order.client_order_id,
-            broker_order_id=po.id,
-            status=po.status,
-            sent_ns=sent,
-            ack_ns=time.perf_counter_ns(),
-        )
+            ),
+        )  # fmt: skip
 
     async def cancel(self, order: FollowerOrder) -> OrderAck:
-        sent = time.perf_counter_ns()
-        await self._wire_delay()
-        try:
-            po = self.exchange.cancel(self.account, self._broker_id(order))
-        except OrderRejected as exc:
-            return OrderAck(
-                client_order_id=order.client_order_id,
-                broker_order_id=None,
-                status=OrderStatus.REJECTED,
-                sent_ns=sent,
-                ack_ns=time.perf_counter_ns(),
-                reason=str(exc),
-            )
-        await self._wire_delay()
-        return OrderAck(
-            client_order_id=order.client_order_id,
-            broker_order_id=po.id,
-            status=OrderStatus.CANCELLED,
-            sent_ns=sent,
-            ack_ns=time.perf_counter_ns(),
+        return await self._request(
+            order, lambda: self.exchange.cancel(self.account, self._broker_id(order)), OrderStatus.CANCELLED
         )
 
     # -------------------------------------------------------------- reads
