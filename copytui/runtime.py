@@ -4,6 +4,7 @@ benchmark, so all three run exactly the same copy path."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,19 +27,23 @@ class Runtime:
     trader: DemoTrader | None = None
     tasks: TaskGroup = field(default_factory=TaskGroup)
     walk: bool = True
+    _trader_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.engine.start()
         if self.walk:
             self.tasks.spawn(price_walk(self.exchange, self.config.paper.tick_interval_s), "price-walk")
         if self.trader is not None:
-            self.tasks.spawn(self.trader.run(), "demo-trader")
+            self._trader_task = self.tasks.spawn(self.trader.run(), "demo-trader")
 
     async def stop(self, flatten_leader: bool = True) -> None:
-        await self.tasks.cancel_all()
+        if self._trader_task is not None:
+            self._trader_task.cancel()
         if self.trader is not None and flatten_leader:
             self.trader.go_flat()
+        # the market keeps moving while the followers settle: resting remainders still fill
         await self.engine.stop()
+        await self.tasks.cancel_all()
         self.journal.close()
 
 

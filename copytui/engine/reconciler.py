@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("copytui.engine.reconciler")
 
-CORRECTION_COOLDOWN_S = 5.0
+CORRECTION_COOLDOWN_S = 2.0
 CORRECTIONS_PER_HOUR = 30
 
 
@@ -48,7 +48,8 @@ class Reconciler:
         self.e = engine
         self._persist: dict[tuple[str, str], object] = {}
         self._alerted: dict[tuple[str, str], tuple[int, str]] = {}
-        self._corrections: dict[str, deque[float]] = {}
+        self._corrections: dict[str, deque[float]] = {}  # per follower: the hourly budget
+        self._last_correction: dict[tuple[str, str], float] = {}  # per follower and symbol: the cooldown
         self._unknown_misses: dict[str, int] = {}
         self._mirror_phase: dict[tuple[str, str], tuple[str, float]] = {}
         self.passes = 0
@@ -376,7 +377,8 @@ class Reconciler:
         history = self._corrections.setdefault(f.state.name, deque())
         while history and now - history[0] > 3600:
             history.popleft()
-        if history and now - history[-1] < CORRECTION_COOLDOWN_S:
+        last = self._last_correction.get((f.state.name, sym), -CORRECTION_COOLDOWN_S)
+        if now - last < CORRECTION_COOLDOWN_S:
             return
         if len(history) >= CORRECTIONS_PER_HOUR:
             self.e.raise_alert(
@@ -387,6 +389,7 @@ class Reconciler:
             )
             return
         history.append(now)
+        self._last_correction[(f.state.name, sym)] = now
         qty = max(-f.state.cfg.max_correction_qty, min(f.state.cfg.max_correction_qty, drift))
         leader_symbol = next((ls for ls in f.state.cfg.symbol_map if f.state.cfg.symbol_map[ls].symbol == sym), sym)
         e = self.e
