@@ -19,7 +19,9 @@ leader:
   broker: paper
 followers:
   - name: alpha
-    broker: paper
+    broker: tradovate
+    host: embedded
+    environment: sim
     mode: fills
     multiplier: 1
   - name: bravo

@@ -3,6 +3,10 @@
 Runs are interleaved (without, with, without, with) so drift in a shared machine's load
 spreads over both sides. The desk is ``copytui.tui.app.CopyDeskApp(runtime)``; until it exists
 the scenario reports nothing and says why.
+
+The desk runs the engine on a thread and event loop of its own (``app.bridge``, as `copytui run`
+does); the leader is then driven on that loop too, exactly as the engine's own socket reads
+would be, while Textual renders on this one.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import time
 from typing import Any
 
 from copytui.bench.brokers import follower_accounts
@@ -36,6 +41,15 @@ def find_desk() -> tuple[Any, str | None]:
     return cls, None
 
 
+async def _bridge_started(app: Any, rig: Rig, wait_s: float = 30.0) -> None:
+    """The desk starts the runtime on its engine thread; wait for that (read on that thread)."""
+    deadline = time.monotonic() + wait_s
+    while not await app.bridge.ask(lambda: rig.engine.started):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark stalled: the desk did not start the engine in {wait_s:g}s")
+        await asyncio.sleep(0.01)
+
+
 async def _started(rig: Rig, wait_s: float = 2.0) -> None:
     """The desk starts the runtime it is given, as `copytui run` does; start it here if it does not."""
     try:
@@ -56,9 +70,14 @@ async def _run(desk: Any, followers: int, samples: int, warmup: int, seed: int) 
             return await paced(rig, samples, warmup)
         app = desk(rig.rt)
         async with app.run_test(headless=True, size=SIZE):
-            await _started(rig)
-            await asyncio.sleep(SETTLE_S)  # past the first layout and the first refreshes with data
-            return await paced(rig, samples, warmup)
+            bridge = getattr(app, "bridge", None)
+            if bridge is None:  # a desk sharing this loop with the engine
+                await _started(rig)
+                await asyncio.sleep(SETTLE_S)  # past the first layout and the first refreshes with data
+                return await paced(rig, samples, warmup)
+            await _bridge_started(app, rig)
+            await asyncio.sleep(SETTLE_S)
+            return await bridge.ask_async(paced, rig, samples, warmup)
 
 
 async def with_and_without(

@@ -42,6 +42,7 @@ def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, d
     from copytui.journal import JournalError
     from copytui.runtime import build_runtime
     from copytui.tui.app import CopyDeskApp
+    from copytui.tui.bridge import EngineThread
 
     try:
         lookup = make_lookup([cfg.leader, *cfg.followers])  # adapters read their secrets from the OS keyring
@@ -50,12 +51,18 @@ def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, d
         raise SystemExit(f"error: {exc}") from None
 
     async def main() -> int:
+        bridge = EngineThread(runtime)  # the engine's own thread: the desk's frames never hold up a copy
         try:
-            await runtime.start()  # before the desk opens: a refused lease is a plain message, not a toast
+            # before the desk opens: a refused lease is a plain message, not a toast
+            await asyncio.wrap_future(bridge.start())
         except LeaseHeld as exc:
-            await runtime.engine.stop(settle=False)
+            await asyncio.wrap_future(bridge.run(runtime.engine.stop, False))
+            await asyncio.to_thread(bridge.stop, stop_runtime=False)
             raise SystemExit(f"error: {exc}") from None
-        app = CopyDeskApp(runtime, journal_path=journal_path, duration=duration)
+        except BaseException:
+            await asyncio.to_thread(bridge.stop)
+            raise
+        app = CopyDeskApp(runtime, journal_path=journal_path, duration=duration, bridge=bridge)
         try:
             await app.run_async()
         finally:

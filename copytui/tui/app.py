@@ -1,16 +1,18 @@
 """CopyDeskApp: the composition root of the desk.
 
-The engine never waits on the desk: the app starts the runtime in one supervised worker,
-reads ``engine.snapshot()`` on a timer (only when ``engine.version`` moved, at most
-``REFRESH_HZ`` times a second) and updates its tables cell by cell. Engine calls that await
+The engine never waits on the desk: it runs on a thread and event loop of its own
+(``EngineThread``), and every engine call from here goes through that bridge. The app reads the
+snapshot the bridge publishes on a timer (at most ``REFRESH_HZ`` times a second, redrawing only
+when a new one arrived) and updates its tables cell by cell. Engine calls that take a while
 (flatten, reconcile) run in exclusive workers; every worker failure becomes a toast in
 ``on_worker_state_changed``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual import work
@@ -18,11 +20,12 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 from textual.worker import Worker
 
-from copytui.engine import EngineSnapshot
+from copytui.engine import EngineSnapshot, FollowerView
 from copytui.runtime import Runtime
+from copytui.tui.bridge import EngineThread
 from copytui.tui.failures import report_failure
 from copytui.tui.format import Palette, signed_positions
 from copytui.tui.grid import AccountGrid
@@ -39,12 +42,14 @@ from copytui.tui.orderlog import OrderLog
 from copytui.tui.panels import AlertsPanel, LeaderPanel, SlippagePanel
 from copytui.tui.reports import ReportsScreen
 from copytui.tui.state import remember_theme, start_theme, state_path
+from copytui.tui.table import DeskTable
 from themes import STYLESHEET, THEMES, next_theme
 
 log = logging.getLogger("copytui.tui")
 
 REFRESH_HZ = 10  # a trader reads at most a few updates a second; the copy path keeps the rest
-FULL_REFRESH_EVERY = 10  # ticks: P&L and connection state move without an engine event
+GIVE_WAY_S = 0.02  # before a redraw (and between panels) the desk waits at most this long for an idle engine
+STATS_EVERY = 5  # redraws: slippage and latency statistics move slowly, twice a second is plenty
 
 # Keys not in BINDINGS (they belong to the tables) but listed in the help screen.
 TABLE_KEYS = (
@@ -84,17 +89,18 @@ class CopyDeskApp(App[None]):
         journal_path: Path | None = None,
         state_file: Path | None = None,
         duration: float | None = None,
+        bridge: EngineThread | None = None,
     ) -> None:
         super().__init__()
         self.runtime = runtime
-        self.engine = runtime.engine
+        self.engine = runtime.engine  # touched only through the bridge, on the engine's thread
+        self.bridge = bridge or EngineThread(runtime)
         self.start_runtime = start
         self.journal_path = Path(journal_path or runtime.journal.path)
         self.state_file = state_file or state_path()
         self.duration = duration
         self.snap: EngineSnapshot | None = None
-        self._seen_version = -1
-        self._ticks = 0
+        self._redraws = 0
         self._running = False
         self._stopped = False
         for theme in THEMES:
@@ -116,6 +122,13 @@ class CopyDeskApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._panels = (
+            self.query_one("#leader", LeaderPanel),
+            self.query_one("#alerts", AlertsPanel),
+            self.query_one("#grid", AccountGrid),
+            self.query_one("#log", OrderLog),
+            self.query_one("#stats", SlippagePanel),
+        )
         self.query_one("#leader").border_title = "leader"
         self.query_one("#alerts").border_title = "reconciliation · alerts"
         self.query_one("#grid").border_title = "followers"
@@ -124,7 +137,8 @@ class CopyDeskApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         if self._theme_warning:
             self.notify(self._theme_warning, severity="warning")
-        self.poll(force=True)
+        self.bridge.open()
+        self.show_snapshot(self.bridge.snapshot().result())  # the first frame has every follower's row
         self.query_one("#grid", AccountGrid).focus()
         self.set_interval(1 / REFRESH_HZ, self.poll, name="desk-refresh")
         if self.start_runtime:
@@ -135,20 +149,20 @@ class CopyDeskApp(App[None]):
     # ------------------------------------------------------------ runtime
     @work(group="engine", exit_on_error=False, name="engine")
     async def run_engine(self) -> None:
-        if not self.engine.started:
-            await self.runtime.start()
+        await asyncio.wrap_future(self.bridge.start())
         self._running = True
 
     async def stop_runtime(self) -> None:
-        """Stop the runtime once (the demo's leader goes flat and the followers settle first)."""
+        """Stop the runtime once (the demo's leader goes flat and the followers settle first),
+        then the engine's thread."""
         if self._stopped:
             return
         self._stopped = True
         self.workers.cancel_group(self, "engine")
-        if self.engine.started:
-            await self.runtime.stop()
-        else:
-            self.runtime.journal.close()
+        await asyncio.to_thread(self.bridge.stop)
+
+    async def on_unmount(self) -> None:
+        await self.stop_runtime()  # however the app ends, the engine's thread does not outlive it
 
     @work(exclusive=True, group="shutdown", exit_on_error=False)
     async def shutdown(self) -> None:
@@ -161,29 +175,38 @@ class CopyDeskApp(App[None]):
             self.exit(return_code=1)
 
     # ------------------------------------------------------------ refresh
-    def poll(self, force: bool = False) -> None:
-        self._ticks += 1
-        changed = self.engine.version != self._seen_version
-        if not (force or changed or self._ticks % FULL_REFRESH_EVERY == 0):
-            return
-        snap = self.engine.snapshot()
-        self._seen_version = snap.version
+    def poll(self) -> None:
+        """Redraw when the bridge published a new snapshot since the last frame."""
+        snap = self.bridge.latest
+        if snap is not None and snap is not self.snap:
+            self.bridge.give_way(GIVE_WAY_S)  # the engine's loop goes first
+            self._redraws += 1
+            self.show_snapshot(snap, stats=self._redraws % STATS_EVERY == 0)
+
+    def show_snapshot(self, snap: EngineSnapshot, stats: bool = True) -> None:
         self.snap = snap
-        self.render_snapshot(snap)
+        self.render_snapshot(snap, stats)
 
-    def render_snapshot(self, snap: EngineSnapshot) -> None:
+    def render_snapshot(self, snap: EngineSnapshot, stats: bool = True) -> None:
+        leader, alerts, grid, log_table, stats_panel = self._panels
+        if not grid.is_attached:  # the desk is closing
+            return
         pal = self.palette
+        give_way = self.bridge.give_way  # between panels: the engine's loop goes first
         with self.batch_update():
-            self.query_one("#leader", LeaderPanel).show(snap, pal)
-            self.query_one("#alerts", AlertsPanel).show(snap, pal)
-            grid = self.query_one("#grid", AccountGrid)
+            leader.show(snap, pal)
+            alerts.show(snap, pal)
+            give_way(GIVE_WAY_S)
             grid.show(snap.followers, pal, reconciled=snap.last_reconcile_wall_ns > 0)
-            self.query_one("#log", OrderLog).show(snap.log, pal)
-            self.query_one("#stats", SlippagePanel).show(snap.followers, grid.cursor_key, pal)
+            give_way(GIVE_WAY_S)
+            log_table.show(snap.log, pal)
+            if stats:
+                give_way(GIVE_WAY_S)
+                stats_panel.show(snap.followers, grid.cursor_key, pal)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "grid" and self.snap is not None:
-            self.query_one("#stats", SlippagePanel).show(self.snap.followers, event.row_key.value, self.palette)
+    def on_desk_table_row_highlighted(self, event: DeskTable.RowHighlighted) -> None:
+        if event.table.id == "grid" and self.snap is not None:
+            self.query_one("#stats", SlippagePanel).show(self.snap.followers, event.row_key, self.palette)
 
     # ------------------------------------------------------------ themes
     def _make_palette(self) -> Palette:
@@ -199,14 +222,8 @@ class CopyDeskApp(App[None]):
 
     def _on_theme_changed(self, _theme: object) -> None:
         self.palette = self._make_palette()
-        for table in self.query(AccountGrid):
-            table.forget_cells()
-        self.query_one("#stats #slip-table").forget_cells()  # type: ignore[attr-defined]
-        log_table = self.query_one("#log", OrderLog)
-        log_table.forget_cells()
         if self.snap is not None:
-            self.render_snapshot(self.snap)
-            log_table.repaint(self.palette)
+            self.render_snapshot(self.snap)  # the tables see another palette and make their cells again
 
     def action_next_theme(self) -> None:
         self.theme = next_theme(self.theme)
@@ -226,59 +243,73 @@ class CopyDeskApp(App[None]):
             self.notify("no follower selected", severity="warning")
         return name
 
-    def _view(self, name: str):  # type: ignore[no-untyped-def]
-        snap = self.engine.snapshot()
+    async def on_engine(self, fn: Callable[..., object], *args: object) -> None:
+        """Run an engine method on the engine's thread and wait for it."""
+        await self.bridge.ask(fn, *args)
+
+    async def refresh_now(self) -> EngineSnapshot:
+        """A snapshot taken now, drawn now: what the trader just did shows at once."""
+        snap = await asyncio.wrap_future(self.bridge.snapshot())
+        if self.is_running:
+            self.show_snapshot(snap)
+        return snap
+
+    async def _view(self, name: str) -> FollowerView | None:
+        snap = await self.refresh_now()
         return next((v for v in snap.followers if v.name == name), None)
 
-    def _leader_text(self) -> str:
-        return signed_positions(self.engine.snapshot().leader.positions)
-
-    def refresh_now(self) -> None:
-        self.poll(force=True)
-
     # ------------------------------------------------------------ actions
-    def action_pause(self) -> None:
+    async def action_pause(self) -> None:
         name = self.selected_follower()
         if name is None:
             return
-        view = self._view(name)
+        view = await self._view(name)
         if view is not None and view.copy_state == "paused":
-            self.ask_resume([name])
+            self.ask_resume([name], self.snap)
         else:
-            self.engine.pause(name)
+            await self.on_engine(self.engine.pause, name)
             self.notify(f"{name} paused: the leader's next trades are not copied to it", timeout=4)
-            self.refresh_now()
+            await self.refresh_now()
 
-    def action_pause_all(self) -> None:
-        views = self.engine.snapshot().followers
-        active = [v.name for v in views if v.copy_state != "paused"]
+    async def action_pause_all(self) -> None:
+        snap = await self.refresh_now()
+        active = [v.name for v in snap.followers if v.copy_state != "paused"]
         if active:
-            for name in active:
-                self.engine.pause(name)
-            self.notify(f"paused all followers ({len(active)})", timeout=4)
-            self.refresh_now()
-        else:
-            self.ask_resume([v.name for v in views])
 
-    def ask_resume(self, names: list[str]) -> None:
+            def pause_all() -> None:
+                for name in active:
+                    self.engine.pause(name)
+
+            await self.on_engine(pause_all)
+            self.notify(f"paused all followers ({len(active)})", timeout=4)
+            await self.refresh_now()
+        else:
+            self.ask_resume([v.name for v in snap.followers], snap)
+
+    def ask_resume(self, names: list[str], snap: EngineSnapshot | None) -> None:
         who = names[0] if len(names) == 1 else f"all {len(names)} followers"
 
-        def answer(sync: bool | None) -> None:
+        async def answer(sync: bool | None) -> None:
             if sync is None:
                 return
-            for name in names:
-                self.engine.resume(name, sync=sync)
+
+            def resume_all() -> None:
+                for name in names:
+                    self.engine.resume(name, sync=sync)
+
+            await self.on_engine(resume_all)
             how = "synced to the leader" if sync else "waiting for the leader to be flat"
             self.notify(f"resumed {who}: {how}", timeout=4)
-            self.refresh_now()
+            await self.refresh_now()
 
-        self.push_screen(ResumeScreen(who, self._leader_text()), answer)
+        leader = signed_positions(snap.leader.positions) if snap else "?"
+        self.push_screen(ResumeScreen(who, leader), answer)
 
-    def action_flatten(self) -> None:
+    async def action_flatten(self) -> None:
         name = self.selected_follower()
         if name is None:
             return
-        view = self._view(name)
+        view = await self._view(name)
         held = signed_positions(view.positions) if view else "?"
 
         def answer(yes: bool | None) -> None:
@@ -313,15 +344,15 @@ class CopyDeskApp(App[None]):
     @work(exclusive=True, group="flatten", exit_on_error=False, name="flatten")
     async def flatten_follower(self, name: str) -> None:
         self.notify(f"flattening {name}…", timeout=3)
-        await self.engine.flatten(name)
-        self.refresh_now()
+        await self.bridge.ask_async(self.engine.flatten, name)
+        await self.refresh_now()
         self.notify(f"{name} is flat and paused", timeout=5)
 
     @work(exclusive=True, group="flatten", exit_on_error=False, name="flatten all")
     async def flatten_everything(self) -> None:
         self.notify("flattening every follower…", timeout=3)
-        await self.engine.flatten_all()
-        self.refresh_now()
+        await self.bridge.ask_async(self.engine.flatten_all)
+        await self.refresh_now()
         self.notify("every follower is flat and paused", timeout=8)
 
     def action_reconcile(self) -> None:
@@ -329,10 +360,9 @@ class CopyDeskApp(App[None]):
 
     @work(exclusive=True, group="reconcile", exit_on_error=False, name="reconcile")
     async def reconcile(self) -> None:
-        await self.engine.reconcile_now()
-        self.refresh_now()
-        snap = self.snap
-        drifting = [v.name for v in snap.followers if v.drift] if snap else []
+        await self.bridge.ask_async(self.engine.reconcile_now)
+        snap = await self.refresh_now()
+        drifting = [v.name for v in snap.followers if v.drift]
         self.notify("reconciled: " + (f"drift at {', '.join(drifting)}" if drifting else "no drift"), timeout=4)
 
     def action_filter(self) -> None:
@@ -341,19 +371,18 @@ class CopyDeskApp(App[None]):
         def answer(needle: str | None) -> None:
             if needle is None:
                 return
-            log_table.refilter(needle, self.engine.snapshot().log, self.palette)
+            log_table.refilter(needle, self.snap.log if self.snap else (), self.palette)
 
         self.push_screen(FilterScreen(log_table.needle), answer)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.show_details(event.data_table.id)
+    async def on_desk_table_row_selected(self, event: DeskTable.RowSelected) -> None:
+        await self.show_details(event.table.id)
 
-    def action_details(self) -> None:
+    async def action_details(self) -> None:
         focused = self.focused
-        self.show_details(focused.id if focused is not None else "grid")
+        await self.show_details(focused.id if focused is not None else "grid")
 
-    def show_details(self, table_id: str | None) -> None:
-        snap = self.engine.snapshot()
+    async def show_details(self, table_id: str | None) -> None:
         if table_id == "log":
             row = self.query_one("#log", OrderLog).selected
             if row is not None:
@@ -361,8 +390,8 @@ class CopyDeskApp(App[None]):
             return
         if table_id not in ("grid", "slip-table"):
             return
-        table = self.query_one(f"#{table_id}", DataTable)
-        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
+        name = self.query_one(f"#{table_id}", DeskTable).cursor_key
+        snap = await self.refresh_now()
         view = next((v for v in snap.followers if v.name == name), None)
         if view is not None:
             self.push_screen(
@@ -379,7 +408,7 @@ class CopyDeskApp(App[None]):
         self.push_screen(HelpScreen(keys))
 
     async def action_quit(self) -> None:
-        snap = self.engine.snapshot()
+        snap = await self.refresh_now()
         open_at = [snap.leader.name] if snap.leader.positions else []
         open_at += [v.name for v in snap.followers if v.positions]
         if not open_at:

@@ -55,9 +55,20 @@ def grid_cells(v: FollowerView, pal: Palette, reconciled: bool = True) -> tuple[
 
 
 class AccountGrid(DeskTable):
+    """Rows hold the followers' views; a row's cells are made again only when its view changed."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(GRID_COLUMNS, **kwargs)  # type: ignore[arg-type]
+        self.reconciled = True
+
+    def row_cells(self, data: FollowerView) -> tuple[object, ...]:
+        return grid_cells(data, self.palette or Palette(), self.reconciled)
 
     def show(self, followers: tuple[FollowerView, ...], pal: Palette, reconciled: bool = True) -> None:
+        self.set_palette(pal)
+        if reconciled != self.reconciled:
+            self.reconciled = reconciled
+            self.forget_cells()
         for v in followers:
-            self.sync_row(v.name, grid_cells(v, pal, reconciled))
+            self.sync_row(v.name, v)
+        self.commit()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from bisect import bisect_right
+from collections.abc import Sequence
 
 from rich.text import Text
 
@@ -25,6 +26,8 @@ LOG_COLUMNS = (
 )
 
 MAX_ROWS = 400
+TRIM_BATCH = 100
+GIVE_WAY_EVERY = 64  # rows taken from a snapshot between two looks at the engine's loop
 
 
 def matches(row: LogRow, needle: str) -> bool:
@@ -66,57 +69,81 @@ def log_cells(row: LogRow, pal: Palette) -> tuple[object, ...]:
 
 
 class OrderLog(DeskTable):
+    """Rows hold ``LogRow``s; cells are made only for the lines drawn. Up to ``MAX_ROWS`` + ``TRIM_BATCH``
+    lines, the oldest dropped ``TRIM_BATCH`` or more at a time."""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(LOG_COLUMNS, **kwargs)  # type: ignore[arg-type]
         self.needle = ""
         self.last_seq = 0
-        self.rows_by_key: dict[str, LogRow] = {}
 
-    def show(self, rows: tuple[LogRow, ...], pal: Palette) -> None:
+    def row_cells(self, data: LogRow) -> tuple[object, ...]:
+        return log_cells(data, self.palette or Palette())
+
+    @property
+    def rows_by_key(self) -> dict[str, LogRow]:
+        return {key: row.data for key, row in self.rows.items()}
+
+    def show(self, rows: Sequence[LogRow], pal: Palette) -> None:
+        """Take the rows after the last one seen (``rows`` come in ``seq`` order, as the engine logs them)."""
+        self.set_palette(pal)
         follow = not self.has_focus or self.cursor_row >= self.row_count - 1
         added = False
-        for row in rows:
-            if row.seq <= self.last_seq:
-                continue
+        self.begin_giving_way()
+        for n, row in enumerate(rows[bisect_right(rows, self.last_seq, key=_seq) :], 1):
+            if n % GIVE_WAY_EVERY == 0:
+                self.give_way()  # a burst of rows: let the engine's loop run first
             self.last_seq = row.seq
             if self.needle and not matches(row, self.needle):
                 continue
             # one line per follower order: its ack and its fills update the same line in place
             key = row.client_order_id if row.client_order_id and row.action != "operator" else str(row.seq)
-            old = self.rows_by_key.get(key)
+            old = self.rows.get(key)
             if old is not None:
-                row = replace(
-                    row,
-                    latency_ms=row.latency_ms if row.latency_ms is not None else old.latency_ms,
-                    fill_price=row.fill_price if row.fill_price is not None else old.fill_price,
-                    slippage_ticks=row.slippage_ticks if row.slippage_ticks is not None else old.slippage_ticks,
-                    reason=row.reason or old.reason,
-                    wall_ns=old.wall_ns,
-                )
-            self.rows_by_key[key] = row
-            self.sync_row(key, log_cells(row, pal))
-            added = True
-        while self.row_count > MAX_ROWS:
-            oldest = self.row_keys[0]
-            self.rows_by_key.pop(oldest, None)
-            self.drop_row(oldest)
+                row = merged(old.data, row)
+            else:
+                added = True
+            self.sync_row(key, row)
+        if self.row_count > MAX_ROWS + TRIM_BATCH:
+            excess = self.row_count - MAX_ROWS
+            self.drop_first(excess + excess % 2)  # an even count: every line keeps its stripe
+        self.commit()
         if added and follow:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
-    def refilter(self, needle: str, rows: tuple[LogRow, ...], pal: Palette) -> None:
+    def refilter(self, needle: str, rows: Sequence[LogRow], pal: Palette) -> None:
         """A new filter: the one time the log is rebuilt."""
         self.needle = needle.strip()
         self.drop_all()
-        self.rows_by_key.clear()
         self.last_seq = 0
         self.show(rows, pal)
         self.border_subtitle = f"filter: {self.needle}  (/ to change)" if self.needle else ""
 
-    def repaint(self, pal: Palette) -> None:
-        for key, row in self.rows_by_key.items():
-            self.sync_row(key, log_cells(row, pal))
-
     @property
     def selected(self) -> LogRow | None:
         key = self.cursor_key
-        return self.rows_by_key.get(key) if key else None
+        return self.data_of(key) if key is not None else None
+
+
+def _seq(row: LogRow) -> int:
+    return row.seq
+
+
+def merged(old: LogRow, new: LogRow) -> LogRow:
+    """The line of one follower order after its ack or a fill: what the newer row does not say, the older did."""
+    return LogRow(
+        seq=new.seq,
+        wall_ns=old.wall_ns,
+        signal_id=new.signal_id,
+        follower=new.follower,
+        symbol=new.symbol,
+        side=new.side,
+        qty=new.qty,
+        status=new.status,
+        action=new.action,
+        client_order_id=new.client_order_id,
+        latency_ms=new.latency_ms if new.latency_ms is not None else old.latency_ms,
+        fill_price=new.fill_price if new.fill_price is not None else old.fill_price,
+        slippage_ticks=new.slippage_ticks if new.slippage_ticks is not None else old.slippage_ticks,
+        reason=new.reason or old.reason,
+    )

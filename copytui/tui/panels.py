@@ -11,10 +11,22 @@ from textual.widgets import Label, Sparkline, Static
 
 from copytui.engine import Alert, EngineSnapshot, FollowerView
 from copytui.tui.format import Palette, clock, connection_text, money, ms, signed, signed_positions
+from copytui.tui.priority import GivesWay
 from copytui.tui.table import DeskTable
 
 
-class LeaderPanel(Static):
+class Panel(GivesWay, Static):
+    """A text panel of a fixed size (set in the stylesheet): redrawn only when its text changed."""
+
+    _shown: Text | None = None
+
+    def show_text(self, text: Text) -> None:
+        if self._shown is None or text != self._shown or text.style != self._shown.style:
+            self._shown = text
+            self.update(text, layout=False)
+
+
+class LeaderPanel(Panel):
     """The leader's account: connection, position per symbol, P&L, latest events."""
 
     def show(self, snap: EngineSnapshot, pal: Palette) -> None:
@@ -31,7 +43,7 @@ class LeaderPanel(Static):
         )
         for line in reversed(lv.events[-6:]):
             text.append("\n  " + line, style=pal.dim)
-        self.update(text)
+        self.show_text(text)
 
 
 def _alert_line(a: Alert, pal: Palette) -> Text:
@@ -44,7 +56,7 @@ def _alert_line(a: Alert, pal: Palette) -> Text:
     )
 
 
-class AlertsPanel(Static):
+class AlertsPanel(Panel):
     """Reconciliation summary and the latest alerts, newest first."""
 
     def show(self, snap: EngineSnapshot, pal: Palette, now_ns: int | None = None) -> None:
@@ -66,7 +78,7 @@ class AlertsPanel(Static):
         for a in reversed(snap.alerts[-8:]):
             head.append("\n")
             head.append_text(_alert_line(a, pal))
-        self.update(head)
+        self.show_text(head)
 
 
 SLIP_COLUMNS = (
@@ -91,18 +103,36 @@ def slip_cells(v: FollowerView, pal: Palette) -> tuple[object, ...]:
     )
 
 
+class SlipTable(DeskTable):
+    """Rows hold the followers' views; cells are made again only when a view changed."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(SLIP_COLUMNS, **kwargs)  # type: ignore[arg-type]
+
+    def row_cells(self, data: FollowerView) -> tuple[object, ...]:
+        return slip_cells(data, self.palette or Palette())
+
+
+class LatencySparkline(GivesWay, Sparkline):
+    """The selected follower's recent copy latencies; drawn only while the engine's loop is idle."""
+
+
 class SlippagePanel(Vertical):
     """Per follower slippage (ticks and currency) and copy latency, with the selected one's sparkline."""
 
+    _label = ""
+
     def compose(self) -> ComposeResult:
-        yield DeskTable(SLIP_COLUMNS, id="slip-table")
+        yield SlipTable(id="slip-table")
         yield Label("latency ms", id="spark-label")
-        yield Sparkline([], id="spark")
+        yield LatencySparkline([], id="spark")
 
     def show(self, followers: tuple[FollowerView, ...], selected: str | None, pal: Palette) -> None:
-        table = self.query_one("#slip-table", DeskTable)
+        table = self.query_one("#slip-table", SlipTable)
+        table.set_palette(pal)
         for v in followers:
-            table.sync_row(v.name, slip_cells(v, pal))
+            table.sync_row(v.name, v)
+        table.commit()
         view = next((v for v in followers if v.name == selected), followers[0] if followers else None)
         if view is None:
             return
@@ -113,4 +143,6 @@ class SlippagePanel(Vertical):
         label = f"latency ms · {view.name} · last {len(data)}"
         if data:
             label += f" · max {max(data):.2f}"
-        self.query_one("#spark-label", Label).update(label)
+        if label != self._label:
+            self._label = label
+            self.query_one("#spark-label", Label).update(label, layout=False)  # a fixed width: no layout

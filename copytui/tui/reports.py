@@ -97,6 +97,7 @@ class ReportsScreen(Screen[None]):
         table.drop_all()
         for i, row in enumerate(self.rows):
             table.sync_row(str(i), tuple(_cell(row[k]) for k in REPORT_COLUMNS))
+        table.commit()
         self.query_one("#report-title", Label).update(
             f"Reports by {' / '.join(self.by)} · {len(self.rows)} rows · journal {self.journal_path}"
         )

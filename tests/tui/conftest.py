@@ -6,17 +6,21 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from textual.pilot import Pilot
 
 from copytui.demo import demo_config
+from copytui.engine import EngineSnapshot, FollowerView
 from copytui.runtime import Runtime, build_runtime
 from copytui.tui.app import CopyDeskApp
 
 SEED = 11
 SIZE = (120, 40)
 LEADER = "leader"
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -62,10 +66,38 @@ def screen_text(app: CopyDeskApp) -> str:
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)
 
 
+def on_engine(app: CopyDeskApp, fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` run on the engine's thread, as the desk does: engine and exchange live there."""
+    return app.bridge.call(fn, *args).result(timeout=10)
+
+
 def held(app: CopyDeskApp, account: str) -> dict[str, int]:
     """Non-zero positions of ``account`` at the paper exchange."""
-    return {p.symbol: p.qty for p in app.runtime.exchange.position_list(account) if p.qty}
+    return on_engine(app, lambda: {p.symbol: p.qty for p in app.runtime.exchange.position_list(account) if p.qty})
 
 
-def view(app: CopyDeskApp, name: str):  # type: ignore[no-untyped-def]
-    return next(v for v in app.engine.snapshot().followers if v.name == name)
+def snapshot(app: CopyDeskApp) -> EngineSnapshot:
+    return on_engine(app, app.engine.snapshot)
+
+
+def view(app: CopyDeskApp, name: str) -> FollowerView:
+    return next(v for v in snapshot(app).followers if v.name == name)
+
+
+def states(app: CopyDeskApp) -> set[str]:
+    return {v.copy_state for v in snapshot(app).followers}
+
+
+def submit(app: CopyDeskApp, account: str = LEADER, **order: object) -> None:
+    """A market order at the paper exchange, placed on the engine's thread."""
+    on_engine(app, lambda: app.runtime.exchange.submit(account, **order))
+
+
+async def drained(app: CopyDeskApp) -> bool:
+    """Every follower queue empty and every order answered (``Engine.drain``, on the engine's thread)."""
+    return await app.bridge.ask_async(app.engine.drain)
+
+
+def desk_is_current(app: CopyDeskApp) -> bool:
+    """The desk has drawn the engine's latest version."""
+    return app.snap is not None and app.snap.version == on_engine(app, lambda: app.engine.version)

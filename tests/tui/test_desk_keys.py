@@ -9,13 +9,26 @@ from copytui.models import Side
 from copytui.tui.grid import AccountGrid
 from copytui.tui.modals import ConfirmScreen, DetailScreen, FilterScreen, HelpScreen, ResumeScreen
 from copytui.tui.orderlog import OrderLog
-from tests.tui.conftest import LEADER, desk, held, screen_text, until, view
+from tests.tui.conftest import (
+    LEADER,
+    desk,
+    desk_is_current,
+    drained,
+    held,
+    on_engine,
+    screen_text,
+    snapshot,
+    states,
+    submit,
+    until,
+    view,
+)
 
 FOLLOWERS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
 
 
 def buy(app, qty: int = 2, symbol: str = "ES", side: Side = Side.BUY) -> None:  # type: ignore[no-untyped-def]
-    app.runtime.exchange.submit(LEADER, symbol=symbol, side=side, qty=qty)
+    submit(app, LEADER, symbol=symbol, side=side, qty=qty)
 
 
 def grid_cell(app, name: str, column: str) -> str:  # type: ignore[no-untyped-def]
@@ -30,13 +43,13 @@ def operator_actions(tmp_path: Path) -> list[tuple[str, str]]:
 async def test_grid_shows_every_follower_and_the_log_fills(tmp_path: Path) -> None:
     async with desk(tmp_path) as (app, pilot):
         grid = app.query_one("#grid", AccountGrid)
-        rows_before = list(grid.rows)
+        rows_before = list(grid.rows.values())
         buy(app, 2)
         await until(pilot, lambda: held(app, "alpha") == {"ES": 2} and view(app, "alpha").positions == {"ES": 2})
         await until(pilot, lambda: grid_cell(app, "alpha", "pos") == "ES +2")
         assert grid.row_keys == list(FOLLOWERS)
         # updated cell by cell: the very same rows, never removed and added again
-        assert all(a is b for a, b in zip(rows_before, grid.rows, strict=True))
+        assert all(a is b for a, b in zip(rows_before, grid.rows.values(), strict=True))
         text = screen_text(app)
         for name in FOLLOWERS:
             assert name in text
@@ -53,12 +66,12 @@ async def test_p_pauses_the_selected_follower_and_its_next_trade_is_not_copied(t
         await pilot.press("j")  # bravo
         await pilot.press("k")  # back to alpha
         await pilot.press("p")
-        assert view(app, "alpha").copy_state == "paused"
-        assert "PAUSED" in grid_cell(app, "alpha", "state")
+        await until(pilot, lambda: view(app, "alpha").copy_state == "paused")
+        await until(pilot, lambda: "PAUSED" in grid_cell(app, "alpha", "state"))
         assert ("pause", "alpha") in operator_actions(tmp_path)
         buy(app, 2)
         await until(pilot, lambda: held(app, "delta") == {"ES": 4})
-        assert await app.engine.drain()
+        assert await drained(app)
         assert held(app, "alpha") == {}
         await until(pilot, lambda: any(r.follower == "alpha" and r.status == "skipped" for r in app.snap.log))
         assert "PAUSED" in screen_text(app)
@@ -70,39 +83,43 @@ async def test_p_pauses_the_selected_follower_and_its_next_trade_is_not_copied(t
 async def test_resume_asks_sync_now_or_wait_for_flat(tmp_path: Path) -> None:
     async with desk(tmp_path) as (app, pilot):
         await pilot.press("p")  # alpha paused
-        assert view(app, "alpha").copy_state == "paused"
+        await until(pilot, lambda: view(app, "alpha").copy_state == "paused")
         buy(app, 3)
         await until(pilot, lambda: held(app, "delta") == {"ES": 6})
         assert held(app, "alpha") == {}
         await pilot.press("p")
-        assert isinstance(app.screen, ResumeScreen)
+        await until(pilot, lambda: isinstance(app.screen, ResumeScreen))
         assert "Sync now" in screen_text(app) and "ES +3" in screen_text(app)
         await pilot.press("escape")  # cancel: still paused
         assert view(app, "alpha").copy_state == "paused"
-        await pilot.press("p", "s")
-        assert view(app, "alpha").copy_state == "copying"
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ResumeScreen))
+        await pilot.press("s")
+        await until(pilot, lambda: view(app, "alpha").copy_state == "copying")
         await until(pilot, lambda: held(app, "alpha") == {"ES": 3})  # synced to the leader now
         await pilot.press("down", "down", "down", "p")  # delta paused, then resumed waiting for flat
-        assert view(app, "delta").copy_state == "paused"
-        await pilot.press("p", "w")
-        assert view(app, "delta").copy_state == "waiting for flat"
+        await until(pilot, lambda: view(app, "delta").copy_state == "paused")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ResumeScreen))
+        await pilot.press("w")
+        await until(pilot, lambda: view(app, "delta").copy_state == "waiting for flat")
         await until(pilot, lambda: "wait flat" in grid_cell(app, "delta", "state"))
 
 
 async def test_shift_p_pauses_and_resumes_everyone(tmp_path: Path) -> None:
     async with desk(tmp_path) as (app, pilot):
         await pilot.press("P")
-        assert {v.copy_state for v in app.engine.snapshot().followers} == {"paused"}
+        await until(pilot, lambda: states(app) == {"paused"})
         await until(pilot, lambda: all("PAUSED" in grid_cell(app, n, "state") for n in FOLLOWERS))
         buy(app, 1)
-        await until(pilot, lambda: app.engine.signals >= 1)
-        assert await app.engine.drain()
+        await until(pilot, lambda: on_engine(app, lambda: app.engine.signals) >= 1)
+        assert await drained(app)
         assert all(held(app, n) == {} for n in FOLLOWERS)
         await pilot.press("P")
-        assert isinstance(app.screen, ResumeScreen)
+        await until(pilot, lambda: isinstance(app.screen, ResumeScreen))
         assert "all 6 followers" in screen_text(app)
         await pilot.press("s")
-        assert {v.copy_state for v in app.engine.snapshot().followers} == {"copying"}
+        await until(pilot, lambda: states(app) == {"copying"})
         await until(pilot, lambda: held(app, "alpha") == {"ES": 1})
 
 
@@ -111,14 +128,17 @@ async def test_f_flattens_the_selected_follower_after_confirmation(tmp_path: Pat
         buy(app, 2)
         await until(pilot, lambda: held(app, "alpha") == {"ES": 2} and held(app, "delta") == {"ES": 4})
         await pilot.press("f")
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "Flatten alpha?" in screen_text(app)
         await pilot.press("n")
+        await app.workers.wait_for_complete()
         assert held(app, "alpha") == {"ES": 2} and view(app, "alpha").copy_state == "copying"
-        await pilot.press("f", "y")
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         await until(pilot, lambda: held(app, "alpha") == {})
         await app.workers.wait_for_complete()
-        assert all(p.qty == 0 for p in app.runtime.exchange.position_list("alpha"))
+        assert all(p.qty == 0 for p in on_engine(app, app.runtime.exchange.position_list, "alpha"))
         assert view(app, "alpha").copy_state == "paused"
         assert held(app, "delta") == {"ES": 4}  # only the selected follower
         await until(pilot, lambda: grid_cell(app, "alpha", "pos") == "flat")
@@ -127,7 +147,7 @@ async def test_f_flattens_the_selected_follower_after_confirmation(tmp_path: Pat
         # flattened and paused: the leader's next trade does not reopen it
         buy(app, 1)
         await until(pilot, lambda: held(app, "delta") == {"ES": 6})
-        assert await app.engine.drain()
+        assert await drained(app)
         assert held(app, "alpha") == {}
 
 
@@ -140,12 +160,14 @@ async def test_shift_f_kill_switch_leaves_every_follower_flat(tmp_path: Path) ->
         assert "KILL SWITCH" in screen_text(app)
         await pilot.press("escape")
         assert held(app, "alpha") == {"ES": 3, "NQ": -1}
-        await pilot.press("F", "y")
+        await pilot.press("F")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         await until(pilot, lambda: all(held(app, n) == {} for n in FOLLOWERS))
         await app.workers.wait_for_complete()
         for name in FOLLOWERS:
-            assert all(p.qty == 0 for p in app.runtime.exchange.position_list(name)), name
-        assert {v.copy_state for v in app.engine.snapshot().followers} == {"paused"}
+            assert all(p.qty == 0 for p in on_engine(app, app.runtime.exchange.position_list, name)), name
+        assert states(app) == {"paused"}
         assert held(app, LEADER) == {"ES": 3, "NQ": -1}  # the leader's account is not touched
         assert ("flatten_all", "*") in operator_actions(tmp_path)
         await until(pilot, lambda: all(grid_cell(app, n, "pos") == "flat" for n in FOLLOWERS))
@@ -157,7 +179,7 @@ async def test_r_reconciles_now(tmp_path: Path) -> None:
         await pilot.press("r")
         await app.workers.wait_for_complete()
         assert ("reconcile", "*") in operator_actions(tmp_path)
-        assert app.engine.snapshot().last_reconcile_wall_ns > 0
+        assert snapshot(app).last_reconcile_wall_ns > 0
         await until(pilot, lambda: "reconciled" in str(app.query_one("#alerts").content))
         await until(pilot, lambda: "reconciled: no drift" in screen_text(app))
 
@@ -176,7 +198,7 @@ async def test_slash_filters_the_order_log(tmp_path: Path) -> None:
         assert "filter: alpha" in screen_text(app)
         buy(app, 1)  # new rows honour the filter too
         await until(pilot, lambda: held(app, "delta") == {"ES": 6} and held(app, "alpha") == {"ES": 3})
-        await until(pilot, lambda: app.engine.version == app._seen_version)
+        await until(pilot, lambda: desk_is_current(app))
         assert {r.follower for r in log.rows_by_key.values()} == {"alpha"}
         await pilot.press("slash", "ctrl+u", *"rejected", "enter")
         assert all(r.status == "rejected" for r in log.rows_by_key.values())
@@ -191,7 +213,7 @@ async def test_enter_shows_details_of_a_follower_and_of_a_log_row(tmp_path: Path
         await until(pilot, lambda: held(app, "delta") == {"ES": 4} and view(app, "delta").positions == {"ES": 4})
         await until(pilot, lambda: app.query_one("#log", OrderLog).row_count > 0)
         await pilot.press("down", "down", "down", "enter")
-        assert isinstance(app.screen, DetailScreen)
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
         text = screen_text(app)
         assert "follower delta" in text and "fills x2 max 6" in text and "ES +4" in text
         await pilot.press("escape")
@@ -199,7 +221,7 @@ async def test_enter_shows_details_of_a_follower_and_of_a_log_row(tmp_path: Path
         await pilot.press("tab")
         assert app.focused is app.query_one("#log", OrderLog)
         await pilot.press("enter")
-        assert isinstance(app.screen, DetailScreen)
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
         row = app.query_one("#log", OrderLog).selected
         assert row is not None and row.signal_id in screen_text(app)
         await pilot.press("escape")
@@ -223,7 +245,7 @@ async def test_question_mark_lists_every_key_and_the_palette_runs_them(tmp_path:
         await pilot.press(*"Pause or resume every")
         await until(pilot, lambda: "Pause or resume every" in screen_text(app))
         await pilot.press("enter")
-        await until(pilot, lambda: {v.copy_state for v in app.engine.snapshot().followers} == {"paused"})
+        await until(pilot, lambda: states(app) == {"paused"})
 
 
 async def test_q_asks_first_when_positions_are_open(tmp_path: Path) -> None:
@@ -231,13 +253,15 @@ async def test_q_asks_first_when_positions_are_open(tmp_path: Path) -> None:
         buy(app, 1)
         await until(pilot, lambda: held(app, "alpha") == {"ES": 1})
         await pilot.press("q")
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "Positions are open at: leader, alpha" in screen_text(app)
         await pilot.press("n")
-        assert app.is_running and not app.engine._stopping
-        await pilot.press("q", "y")
+        assert app.is_running and not on_engine(app, lambda: app.engine._stopping)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         await until(pilot, lambda: app._stopped and not app.is_running)
-        assert app.engine._stopping
+        assert app.engine._stopping  # the engine's thread is gone: nothing changes it any more
 
 
 async def test_q_quits_at_once_when_flat(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from copytui.tui.app import CopyDeskApp
 from copytui.tui.grid import AccountGrid
 from copytui.tui.reports import ReportsScreen
 from copytui.tui.state import remember_theme, start_theme
-from tests.tui.conftest import LEADER, desk, held, make_runtime, screen_text, until, view
+from tests.tui.conftest import LEADER, desk, drained, held, make_runtime, screen_text, submit, until, view
 from themes import THEME_NAMES
 
 
@@ -52,10 +52,10 @@ def test_config_theme_sets_the_start_and_wins_when_it_changes(tmp_path: Path) ->
 
 async def test_reports_screen_groups_and_exports_csv(tmp_path: Path) -> None:
     async with desk(tmp_path) as (app, pilot):
-        app.runtime.exchange.submit(LEADER, symbol="ES", side=Side.BUY, qty=2)
-        app.runtime.exchange.submit(LEADER, symbol="NQ", side=Side.SELL, qty=1)
+        submit(app, LEADER, symbol="ES", side=Side.BUY, qty=2)
+        submit(app, LEADER, symbol="NQ", side=Side.SELL, qty=1)
         await until(pilot, lambda: held(app, "alpha") == {"ES": 2, "NQ": -1} and view(app, "alpha").fills >= 2)
-        assert await app.engine.drain()
+        assert await drained(app)
         await pilot.press("R")
         assert isinstance(app.screen, ReportsScreen)
         screen = app.screen
@@ -87,13 +87,13 @@ async def test_reports_screen_groups_and_exports_csv(tmp_path: Path) -> None:
 async def test_small_terminal_keeps_every_key_working(tmp_path: Path) -> None:
     async with desk(tmp_path, size=(80, 24)) as (app, pilot):
         assert app.screen.has_class("-narrow")
-        app.runtime.exchange.submit(LEADER, symbol="ES", side=Side.BUY, qty=1)
+        submit(app, LEADER, symbol="ES", side=Side.BUY, qty=1)
         await until(pilot, lambda: held(app, "alpha") == {"ES": 1})
         text = screen_text(app)
         assert "alpha" in text and "foxtrot" in text and "Pause" in text
         await pilot.press("j", "p")
-        assert view(app, "bravo").copy_state == "paused"
+        await until(pilot, lambda: view(app, "bravo").copy_state == "paused")
         await pilot.press("F")
-        assert "KILL SWITCH" in screen_text(app)
+        await until(pilot, lambda: "KILL SWITCH" in screen_text(app))
         await pilot.press("y")
         await until(pilot, lambda: held(app, "alpha") == {} and held(app, "delta") == {})
