@@ -256,6 +256,7 @@ class DeskTable(GivesWay, ScrollView, can_focus=True):
         self._header: tuple[tuple[Any, ...], Strip] | None = None
         self._width = sum(w + 2 * CELL_PADDING for _, _, w in self._spec)
         self._styles: tuple[Style, ...] = ()
+        self._look: tuple[Any, ...] = ()
         self._grown = False  # rows added or dropped since the last commit
         self._changed: list[str] = []  # rows given new data since the last commit
         self.palette: Palette | None = None
@@ -461,14 +462,17 @@ class DeskTable(GivesWay, ScrollView, can_focus=True):
             self.virtual_size = size  # a layout refresh: an auto-height table grows
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        get = self.get_component_styles
-        self._styles = (
-            self.rich_style,
-            get("datatable--header").rich_style,
-            get("datatable--even-row").rich_style,
-            get("datatable--odd-row").rich_style,
-            self.get_component_rich_style("datatable--cursor"),
-        )
+        look = (self.app.theme, self.app.ansi_color, self.get_pseudo_class_state())
+        if look != self._look:  # the styles cost more to compute than a line to draw
+            get = self.get_component_styles
+            self._look = look
+            self._styles = (
+                self.rich_style,
+                get("datatable--header").rich_style,
+                get("datatable--even-row").rich_style,
+                get("datatable--odd-row").rich_style,
+                self.get_component_rich_style("datatable--cursor"),
+            )
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:

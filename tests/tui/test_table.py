@@ -58,8 +58,17 @@ def test_cells_are_padded_cropped_and_justified() -> None:
 
 def test_merged_keeps_what_a_later_row_of_the_same_order_does_not_say() -> None:
     old = LogRow(
-        seq=1, wall_ns=100, signal_id="s1", follower="alpha", symbol="ES", side="buy", qty=2, status="new",
-        client_order_id="c1", latency_ms=1.5, reason="sent",
+        seq=1,
+        wall_ns=100,
+        signal_id="s1",
+        follower="alpha",
+        symbol="ES",
+        side="buy",
+        qty=2,
+        status="new",
+        client_order_id="c1",
+        latency_ms=1.5,
+        reason="sent",
     )
     ack = replace(
         old, seq=2, wall_ns=200, status="filled", latency_ms=None, fill_price=5000.25, slippage_ticks=1.0, reason=""
