@@ -286,7 +286,7 @@ class Engine:
             copy_state=f.state.copy_state,
             rule=f.state.cfg.rule_text(),
             positions={sym: p.qty for sym, p in f.positions.items() if p.qty},
-            expected={k: v for k, v in f.expected.items() if v},
+            expected={k: v for k, v in self._expected_now(f).items() if v},
             drift={k: v for k, v in f.drift.items() if v},
             realized_pnl=sum(p.realized_pnl for p in f.positions.values()),
             unrealized_pnl=sum(p.unrealized_pnl for p in f.positions.values()),
@@ -301,6 +301,15 @@ class Engine:
             slippage_avg_cash=sum(s.slippage_cash) / len(s.slippage_cash) if s.slippage_cash else 0.0,
             latency_history=tuple(lat[-40:]),
         )
+
+    def _expected_now(self, f: Follower) -> dict[str, int]:
+        """What the follower should hold for the leader events copied so far (drift stays the
+        reconciler's considered view, which waits for orders in flight)."""
+        out: dict[str, int] = {}
+        for lsym, lpos in self.builder.positions.items():
+            fsym, _ = f.state.map_symbol(lsym)
+            out[fsym] = out.get(fsym, 0) + f.state.target(lsym, lpos)
+        return out
 
     def _follower(self, name: str) -> Follower:
         try:
