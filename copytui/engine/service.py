@@ -79,6 +79,8 @@ class Follower:
     expected: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
     busy: int = 0
+    figures: tuple[float, float, float, float, float, tuple[float, ...]] = (0.0, 0.0, 0.0, 0.0, 0.0, ())
+    figures_key: tuple[int, int, int] = (-1, -1, -1)
 
 
 class Engine:
@@ -275,10 +277,28 @@ class Engine:
             last_reconcile_wall_ns=self.last_reconcile_wall_ns,
         )
 
+    def _figures(self, f: Follower) -> tuple[float, float, float, float, float, tuple[float, ...]]:
+        """Latency and slippage figures, recomputed only when a new order or fill came in: a
+        snapshot is taken between leader events and must stay cheap."""
+        s = f.stats
+        key = (s.orders, s.fills, len(s.latency_ms))
+        if f.figures_key != key:
+            lat = list(s.latency_ms)
+            slip = list(s.slippage_ticks)
+            f.figures = (
+                percentile(lat, 0.5),
+                percentile(lat, 0.99),
+                sum(slip) / len(slip) if slip else 0.0,
+                percentile(slip, 0.95),
+                sum(s.slippage_cash) / len(s.slippage_cash) if s.slippage_cash else 0.0,
+                tuple(lat[-40:]),
+            )
+            f.figures_key = key
+        return f.figures
+
     def _view(self, f: Follower) -> FollowerView:
         s = f.stats
-        lat = list(s.latency_ms)
-        slip = list(s.slippage_ticks)
+        p50, p99, slip_avg, slip_p95, cash_avg, history = self._figures(f)
         return FollowerView(
             name=f.state.name,
             broker=f.adapter.broker,
@@ -294,12 +314,12 @@ class Engine:
             orders=s.orders,
             rejects=s.rejects,
             fills=s.fills,
-            latency_p50=percentile(lat, 0.5),
-            latency_p99=percentile(lat, 0.99),
-            slippage_avg_ticks=sum(slip) / len(slip) if slip else 0.0,
-            slippage_p95_ticks=percentile(slip, 0.95),
-            slippage_avg_cash=sum(s.slippage_cash) / len(s.slippage_cash) if s.slippage_cash else 0.0,
-            latency_history=tuple(lat[-40:]),
+            latency_p50=p50,
+            latency_p99=p99,
+            slippage_avg_ticks=slip_avg,
+            slippage_p95_ticks=slip_p95,
+            slippage_avg_cash=cash_avg,
+            latency_history=history,
         )
 
     def _expected_now(self, f: Follower) -> dict[str, int]:
