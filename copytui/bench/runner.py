@@ -34,6 +34,8 @@ class Plan:
     burst_s: float = 1.0
     journal_signals: int = 2000
     naive_e2e_samples: int = 5
+    desk_samples: int = 1000  # per side: a p99 is then the 10th slowest, not the 3rd
+    desk_rounds: int = 4
 
     @classmethod
     def make(
@@ -62,6 +64,8 @@ class Plan:
                 burst_s=0.1,
                 journal_signals=200,
                 naive_e2e_samples=2,
+                desk_samples=samples or 30,
+                desk_rounds=2,
             )
         return cls(
             followers=followers or (1, 20, 100),
@@ -70,6 +74,7 @@ class Plan:
             seed=seed,
             samples=samples or 300,
             e2e_samples=samples or 200,
+            desk_samples=samples or 1000,
         )
 
     @property
@@ -221,9 +226,9 @@ async def _desk(plan: Plan, res: Result, progress: Callable[[str], None]) -> Non
         res.notes.append(why or "desk unavailable")
         return
     n = plan.reference_followers
-    progress(f"desk: {n} followers, with and without the desk, {plan.samples} leader events each")
+    progress(f"desk: {n} followers, with and without the desk, {plan.desk_samples} leader events each")
     try:
-        off, on = await desk.with_and_without(app_cls, n, plan.samples, plan.warmup, plan.seed)
+        off, on = await desk.with_and_without(app_cls, n, plan.desk_samples, plan.warmup, plan.seed, plan.desk_rounds)
     except Exception as exc:  # the desk is someone else's code: report it, keep the other numbers
         res.notes.append(f"desk scenario failed: {type(exc).__name__}: {exc}")
         return

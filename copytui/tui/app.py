@@ -48,7 +48,6 @@ from themes import STYLESHEET, THEMES, next_theme
 log = logging.getLogger("copytui.tui")
 
 REFRESH_HZ = 10  # a trader reads at most a few updates a second; the copy path keeps the rest
-GIVE_WAY_S = 0.02  # before a redraw (and between panels) the desk waits at most this long for an idle engine
 STATS_EVERY = 5  # redraws: slippage and latency statistics move slowly, twice a second is plenty
 
 # Keys not in BINDINGS (they belong to the tables) but listed in the help screen.
@@ -179,7 +178,6 @@ class CopyDeskApp(App[None]):
         """Redraw when the bridge published a new snapshot since the last frame."""
         snap = self.bridge.latest
         if snap is not None and snap is not self.snap:
-            self.bridge.give_way(GIVE_WAY_S)  # the engine's loop goes first
             self._redraws += 1
             self.show_snapshot(snap, stats=self._redraws % STATS_EVERY == 0)
 
@@ -192,16 +190,12 @@ class CopyDeskApp(App[None]):
         if not grid.is_attached:  # the desk is closing
             return
         pal = self.palette
-        give_way = self.bridge.give_way  # between panels: the engine's loop goes first
         with self.batch_update():
             leader.show(snap, pal)
             alerts.show(snap, pal)
-            give_way(GIVE_WAY_S)
             grid.show(snap.followers, pal, reconciled=snap.last_reconcile_wall_ns > 0)
-            give_way(GIVE_WAY_S)
             log_table.show(snap.log, pal)
             if stats:
-                give_way(GIVE_WAY_S)
                 stats_panel.show(snap.followers, grid.cursor_key, pal)
 
     def on_desk_table_row_highlighted(self, event: DeskTable.RowHighlighted) -> None:

@@ -5,12 +5,12 @@ never sits between a leader event and the follower orders. Every touch of engine
 the desk goes through ``call`` (a plain engine method, run on the engine loop) or ``run`` (a
 coroutine function, likewise); the desk never reads the engine's deques and dicts itself.
 
-Both threads share the GIL, so the desk gives way. The engine loop's selector sets ``idle``
-while the loop blocks with nothing to run; the desk's drawing code calls ``give_way`` between
-pieces of work (the lines of a table, the panels), which waits without the GIL until the engine
-loop is idle again. A leader event, the journal commit, the order fan-out: all run with the
-interpreter to themselves, save the moments the desk needs to reach its next ``give_way``
-(``SWITCH_INTERVAL_S``, instead of Python's 5 ms, bounds those).
+Both threads share the GIL, so the desk steps aside: the engine loop's selector keeps ``idle``
+(set exactly while the loop blocks with nothing to run), and ``open`` hooks the desk's thread with
+``priority.EngineFirst``, which makes it wait, without the GIL, while the engine loop has work. A
+leader event, the journal commit, the order fan-out: all run with the interpreter to themselves,
+save the moment the engine waits for the GIL when it wakes while the desk holds it
+(``SWITCH_INTERVAL_S``, instead of Python's 5 ms, bounds that).
 
 Snapshots are published, not fetched. ``engine.snapshot()`` costs a millisecond or two, so it is
 taken at the one moment that delays no copy: when the engine loop is about to block with nothing
@@ -35,12 +35,13 @@ from typing import Any, TypeVar
 from copytui.engine import EngineSnapshot
 from copytui.engine.tasks import TaskGroup
 from copytui.runtime import Runtime
+from copytui.tui.priority import EngineFirst, Idle
 
 log = logging.getLogger("copytui.tui")
 
 T = TypeVar("T")
 
-SWITCH_INTERVAL_S = 0.0005  # measured with `copytui bench --only desk --followers 20`
+SWITCH_INTERVAL_S = 0.0002  # measured with `copytui bench --only desk --followers 20`
 PUBLISH_HZ = 10
 FULL_EVERY = 10  # publish ticks: P&L and connection states move without an engine event
 COPY_WINDOW_S = 0.003  # after an engine event (signal, order sent, fill): a fan-out may be in flight
@@ -51,7 +52,7 @@ class IdleSignallingSelector(selectors.DefaultSelector):  # type: ignore[misc, v
     """The engine loop's selector: ``idle`` is set exactly while the loop blocks with nothing to run,
     and ``before_idle`` runs just before it blocks (when it does work, the loop looks round again)."""
 
-    def __init__(self, idle: threading.Event, before_idle: Callable[[], bool]) -> None:
+    def __init__(self, idle: Idle, before_idle: Callable[[], bool]) -> None:
         super().__init__()
         self.idle = idle
         self.before_idle = before_idle
@@ -76,7 +77,8 @@ class EngineThread:
         self.latest: EngineSnapshot | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks = TaskGroup()
-        self.idle = threading.Event()  # set by the engine loop's selector while it has nothing to run
+        self.idle = Idle()  # set by the engine loop's selector while it has nothing to run
+        self.engine_first = EngineFirst(self.idle)  # hooked on the thread that opens the bridge (the desk's)
         self.busy_until = 0.0  # perf_counter() seconds; written by the engine thread only
         self._due_since: float | None = None  # a snapshot is due (engine thread only)
         self._published_version = -1
@@ -86,15 +88,6 @@ class EngineThread:
         self._switch_before: float | None = None
 
     # ------------------------------------------------------------ priority
-    def give_way(self, budget_s: float) -> float:
-        """Wait, without the GIL, until the engine loop is idle, at most ``budget_s``; the seconds waited.
-        Called by the desk between pieces of drawing."""
-        if self.idle.is_set() or self._thread is None or self._closed:
-            return 0.0
-        start = time.perf_counter()
-        self.idle.wait(budget_s)
-        return time.perf_counter() - start
-
     def _on_engine_event(self, _kind: str, _payload: object) -> None:
         """An engine listener, on the copy path: it only records a time."""
         self.busy_until = time.perf_counter() + COPY_WINDOW_S
@@ -105,7 +98,8 @@ class EngineThread:
 
     # ------------------------------------------------------------ thread
     def open(self) -> None:
-        """Start the thread and its loop (the runtime is started by ``start``). Idempotent."""
+        """Start the thread and its loop (the runtime is started by ``start``), and make the calling
+        thread (the desk's) step aside whenever the engine's loop has work. Idempotent."""
         if self._thread is not None:
             return
         self._thread = threading.Thread(target=self._main, name="copytui-engine", daemon=True)
@@ -114,6 +108,7 @@ class EngineThread:
         self._switch_before = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.call(self._attach).result()
+        self.engine_first.install()
 
     def _main(self) -> None:
         loop = asyncio.SelectorEventLoop(IdleSignallingSelector(self.idle, self._publish_if_due))
@@ -196,6 +191,7 @@ class EngineThread:
             self._closed = True
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join()
+            self.engine_first.remove()
             self.idle.set()  # nothing to wait for any more
             if self._switch_before is not None:
                 sys.setswitchinterval(self._switch_before)

@@ -27,7 +27,6 @@ LOG_COLUMNS = (
 
 MAX_ROWS = 400
 TRIM_BATCH = 100
-GIVE_WAY_EVERY = 64  # rows taken from a snapshot between two looks at the engine's loop
 
 
 def matches(row: LogRow, needle: str) -> bool:
@@ -89,10 +88,7 @@ class OrderLog(DeskTable):
         self.set_palette(pal)
         follow = not self.has_focus or self.cursor_row >= self.row_count - 1
         added = False
-        self.begin_giving_way()
-        for n, row in enumerate(rows[bisect_right(rows, self.last_seq, key=_seq) :], 1):
-            if n % GIVE_WAY_EVERY == 0:
-                self.give_way()  # a burst of rows: let the engine's loop run first
+        for row in rows[bisect_right(rows, self.last_seq, key=_seq) :]:
             self.last_seq = row.seq
             if self.needle and not matches(row, self.needle):
                 continue

@@ -11,11 +11,10 @@ from textual.widgets import Label, Sparkline, Static
 
 from copytui.engine import Alert, EngineSnapshot, FollowerView
 from copytui.tui.format import Palette, clock, connection_text, money, ms, signed, signed_positions
-from copytui.tui.priority import GivesWay
 from copytui.tui.table import DeskTable
 
 
-class Panel(GivesWay, Static):
+class Panel(Static):
     """A text panel of a fixed size (set in the stylesheet): redrawn only when its text changed."""
 
     _shown: Text | None = None
@@ -113,10 +112,6 @@ class SlipTable(DeskTable):
         return slip_cells(data, self.palette or Palette())
 
 
-class LatencySparkline(GivesWay, Sparkline):
-    """The selected follower's recent copy latencies; drawn only while the engine's loop is idle."""
-
-
 class SlippagePanel(Vertical):
     """Per follower slippage (ticks and currency) and copy latency, with the selected one's sparkline."""
 
@@ -125,7 +120,7 @@ class SlippagePanel(Vertical):
     def compose(self) -> ComposeResult:
         yield SlipTable(id="slip-table")
         yield Label("latency ms", id="spark-label")
-        yield LatencySparkline([], id="spark")
+        yield Sparkline([], id="spark")  # the selected follower's recent copy latencies
 
     def show(self, followers: tuple[FollowerView, ...], selected: str | None, pal: Palette) -> None:
         table = self.query_one("#slip-table", SlipTable)

@@ -28,7 +28,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from copytui.tui.format import Palette
-from copytui.tui.priority import GivesWay
 
 CELL_PADDING = 1
 HEADER_HEIGHT = 1
@@ -159,7 +158,7 @@ class Row:
         self.line_key: tuple[Any, ...] | None = None
 
 
-class DeskTable(GivesWay, ScrollView, can_focus=True):
+class DeskTable(ScrollView, can_focus=True):
     """Rows keyed by id; a row's line is rendered once per change of its data or look."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -476,7 +475,6 @@ class DeskTable(GivesWay, ScrollView, can_focus=True):
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
-        self.give_way()  # the copy path goes first
         width = self.size.width
         scroll_x, scroll_y = int(self.scroll_x), int(self.scroll_y)
         base, header, even, odd, cursor = self._styles or (Style.null(),) * 5

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,21 +54,54 @@ def test_snapshots_are_published_when_the_engine_moves(bridge: EngineThread) -> 
     assert next(v for v in latest.followers if v.name == "alpha").copy_state == "paused"
 
 
-def test_give_way_returns_at_once_while_the_engine_loop_is_idle(bridge: EngineThread) -> None:
-    assert bridge.idle.wait(5)  # nothing to run: the loop blocks in its selector
-    assert bridge.give_way(1.0) == 0.0
+def _desk_work_during(bridge: EngineThread, engine_busy_s: float) -> tuple[int, int]:
+    """Run Python calls on this (the desk's) thread while the engine loop spins for ``engine_busy_s``:
+    (calls made while the engine was busy, calls made in all)."""
     started = threading.Event()
-    release = threading.Event()
+    window: list[float] = []
 
-    def busy() -> None:  # the engine loop runs something long: the desk waits for it
+    def spin() -> None:  # the engine loop runs something long, holding the GIL as a fan-out does
+        window.append(time.perf_counter())
         started.set()
-        release.wait(5)
+        end = time.perf_counter() + engine_busy_s
+        while time.perf_counter() < end:
+            pass
+        window.append(time.perf_counter())
 
-    bridge.call(busy)
+    def step() -> float:
+        return time.perf_counter()
+
+    bridge.call(spin)
     assert started.wait(5)
-    threading.Timer(0.05, release.set).start()
-    assert bridge.give_way(5.0) > 0  # it waited (for as long as the engine loop was busy)
-    assert bridge.idle.is_set()
+    stamps = [step() for _ in range(20_000)]  # each step() is a Python call: the hook looks at the engine
+    assert bridge.idle.wait(5)
+    busy_from, busy_to = window
+    return sum(busy_from < t < busy_to for t in stamps), len(stamps)
+
+
+def test_the_desk_thread_waits_while_the_engine_loop_has_work(bridge: EngineThread) -> None:
+    assert bridge.engine_first.installed  # open() hooked this thread, the desk's
+    assert bridge.idle.wait(5)  # nothing to run: the loop blocks in its selector
+    during, total = _desk_work_during(bridge, 0.03)
+    # without the hook the interpreter is handed back every switch interval and thousands of the
+    # desk's calls land inside the engine's busy spell; with it the desk waits until the loop is idle
+    assert during <= 1, f"{during} of {total} desk calls ran while the engine loop was busy"
+    assert bridge.engine_first.waited_s > 0
+
+
+def test_a_long_engine_burst_slows_the_desk_but_never_freezes_it(bridge: EngineThread) -> None:
+    assert bridge.idle.wait(5)
+    during, _ = _desk_work_during(bridge, 0.5)  # longer than the hook's budget of 50 ms per 100 ms
+    assert during > 0, "the desk made no progress during a long engine burst"
+
+
+def test_without_the_hook_the_desk_shares_the_interpreter(bridge: EngineThread) -> None:
+    """The control for the two tests above: unhooked, the desk runs right through an engine spell."""
+    bridge.engine_first.remove()
+    assert not bridge.engine_first.installed and sys.gettrace() is None
+    assert bridge.idle.wait(5)
+    during, total = _desk_work_during(bridge, 0.03)
+    assert during > 1
 
 
 def test_stop_ends_the_thread_and_later_calls_say_so(tmp_path: Path) -> None:
@@ -75,7 +110,7 @@ def test_stop_ends_the_thread_and_later_calls_say_so(tmp_path: Path) -> None:
     thread = b._thread
     b.stop()
     assert thread is not None and not thread.is_alive()
-    assert b.give_way(1.0) == 0.0
+    assert sys.gettrace() is None  # the desk's thread is unhooked
     with pytest.raises(RuntimeError, match="engine thread is not running"):
         b.call(lambda: None)
     b.stop()  # a second stop does nothing
