@@ -301,3 +301,24 @@ async def test_reconcile_runs_after_fanout_and_names_drift(tmp_path) -> None:
         await h.engine.reconcile_now()  # the trader presses r: a persisting drift is named at once
         drift = [a for a in h.engine.alerts if a.kind == "drift" and a.follower == "a"]
         assert drift and drift[-1].message == "ES expected +3, broker +2: wrong size"
+
+
+async def test_an_order_without_answer_is_given_up_on_and_never_resent(tmp_path) -> None:
+    """The broker stays silent past order_timeout_s: the order's outcome becomes unknown (said in an
+    alert), the broker is asked by client id, and an order it never saw is counted as not sent."""
+    slow = Faults(latency_ms=4000)  # the paper "wire" holds the request 2 s before the exchange sees it
+    async with running(tmp_path, [follower("slow"), follower("quick")], faults={"slow": slow},
+                       order_timeout_s=0.2) as h:
+        h.buy("ES", 1)
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if any(a.kind == "order outcome unknown" for a in h.engine.alerts):
+                break
+        assert h.rows("SELECT status FROM intents WHERE follower='slow'") == [("unknown",)]
+        assert h.pos("quick", "ES") == 1  # the other follower was never held up
+        assert h.engine.followers["slow"].busy == 0  # its lane is free for the next order
+        for _ in range(3):
+            await h.engine.reconcile_now()
+        assert [a.kind for a in h.engine.alerts if a.follower == "slow"][-1] == "order never arrived"
+        assert h.rows("SELECT status FROM intents WHERE follower='slow'") == [("cancelled",)]
+        assert h.x.accounts["slow"].submissions == []  # nothing reached the exchange, nothing resent

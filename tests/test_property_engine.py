@@ -114,9 +114,14 @@ class CopyMachine(RuleBasedStateMachine):
 
     @rule()
     def replay_history(self) -> None:
-        assert self.engine is not None
-        for rec in self.x.accounts[LEADER].fills[-5:]:
-            self.engine.on_leader_event(rec.event)
+        engine = self.engine
+        assert engine is not None
+
+        async def replay() -> None:  # on the engine's loop, where adapters deliver events
+            for rec in self.x.accounts[LEADER].fills[-5:]:
+                engine.on_leader_event(rec.event)
+
+        self.run(replay())
         self.step()
 
     @rule()

@@ -13,22 +13,30 @@ joins by offering one async context manager::
 Each AccountConfig carries what the adapter's factory needs (broker, host, port, account_id,
 username, options), never a secret: ``secret`` stands in for the keyring. A broker without that
 module or hook is skipped with a note saying which is missing.
+
+The benchmark enters the hook in a process of its own (``copytui.bench.simhost``), as a real
+broker is elsewhere: the simulator's work is then not counted as copytui's overhead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
+import json
+import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from copytui import registry
-from copytui.config import FaultConfig, FollowerConfig
+from copytui.config import AccountConfig, FaultConfig, FollowerConfig
 
 SecretLookup = Callable[[str], str | None]
 HOOK = "bench_accounts"
+START_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,10 +73,46 @@ async def follower_accounts(
         faults = FaultConfig(latency_ms=latency_ms) if latency_ms else None
         yield [FollowerConfig(name=n, broker="paper", faults=faults) for n in names], None
         return
-    async with broker.hook(names) as (configs, secret):
+    async with simulator_process(broker, names) as (configs, secret):
         if len(configs) != len(names):
             raise RuntimeError(f"{broker.name} {HOOK} gave {len(configs)} accounts for {len(names)} names")
         yield (
             [FollowerConfig.model_validate({**c.model_dump(), "name": n}) for c, n in zip(configs, names, strict=True)],
             secret,
         )
+
+
+@asynccontextmanager
+async def simulator_process(
+    broker: Broker, names: Sequence[str]
+) -> AsyncIterator[tuple[list[AccountConfig], SecretLookup]]:
+    """``broker``'s bench hook entered in a child process; its accounts and demo logins here."""
+    with tempfile.TemporaryFile() as err:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "copytui.bench.simhost", broker.name, *names,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=err,
+        )  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
+            except TimeoutError:
+                line = b""
+            if not line:
+                proc.kill()
+                await proc.wait()
+                err.seek(0)
+                tail = err.read().decode(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError(f"{broker.name} simulator process did not start: " + " | ".join(tail))
+            answer = json.loads(line)
+            configs = [AccountConfig.model_validate(c) for c in answer["configs"]]
+            secrets: dict[str, str] = answer["secrets"]
+            yield configs, secrets.get
+        finally:
+            if proc.returncode is None:
+                proc.stdin.close()
+                try:
+                    await asyncio.wait_for(proc.wait(), 10)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()

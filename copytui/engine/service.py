@@ -1,8 +1,8 @@
 """The copy engine: a plain asyncio service with a small public API.
 
-leader event -> Signal -> router per follower -> journal commit -> one executor per follower
-(all followers concurrently, each follower's orders in sequence) -> adapter -> acks and fills
--> journal -> snapshot for the desk.
+leader event -> Signal -> router per follower -> journal commit -> one order lane per follower
+(every idle follower's order written in the same pass, each follower's orders in sequence) ->
+adapter -> acks and fills -> journal -> snapshot for the desk.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from adapters.base import (
@@ -26,6 +27,7 @@ from adapters.base import (
     RateLimited,
 )
 from copytui.config import AccountConfig, FollowerConfig, ReconcileConfig
+from copytui.engine.lane import OrderLane
 from copytui.engine.lease import Leases
 from copytui.engine.router import CopyState, FollowerState, IntentState, Router
 from copytui.engine.signals import SignalBuilder, signal_id
@@ -73,14 +75,18 @@ class Follower:
     state: FollowerState
     adapter: BrokerAdapter
     router: Router
-    queue: asyncio.Queue[FollowerOrder] = field(default_factory=asyncio.Queue)
+    queue: OrderLane = field(init=False)  # set by the engine: this follower's orders, one at a time
     stats: FollowerStats = field(default_factory=FollowerStats)
     positions: dict[str, Position] = field(default_factory=dict)
     expected: dict[str, int] = field(default_factory=dict)
     drift: dict[str, int] = field(default_factory=dict)
-    busy: int = 0
     figures: tuple[float, float, float, float, float, tuple[float, ...]] = (0.0, 0.0, 0.0, 0.0, 0.0, ())
     figures_key: tuple[int, int, int] = (-1, -1, -1)
+
+    @property
+    def busy(self) -> int:
+        """1 while one of this follower's orders is on its way."""
+        return self.queue.busy
 
 
 class Engine:
@@ -112,6 +118,8 @@ class Engine:
             st = FollowerState(cfg=cfg, caps=adapter.capabilities, rule=SizingRule.from_config(cfg))
             self.followers[cfg.name] = Follower(state=st, adapter=adapter, router=Router(st))
         self.tasks = TaskGroup()
+        for name, f in self.followers.items():
+            f.queue = OrderLane(name, partial(self._execute_logged, f), self.tasks)
         self.seen: set[str] = set()
         self.signals = 0
         self.duplicates = 0
@@ -156,10 +164,10 @@ class Engine:
             except BrokerError as exc:
                 self.raise_alert("warning", f.state.name, "positions unavailable", str(exc))
         for name, f in self.followers.items():
-            self.tasks.spawn(self._executor(f), f"executor-{name}")
             self.tasks.spawn(self._follower_stream(f), f"follower-stream-{name}")
         self.tasks.spawn(self._leader_stream(), "leader-stream")
         self.tasks.spawn(self._flusher(), "journal-flusher")
+        self.tasks.spawn(self._housekeeping(), "housekeeping")
         await self.reconciler.catch_up_leader()
         self.tasks.spawn(self.reconciler.run(), "reconciler")
         self.started = True
@@ -428,8 +436,6 @@ class Engine:
         for order in orders:
             f = self.followers[order.follower]
             f.state.add_intent(order)
-            if len(f.state.intents) > INTENTS_KEPT:
-                f.state.prune(INTENTS_KEPT // 2)
             if order.status is OrderStatus.SKIPPED:
                 self._log(order, OrderStatus.SKIPPED, reason=order.reason or "")
                 if order.reason and order.reason.startswith("risk:"):
@@ -510,17 +516,12 @@ class Engine:
         while (not f.queue.empty() or f.busy) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
-    async def _executor(self, f: Follower) -> None:
-        while True:
-            order = await f.queue.get()
-            f.busy += 1
-            try:
-                await self._execute(f, order)
-            except Exception as exc:  # one bad order must not stop this follower's executor
-                log.exception("executing %s failed", order.client_order_id)
-                self.journal.error(f"executor:{f.state.name}", f"{type(exc).__name__}: {exc}")
-            finally:
-                f.busy -= 1
+    async def _execute_logged(self, f: Follower, order: FollowerOrder) -> None:
+        try:
+            await self._execute(f, order)
+        except Exception as exc:  # one bad order must not stop this follower's lane
+            log.exception("executing %s failed", order.client_order_id)
+            self.journal.error(f"executor:{f.state.name}", f"{type(exc).__name__}: {exc}")
 
     async def _execute(self, f: Follower, order: FollowerOrder) -> None:
         adapter = f.adapter
@@ -595,16 +596,36 @@ class Engine:
     async def _send_paced(self, f: Follower, order: FollowerOrder, send) -> OrderAck:  # type: ignore[no-untyped-def]
         """Send once; a RateLimited answer means the request was refused unsent, so waiting out the
         broker's hint and sending the same order (same client id) is not a retry of a sent order."""
+        lane = f.queue
         for attempt in range(MAX_RATE_LIMIT_WAITS + 1):
+            lane.rearm()
             try:
-                async with asyncio.timeout(self.order_timeout_s):  # no extra task, unlike wait_for
-                    return await send(order)  # type: ignore[no-any-return]
+                return await send(order)  # type: ignore[no-any-return]
             except RateLimited as exc:
                 if attempt == MAX_RATE_LIMIT_WAITS or exc.retry_after_s > MAX_RATE_LIMIT_WAIT_S:
                     raise
                 self._log(order, OrderStatus.PENDING, reason=f"rate limited: waiting {exc.retry_after_s:g}s")
+                lane.rearm(exc.retry_after_s)
                 await asyncio.sleep(exc.retry_after_s)
+            except asyncio.CancelledError:
+                if lane.take_expiry():  # the watchdog: no answer in time
+                    raise TimeoutError(f"no answer within {self.order_timeout_s:g}s") from None
+                raise
         raise AssertionError("unreachable")
+
+    async def _housekeeping(self) -> None:
+        """Off the copy path, a few times a second: orders waiting longer than ``order_timeout_s``
+        for their answer are given up on (their outcome becomes unknown, and the broker is asked by
+        client id), one timer for all orders; and each follower forgets its oldest final orders."""
+        every = min(0.5, self.order_timeout_s / 4)
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for f in self.followers.values():
+                if f.queue.busy:
+                    f.queue.expire_overdue(now, self.order_timeout_s)
+                if len(f.state.intents) > INTENTS_KEPT:
+                    f.state.prune(INTENTS_KEPT // 2)
 
     def _breaker_failure(self, f: Follower, reason: str, fatal: bool = False) -> None:
         if f.state.breaker.failure(reason, fatal):

@@ -1,0 +1,85 @@
+"""A follower's order lane: its orders go out one at a time, in the order they were journaled.
+
+An idle lane starts its first order at once, in the caller's pass (``TaskGroup.spawn_eager``): a
+leader fill's orders to every idle follower are written to their sockets one after another in
+one go, before the event loop turns to anything else. Orders that arrive while one is on its way
+wait in the lane and follow it, one at a time, so a follower never has two of copytui's orders
+racing each other.
+
+No timer is set per order: the lane notes when its order went out, and the engine's watchdog
+(``expire_overdue``, a few times a second) cancels an order that has waited too long for its
+answer; the order's own code sees ``take_expiry()`` true and treats it as a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from copytui.engine.tasks import TaskGroup
+from copytui.models import FollowerOrder
+
+
+class OrderLane:
+    def __init__(self, name: str, execute: Callable[[FollowerOrder], Awaitable[None]], tasks: TaskGroup) -> None:
+        self.name = name
+        self.execute = execute  # sends one order and records its answer; never raises
+        self.tasks = tasks
+        self.waiting: deque[FollowerOrder] = deque()
+        self.busy = 0  # 1 while an order of this lane is on its way
+        self.since = 0.0  # time.monotonic() when the order on its way was started (or re-armed)
+        self._task: asyncio.Task[None] | None = None
+        self._expired = False
+
+    def put_nowait(self, order: FollowerOrder) -> None:
+        self.waiting.append(order)
+        if self.busy:
+            return
+        self.busy = 1
+        self.since = time.monotonic()
+        self._task = self.tasks.spawn_eager(self._run(self.waiting.popleft()), f"orders-{self.name}")
+
+    def empty(self) -> bool:
+        return not self.waiting
+
+    def qsize(self) -> int:
+        return len(self.waiting)
+
+    def rearm(self, pause_s: float = 0.0) -> None:
+        """The order on its way starts a fresh wait, after ``pause_s`` (a rate-limit pause is not
+        the broker's silence)."""
+        self.since = time.monotonic() + pause_s
+
+    def expire_overdue(self, now: float, timeout_s: float) -> bool:
+        """Cancel the order on its way if it has waited more than ``timeout_s``. True if it did."""
+        task = self._task
+        if not self.busy or self._expired or task is None or task.done() or now - self.since <= timeout_s:
+            return False
+        self._expired = True
+        task.cancel()
+        return True
+
+    def take_expiry(self) -> bool:
+        """Inside the lane's task, on CancelledError: was this the watchdog (True, and the
+        cancellation is taken back) or a real cancellation (False)?"""
+        if not self._expired:
+            return False
+        self._expired = False
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True
+
+    async def _run(self, order: FollowerOrder) -> None:
+        try:
+            while True:
+                await self.execute(order)
+                if not self.waiting:
+                    return
+                order = self.waiting.popleft()
+                self.since = time.monotonic()
+        finally:
+            self.busy = 0
+            self._expired = False
