@@ -135,6 +135,7 @@ class CopyMachine(RuleBasedStateMachine):
         self.journal.db.close()
         self.journal._stop_checkpoints.set()
         e.leases.release()
+        e.gc.stop()  # what the process's end would undo: its collector settings
 
         async def hang_up() -> None:
             await asyncio.gather(e.leader.disconnect(), *(f.adapter.disconnect() for f in e.followers.values()))
