@@ -107,6 +107,8 @@ class FixAdapter(BrokerAdapter):
     ) -> None:
         super().__init__(account)
         self.opts = opts
+        self._session_id_for: FixOptions | None = None
+        self._session_id: fix.SessionID | None = None
         self.data_dir = data_dir
         self.capabilities = Capabilities(
             modify=True, brackets=False, client_ids=True, client_id_max_len=opts.clordid_max_len
@@ -135,7 +137,11 @@ class FixAdapter(BrokerAdapter):
     # ------------------------------------------------------------ plumbing
     @property
     def session_id(self) -> fix.SessionID:
-        return self.opts.session_id
+        # built once per options object: a SessionID costs a few SWIG calls, and every order asks
+        if self._session_id_for is not self.opts:
+            self._session_id = self.opts.session_id
+            self._session_id_for = self.opts
+        return self._session_id
 
     @property
     def store_dir(self) -> Path:
@@ -559,7 +565,8 @@ class FixAdapter(BrokerAdapter):
 
     async def _await_ack(self, p: _Pending, key: str, what: str) -> OrderAck:
         try:
-            return await asyncio.wait_for(asyncio.shield(p.future), self.opts.ack_timeout_s)
+            async with asyncio.timeout(self.opts.ack_timeout_s):  # no extra task, unlike wait_for
+                return await asyncio.shield(p.future)  # a second place() of the same order awaits it too
         except TimeoutError:
             self._acks.pop(key, None)
             raise AmbiguousOutcome(

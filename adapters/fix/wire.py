@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -143,8 +144,17 @@ ET_DONE = ("3", "C")  # done for day, expired: the order is gone like a cancel
 ET_BUSTS = ("G", "H")  # trade correct / cancel (FIX 4.4)
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def utc_timestamp() -> str:
-    return datetime.now(tz=UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+    """UTCTimestamp with milliseconds (YYYYMMDD-HH:MM:SS.sss); the seconds are formatted once each."""
+    global _second
+    ms = time.time_ns() // 1_000_000
+    sec, frac = divmod(ms, 1000)
+    if _second[0] != sec:
+        _second = (sec, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)))
+    return f"{_second[1]}.{frac:03d}"
 
 
 def business_date() -> str:
