@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import secrets
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from aiohttp import web
 
 from adapters.base import OrderRejected
 from adapters.paper.exchange import Faults, PaperExchange, PaperOrder
+from adapters.paper.serve import walk_until_stopped
 from adapters.projectx import contracts
 from adapters.projectx.payloads import GwType
 from adapters.projectx.ratelimit import TokenBucket
@@ -582,24 +582,9 @@ async def _serve(port: int, accounts: int, seed: int, tick_s: float) -> None:
         flush=True,
     )
     print("  Ctrl-C to stop", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-
-    async def walk() -> None:
-        while True:
-            await asyncio.sleep(tick_s)
-            exchange.step()
-
-    walker = loop.create_task(walk(), name="projectx-sim-price-walk")
     try:
-        await stop.wait()
+        await walk_until_stopped(exchange, tick_s, "projectx-sim")
     finally:
-        walker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await walker
         await sim.stop()
         print("projectx simulator stopped", flush=True)
 

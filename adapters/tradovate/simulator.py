@@ -21,7 +21,6 @@ import contextlib
 import logging
 import random
 import secrets
-import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import OrderRejected
 from adapters.paper.exchange import PaperExchange
+from adapters.paper.serve import walk_until_stopped
 from adapters.tradovate.entities import ACTION_TO_SIDE, ORDER_TYPE_FROM_WIRE, TIF_FROM_WIRE, WireOrderType, root_symbol
 from adapters.tradovate.frames import (
     FrameError,
@@ -749,24 +749,9 @@ async def _serve(port: int, accounts: int, seed: int, token_lifetime_s: float, t
         flush=True,
     )
     print("  Ctrl-C to stop", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-
-    async def walk() -> None:
-        while True:
-            await asyncio.sleep(tick_s)
-            sim.exchange.step()
-
-    walker = loop.create_task(walk(), name="sim-price-walk")
     try:
-        await stop.wait()
+        await walk_until_stopped(sim.exchange, tick_s, "tradovate-sim")
     finally:
-        walker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await walker
         await sim.stop()
         print("tradovate simulator stopped", flush=True)
 
