@@ -106,6 +106,18 @@ class BrokerAdapter(abc.ABC):
         self.account = account
         self.health = Health()
 
+    @property
+    def account_key(self) -> str:
+        """Names this broker account for the one-controller lease (invariant 6) and for refusing
+        two followers on one account: the same account gives the same key however it is aliased."""
+        return f"{self.broker}-{self.account}"
+
+    @property
+    def process_local(self) -> bool:
+        """True when the account lives inside this process (the paper exchange, an embedded
+        simulator): no other process can reach it, so it needs no lease across processes."""
+        return False
+
     @abc.abstractmethod
     async def connect(self) -> None: ...
 

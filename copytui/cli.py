@@ -8,18 +8,38 @@ import logging
 import signal
 import sys
 import time
+import traceback
 from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from adapters.base import AuthFailed, BrokerError
 from copytui.commands import accounts as accounts_cmd
 from copytui.commands import bench as bench_cmd
 from copytui.commands import config_cmd
 from copytui.commands import doctor as doctor_cmd
 from copytui.commands.sim import sim_app
-from copytui.config import Config, ConfigError, default_config_path, load_config
-from copytui.credentials import install_log_redaction, make_lookup
+from copytui.config import AccountConfig, Config, ConfigError, default_config_path, load_config
+from copytui.credentials import (
+    NoKeyringError,
+    install_log_redaction,
+    make_lookup,
+    redact,
+    require_backend,
+    secret_fields,
+)
+from copytui.models import Signal, SignalKind
+
+if TYPE_CHECKING:
+    from copytui.engine import LogRow
+    from copytui.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="copytui",
@@ -27,6 +47,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: typer's rich tables cut option names short at 80 columns and label every
+    # flag `<bool>`; plain help keeps each option whole and wraps only the descriptions
+    rich_markup_mode=None,
 )
 journal_app = typer.Typer(help="Read the journal.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
@@ -79,47 +102,183 @@ def run(
     run_desk(cfg, demo=demo, seed=seed, journal_path=journal_path, duration=duration)
 
 
-def _fmt_row(row: object) -> str:
-    from copytui.engine import LogRow
+# ------------------------------------------------------------------------- headless output
+ORDER_QUIET_S = 0.2
+"""An order's line is printed once its rows (ack, fills) have been quiet this long: a market
+order's ack and fill arrive together and make one line."""
+KEEP_LINE_S = 30.0
+"""How long a printed order's line is kept after its last row, so that a late row for it (an ack
+after its fill, the fill of a resting order) updates that line; then it is forgotten (bounded memory)."""
 
-    assert isinstance(row, LogRow)
-    t = time.strftime("%H:%M:%S", time.localtime(row.wall_ns / 1e9))
+
+def price_text(symbol: str, price: float) -> str:
+    """A price as the contract is quoted: the decimals of its tick size (ES 5000.25, YM 39000)."""
+    from copytui.instruments import UnknownSymbol, instrument
+
+    try:
+        tick = Decimal(str(instrument(symbol).tick_size)).normalize()
+    except UnknownSymbol:
+        return f"{price:g}"
+    exponent = tick.as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"{price:.{decimals}f}"
+
+
+def slip_text(ticks: float) -> str:
+    """``+1.0t`` / ``-0.5t``; a zero is ``0.0t``, never ``-0.0t``."""
+    rounded = round(ticks, 1) + 0.0  # + 0.0 turns a negative zero into a zero
+    return "0.0t" if rounded == 0 else f"{rounded:+.1f}t"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def clock(wall_ns: int) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall_ns / 1e9))
+
+
+def signal_text(sig: Signal) -> str:
+    side = sig.side.value if sig.side else ""
+    if sig.kind is SignalKind.FILL:
+        price = price_text(sig.symbol, sig.fill_price) if sig.fill_price is not None else "?"
+        what = f"fill {side} {sig.fill_qty} {sig.symbol} @ {price} -> pos {sig.leader_position:+d}"
+    else:
+        limit = sig.price if sig.price is not None else sig.stop_price
+        kind = sig.order_type.value if sig.order_type else ""
+        at = f" @ {price_text(sig.symbol, limit)}" if limit is not None else ""
+        what = " ".join(w for w in (sig.kind.value, side, str(sig.qty), sig.symbol, kind) if w) + at
+    return f"signal {sig.id[:12]}  {what}"
+
+
+def row_text(row: LogRow) -> str:
+    """One log row without its time of day."""
     if row.action == "operator":
-        return f"{t}  {row.follower:<10} operator  {row.reason}"
+        return f"{row.follower:<10} operator  {row.reason}"
     lat = f"{row.latency_ms:7.3f} ms" if row.latency_ms is not None else " " * 10
-    fill = f" @ {row.fill_price:g}" if row.fill_price is not None else ""
-    slip = f" slip {row.slippage_ticks:+.1f}t" if row.slippage_ticks is not None else ""
+    fill = f" @ {price_text(row.symbol, row.fill_price)}" if row.fill_price is not None else ""
+    slip = f" slip {slip_text(row.slippage_ticks)}" if row.slippage_ticks is not None else ""
     why = f"  ({row.reason})" if row.reason else ""
     return (
-        f"{t}  {row.follower:<10} {row.action:<6} {row.side:<4} {row.qty:>3} {row.symbol:<4} "
+        f"{row.follower:<10} {row.action:<6} {row.side:<4} {row.qty:>3} {row.symbol:<4} "
         f"{row.status:<16} {lat}{fill}{slip}{why}"
+    )
+
+
+def merged(old: LogRow, new: LogRow) -> LogRow:
+    """One follower order after its ack or a fill: what the newer row does not say, the older did."""
+    return replace(
+        new,
+        latency_ms=new.latency_ms if new.latency_ms is not None else old.latency_ms,
+        fill_price=new.fill_price if new.fill_price is not None else old.fill_price,
+        slippage_ticks=new.slippage_ticks if new.slippage_ticks is not None else old.slippage_ticks,
+        reason=new.reason or old.reason,
+    )
+
+
+@dataclass
+class _OrderLine:
+    row: LogRow
+    last_row_at: float
+    printed: str = ""
+
+
+class HeadlessLog:
+    """What ``run --headless`` prints. Signals, alerts and operator actions print as they come.
+    A follower order is one line, not one per engine row: its ack and fills are merged (as on the
+    desk) and printed once they have been quiet for ``quiet_s``, so a market order filled at once
+    is one line with its latency, fill price and slippage. A later change (a resting order's fill,
+    a reject) prints the order again; an unchanged line never prints twice."""
+
+    def __init__(self, quiet_s: float = ORDER_QUIET_S) -> None:
+        self.quiet_s = quiet_s
+        self.ready: deque[str] = deque()
+        self.orders: dict[str, _OrderLine] = {}
+
+    def signal(self, sig: Signal) -> None:
+        self.ready.append(f"{clock(sig.wall_ns or time.time_ns())}  {signal_text(sig)}")
+
+    def alert(self, wall_ns: int, follower: str, message: str) -> None:
+        self.ready.append(f"{clock(wall_ns)}  ALERT {follower}: {message}")
+
+    def row(self, row: LogRow, now: float) -> None:
+        if row.action == "operator" or not row.client_order_id:
+            self.ready.append(f"{clock(row.wall_ns)}  {row_text(row)}")
+            return
+        line = self.orders.get(row.client_order_id)
+        if line is None:
+            self.orders[row.client_order_id] = _OrderLine(row, now)
+        else:
+            line.row = merged(line.row, row)
+            line.last_row_at = now
+
+    def take(self, now: float, *, everything: bool = False) -> list[str]:
+        """Lines to print now: orders quiet long enough (every order when ``everything``), then the rest."""
+        out: list[str] = []
+        for key, line in list(self.orders.items()):
+            quiet = now - line.last_row_at
+            if not everything and quiet < self.quiet_s:
+                continue
+            text = row_text(line.row)
+            if text != line.printed:
+                line.printed = text
+                out.append(f"{clock(line.row.wall_ns)}  {text}")
+            if quiet > KEEP_LINE_S:
+                del self.orders[key]
+        out.extend(self.ready)
+        self.ready.clear()
+        return out
+
+
+def header_text(cfg: Config, journal_path: Path) -> str:
+    lead = cfg.leader
+    return (
+        f'copytui: copying leader "{lead.name}" ({lead.broker}) to {plural(len(cfg.followers), "follower")}; '
+        f"journal {journal_path}"
+    )
+
+
+def stopping_text(flatten_leader: bool) -> str:
+    if flatten_leader:
+        return "copytui: stopping: the demo leader goes flat, the followers follow and settle..."
+    return (
+        "copytui: stopping: the leader's positions are left as they are; "
+        "followers finish their orders in flight and settle..."
     )
 
 
 async def _run_headless(
     cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, duration: float | None
 ) -> int:
-    from copytui.engine import LogRow
+    from copytui.engine import Alert, LogRow
     from copytui.engine.lease import LeaseHeld
     from copytui.journal import JournalError
-    from copytui.models import Signal
     from copytui.runtime import build_runtime
 
+    secrets = SecretsSeen([cfg.leader, *cfg.followers])  # AdapterContext.secret: reads the OS keyring
     try:
-        lookup = make_lookup([cfg.leader, *cfg.followers])  # AdapterContext.secret: reads the OS keyring
-        rt = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=lookup)
+        rt = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=secrets)
     except (JournalError, ValueError, LookupError) as exc:
         fail(str(exc))
-    lines: deque[str] = deque()
+    events: deque[tuple[str, object, float]] = deque()
 
     def on_event(kind: str, payload: object) -> None:
-        # on the copy path: only record; printing happens in the printer task
-        if kind == "signal" and isinstance(payload, Signal):
-            lines.append(f"signal {payload.id[:12]}  {rt.engine._describe(payload)}")
-        elif kind == "log" and isinstance(payload, LogRow):
-            lines.append(_fmt_row(payload))
-        elif kind == "alert":
-            lines.append(f"ALERT  {payload.follower}: {payload.message}")  # type: ignore[attr-defined]
+        events.append((kind, payload, time.monotonic()))  # on the copy path: only record
+
+    out = HeadlessLog()
+
+    def print_due(*, everything: bool = False) -> None:
+        while events:
+            kind, payload, at = events.popleft()
+            if kind == "signal" and isinstance(payload, Signal):
+                out.signal(payload)
+            elif kind == "log" and isinstance(payload, LogRow):
+                out.row(payload, at)
+            elif kind == "alert" and isinstance(payload, Alert):
+                out.alert(payload.wall_ns, payload.follower, payload.message)
+        for line in out.take(time.monotonic(), everything=everything):
+            print(line)
+        sys.stdout.flush()
 
     rt.engine.add_listener(on_event)
     stop = asyncio.Event()
@@ -130,9 +289,7 @@ async def _run_headless(
 
     async def printer() -> None:
         while True:
-            while lines:
-                print(lines.popleft())
-            sys.stdout.flush()
+            print_due()
             await asyncio.sleep(0.05)
 
     try:
@@ -140,7 +297,10 @@ async def _run_headless(
     except LeaseHeld as exc:
         await rt.engine.stop(settle=False)
         fail(str(exc))
-    print(f"copytui: leader {cfg.leader.name} -> {len(cfg.followers)} followers; journal {journal_path}")
+    except START_FAILURES as exc:
+        await rt.stop(flatten_leader=False)
+        fail(start_failure(exc, rt, secrets), code=3)
+    print(header_text(cfg, journal_path))
     printer_task = asyncio.create_task(printer(), name="printer")
     try:
         if duration is not None:
@@ -149,34 +309,153 @@ async def _run_headless(
         else:
             await stop.wait()
     finally:
-        print("copytui: stopping (leader flat, followers settling)...")
-        await rt.stop(flatten_leader=demo)
+        flatten = rt.trader is not None  # only the demo's own random leader is flattened at stop
+        print(stopping_text(flatten))
+        await rt.stop(flatten_leader=flatten)
         printer_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await printer_task
-        while lines:
-            print(lines.popleft())
+        print_due(everything=True)
     from copytui.journal import summary, summary_text
 
     print(summary_text(await summary(journal_path)))
     return 0
 
 
+# ------------------------------------------------------------------------- start failures
+START_FAILURES = (BrokerError, NoKeyringError, TimeoutError, OSError)
+"""What an adapter may raise while connecting; each becomes one ``error:`` line, exit 3."""
+
+
+class SecretsSeen:
+    """``AdapterContext.secret`` (``make_lookup``) that remembers which accounts asked for a secret
+    and got none, and whether the keyring was missing: when a login then fails, the error line
+    names the account and the fix."""
+
+    def __init__(self, accounts: Iterable[AccountConfig]) -> None:
+        accounts = list(accounts)
+        self.accounts = {a.name for a in accounts}
+        self._lookup = make_lookup(accounts)
+        self.missing: dict[str, str] = {}
+        """account -> the secret field it asked for and did not get."""
+        self.no_keyring: NoKeyringError | None = None
+
+    def __call__(self, key: str) -> str | None:
+        name, _, field = key.partition(":")
+        if name not in self.accounts:
+            # an adapter's fallback to an unqualified key (ProjectX asks "api_key" after "NAME:api_key"):
+            # it names no account, so there is nothing to read, and no warning line to tear the output
+            log.debug("secret %r names no configured account", key)
+            return None
+        try:
+            require_backend()
+        except NoKeyringError as exc:
+            self.no_keyring = exc
+            self.missing.setdefault(name, field)
+            return None
+        value = self._lookup(key)
+        if not value:
+            self.missing.setdefault(name, field)
+        return value
+
+
+def failed_account(exc: BaseException, rt: Runtime) -> AccountConfig | None:
+    """The account whose adapter raised ``exc``: the innermost adapter method in its traceback
+    (the engine connects every adapter at once, so the exception alone does not say which)."""
+    adapters = {id(rt.engine.leader): rt.config.leader}
+    by_name = {a.name: a for a in rt.config.followers}
+    for name, follower in rt.engine.followers.items():
+        adapters[id(follower.adapter)] = by_name[name]
+    found = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        owner = adapters.get(id(frame.f_locals.get("self")))
+        if owner is not None:
+            found = owner
+    return found
+
+
+def start_failure(exc: BaseException, rt: Runtime, secrets: SecretsSeen) -> str:
+    """One line for an account that could not start: which account, what went wrong, the fix.
+    Redacted: nothing an adapter put in its message that is a secret reaches the terminal."""
+    refused = isinstance(exc, AuthFailed | NoKeyringError)  # a missing secret explains these, nothing else
+    acct = failed_account(exc, rt)
+    if acct is None and refused and len(secrets.missing) == 1:
+        acct = next(a for a in (rt.config.leader, *rt.config.followers) if a.name in secrets.missing)
+    if acct is None:
+        return redact(f"copytui could not start: {type(exc).__name__}: {exc}")
+    role = "leader" if acct.name == rt.config.leader.name else "follower"
+    who = f"{role} {acct.name} ({acct.broker})"
+    if refused and acct.name in secrets.missing:
+        label = secret_label(acct.broker, secrets.missing[acct.name])
+        if secrets.no_keyring is not None:
+            return f"{who}: cannot read its {label}: {secrets.no_keyring} Run `copytui doctor` to set one up."
+        return (
+            f"{who}: login refused: no {label} in the OS keyring. "
+            f"Store it with `copytui accounts set {acct.name} --new-secret`."
+        )
+    what = redact(str(exc)).rstrip(". ") or type(exc).__name__
+    if isinstance(exc, AuthFailed):
+        return (
+            f"{who}: login refused: {what}. Replace its secret with `copytui accounts set {acct.name} "
+            "--new-secret`, or check its username and account id in the config."
+        )
+    if isinstance(exc, NoKeyringError):
+        return f"{who}: {what}. Run `copytui doctor` to set one up."
+    if isinstance(exc, TimeoutError):
+        what = "no answer in time"
+    return (
+        f"{who}: could not connect: {what}. Check its host and port in the config; "
+        f"`copytui accounts test {acct.name}` tries the login alone."
+    )
+
+
+def secret_label(broker: str, field: str) -> str:
+    """``ProjectX API key`` for the ``api_key`` field of a projectx account."""
+    fields = secret_fields(broker)
+    for f in fields:
+        if f.field == field or (not field and f is fields[0]):
+            return f.label.split(" (")[0]
+    return "secret"
+
+
 @journal_app.command("summary")
 def journal_summary(
     journal: Path | None = typer.Option(None, "--journal", help="SQLite journal path."),
+    demo: bool = typer.Option(False, "--demo", help="The last demo's journal."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Counts, latency, drift and duplicates from the journal."""
-    from copytui.config import default_journal_path
+    from copytui.demo import latest_demo_journal
     from copytui.journal import JournalError, dumps, summary, summary_text
 
-    path = journal or default_journal_path()
+    path, note = _summary_journal(journal, demo, latest_demo_journal())
     try:
         s = asyncio.run(summary(path))
     except JournalError as exc:
         fail(str(exc))
+    if note and not as_json:
+        typer.echo(note)
     typer.echo(dumps(s) if as_json else summary_text(s))
+
+
+def _summary_journal(journal: Path | None, demo: bool, last_demo: Path | None) -> tuple[Path, str]:
+    """The journal to summarise: --journal; --demo; your config's; else, before you have a journal
+    of your own, the last demo's (said in a note)."""
+    from copytui.config import default_journal_path
+
+    if journal is not None:
+        return journal, ""
+    if demo:
+        if last_demo is None:
+            fail("no demo has run yet: `copytui run --demo` first.")
+        return last_demo, f"the demo's journal: {last_demo}"
+    own = default_journal_path()
+    if default_config_path().exists():
+        with contextlib.suppress(ConfigError):
+            own = load_config(default_config_path()).journal_path()
+    if not own.exists() and last_demo is not None:
+        return last_demo, f"no journal of your own yet ({own}); the last demo's journal: {last_demo}"
+    return own, ""
 
 
 def main() -> None:

@@ -3,13 +3,26 @@ name the file, the line, the key and the fix. Secrets never live here (see ``acc
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import shlex
+import types
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from copytui.instruments import INSTRUMENTS
 
@@ -18,8 +31,34 @@ _STRICT = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 SECRET_WORDS = re.compile(r"pass(word)?|secret|token|api[_-]?key|apikey|private[_-]?key|\bsec\b|\bcid_secret\b", re.I)
 
 
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a config file. ``line`` 0: the file as a whole."""
+
+    line: int
+    source: str
+    key: str
+    text: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return ": ".join(part for part in (where, self.key, self.text) if part)
+
+
 class ConfigError(Exception):
-    """A config problem, said as ``file:line: key: what is wrong. fix``."""
+    """Every problem of a config, one per line, by line number: ``file:line: key: what is wrong; the fix``.
+    Each line stands on its own (callers may show only the first)."""
+
+    def __init__(self, problems: str | Problem | Iterable[Problem]) -> None:
+        if isinstance(problems, str):
+            problems = Problem(0, "", "", problems)
+        self.problems = [problems] if isinstance(problems, Problem) else sorted(set(problems))
+        self.source = self.problems[0].source if self.problems else ""
+        super().__init__("\n".join(map(str, self.problems)))
+
+    def count_line(self) -> str:
+        n = len(self.problems)
+        return f"{n} problem{'s' if n != 1 else ''}" + (f" in {self.source}" if self.source else "")
 
 
 def data_dir() -> Path:
@@ -218,11 +257,13 @@ class Config(BaseModel):
     paper: PaperConfig = Field(default_factory=PaperConfig)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> Config:
-        names = [self.leader.name] + [f.name for f in self.followers]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"account names must be unique; repeated: {', '.join(dupes)}")
+    def _one_account_each(self, info: ValidationInfo) -> Config:
+        # parse_config runs these checks itself on the YAML, to say them at the right lines
+        if not (info.context or {}).get(_LOCATED):
+            data = {"leader": self.leader.model_dump(), "followers": [f.model_dump() for f in self.followers]}
+            clashes = account_clashes(data, lambda _loc: None)
+            if clashes:
+                raise ValueError("; ".join(f"{key_of(loc)}: {text}" for loc, text in clashes))
         return self
 
     def journal_path(self) -> Path:
@@ -230,8 +271,27 @@ class Config(BaseModel):
 
 
 # ------------------------------------------------------------------------- loading
-def _find_secret_keys(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found: list[tuple[str, ...]] = []
+_LOCATED = "copytui.located_checks"  # validation context: parse_config says the cross-entry checks itself
+
+Loc = tuple[str | int, ...]
+LineOf = Callable[[Loc], int | None]
+
+_KEYRING_HINT = (
+    "secrets do not belong in the config file. Remove it and store it in the OS keyring with "
+    "`copytui accounts add NAME --broker B ...` (it prompts for the secret)."
+)
+
+
+def key_of(loc: Loc) -> str:
+    """('followers', 0, 'multiplier') -> 'followers[1].multiplier': entries counted from 1, as a trader counts."""
+    out = ""
+    for part in loc:
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _find_secret_keys(node: Any, path: Loc = ()) -> list[Loc]:
+    found: list[Loc] = []
     if isinstance(node, dict):
         for k, v in node.items():
             if isinstance(k, str) and SECRET_WORDS.search(k):
@@ -239,11 +299,11 @@ def _find_secret_keys(node: Any, path: tuple[str, ...] = ()) -> list[tuple[str, 
             found.extend(_find_secret_keys(v, (*path, str(k))))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            found.extend(_find_secret_keys(v, (*path, str(i))))
+            found.extend(_find_secret_keys(v, (*path, i)))
     return found
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
     node = root
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
@@ -263,53 +323,255 @@ def _line_of(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
     return line
 
 
-def _fix_for(err: dict[str, Any]) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return "remove it or check its spelling against config.example.yaml"
+# ------------------------------------------------------------------------- one account, one entry
+_SAME_ACCOUNT = ("broker", "environment", "host", "port", "username")
+
+
+def _entries(data: dict[str, Any]) -> list[tuple[Loc, dict[str, Any]]]:
+    found: list[tuple[Loc, dict[str, Any]]] = []
+    if isinstance(data.get("leader"), dict):
+        found.append((("leader",), data["leader"]))
+    if isinstance(followers := data.get("followers"), list):
+        found.extend((("followers", i), f) for i, f in enumerate(followers) if isinstance(f, dict))
+    return found
+
+
+def _account_of(entry: dict[str, Any]) -> tuple[str, ...] | None:
+    """What makes two entries one broker account: the broker, where it connects, who logs in, and the
+    account (account_id, else the name: the paper exchange keeps one account per name, and so do the
+    adapters). Case-insensitive, as brokers and some file systems (the follower leases) are."""
+    account = entry.get("account_id") or entry.get("name")
+    if account is None:
+        return None
+
+    def norm(value: Any) -> str:
+        return "" if value is None else str(value).strip().casefold()
+
+    defaults = AccountConfig.model_fields
+    return (*(norm(entry.get(k, defaults[k].default)) for k in _SAME_ACCOUNT), norm(account))
+
+
+def account_clashes(data: dict[str, Any], line_of: LineOf) -> list[tuple[Loc, str]]:
+    """(where, what) for each account name used twice, and each broker account configured twice:
+    a follower on the leader's account, or two followers on one account."""
+
+    def key_line(loc: Loc, entry: dict[str, Any]) -> Loc:
+        return (*loc, "account_id" if entry.get("account_id") else "name")
+
+    def entry_at(loc: Loc, entry: dict[str, Any]) -> str:
+        line = line_of(key_line(loc, entry))
+        return f"{entry.get('name')}, line {line}" if line else str(entry.get("name"))
+
+    clashes: list[tuple[Loc, str]] = []
+    names: dict[str, tuple[Loc, dict[str, Any]]] = {}
+    accounts: dict[tuple[str, ...], tuple[Loc, dict[str, Any]]] = {}
+    for loc, entry in _entries(data):
+        name = entry.get("name")
+        if isinstance(name, str) and name in names:
+            first, _ = names[name]
+            line = line_of((*first, "name"))
+            clashes.append(
+                (
+                    (*loc, "name"),
+                    f"{name!r} is already used by {key_of(first)}{f' (line {line})' if line else ''}; "
+                    "every account needs its own name.",
+                )
+            )
+            continue
+        if isinstance(name, str):
+            names[name] = (loc, entry)
+        if (ident := _account_of(entry)) is None:
+            continue
+        if ident not in accounts:
+            accounts[ident] = (loc, entry)
+            continue
+        first, first_entry = accounts[ident]
+        account = f"{entry.get('broker', 'paper')} account {entry.get('account_id') or name!r}"
+        if first == ("leader",):
+            why = (
+                f"{name} is on {account}, the leader's own account ({entry_at(first, first_entry)}): its copies "
+                "would come back as leader orders and be copied again, a feedback loop. Give it an account "
+                "of its own (account_id)."
+            )
+        else:
+            why = (
+                f"{name} is on {account}, like {key_of(first)} ({entry_at(first, first_entry)}): "
+                "two followers on one account would double every order. Give each follower its own "
+                "account (account_id), or remove one."
+            )
+        clashes.append((key_line(loc, entry), why))
+    return clashes
+
+
+# ------------------------------------------------------------------------- field errors, in a trader's words
+_FORMATS = {
+    "trading_hours": "write HH:MM-HH:MM (24-hour, local time), e.g. 09:30-16:00",
+    "name": "use 1 to 40 letters, digits, '.', '_' or '-' (no spaces), e.g. alpha-1",
+}
+_PLAIN = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number (no decimals)",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": 'must be text; quote it when it looks like a number, e.g. "465"',
+    "list_type": "must be a list: one entry per line, each starting with `- `",
+}
+_BOUNDS = {
+    "greater_than": ("gt", "must be more than {}"),
+    "greater_than_equal": ("ge", "must be {} or more"),
+    "less_than": ("lt", "must be less than {}"),
+    "less_than_equal": ("le", "must be {} or less"),
+}
+_MISSING = {
+    "leader": " (e.g. `leader: {name: lead, broker: paper}`)",
+    "name": " (e.g. `name: alpha`)",
+    "symbol": " (e.g. `symbol: MNQ`)",
+}
+
+
+def _unwrap(tp: Any) -> Any:
+    args = [a for a in get_args(tp) if a is not type(None)]
+    return args[0] if get_origin(tp) in (Union, types.UnionType) and len(args) == 1 else tp
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The config model that the mapping at ``loc`` is validated as."""
+    tp: Any = Config
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if (field := tp.model_fields.get(str(part))) is None:
+                return None
+            tp = field.annotation
+        elif get_origin(tp) in (list, dict):
+            tp = get_args(tp)[-1]
+        else:
+            return None
+    tp = _unwrap(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, int | float) and float(value).is_integer() else str(value)
+
+
+def _say(kind: str, loc: Loc, ctx: dict[str, Any], msg: str) -> str:
+    """A pydantic error as what is wrong and how to write it: no type names, patterns or class names."""
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    if kind in _BOUNDS:
+        bound, text = _BOUNDS[kind]
+        return text.format(_number(ctx.get(bound)))
     if kind == "missing":
-        return "add it (see config.example.yaml)"
-    if kind.startswith("literal"):
-        return f"use one of {err.get('ctx', {}).get('expected', 'the listed values')}"
-    return "see config.example.yaml for the allowed values"
+        return f"is missing; add it{_MISSING.get(str(loc[-1]) if loc else '', '')}"
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields) if model else [], n=1, cutoff=0.6)
+        if close:
+            return f"unknown key; did you mean {close[0]}?"
+        return "unknown key; remove it, or see config.example.yaml for the keys allowed here"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "one of the values in config.example.yaml"))
+        return f"use {expected}" if expected.count("'") == 4 else f"use one of {expected}"
+    if kind == "string_pattern_mismatch":
+        return _FORMATS.get(
+            str(loc[-1]) if loc else "", "is not written the way this key takes; see config.example.yaml"
+        )
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        if "symbol_map" in loc:
+            return "must be a mapping like `NQ: {symbol: MNQ, factor: 10}`"
+        if loc == ("leader",):
+            return "must be a mapping of the leader's keys, like `leader: {name: lead, broker: paper}`"
+        if len(loc) == 2 and loc[0] == "followers":
+            return "must be a mapping of the follower's keys, like `- {name: alpha, broker: paper}`"
+        return "must be a mapping: `key: value` lines indented under it (see config.example.yaml)"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    msg = re.sub(r",? or (an )?instance of \w+", "", msg)
+    msg = re.sub(r"pattern '.*'", "the form shown in config.example.yaml", msg)
+    return msg.replace("Input should be", "must be")
+
+
+def _field_problems(exc: ValidationError, line_of: LineOf, source: str, skip: Sequence[Loc]) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc, kind, text = tuple(err["loc"]), err["type"], ""
+        if any(loc[: len(s)] == s for s in skip):
+            continue  # already said: a secret-looking key
+        if "options" in loc and len(loc) > (cut := loc.index("options") + 2):
+            loc, text = loc[:cut], "must be a plain value: text, a number, or true/false"  # one line, not one per type
+        text = text or _say(kind, loc, err.get("ctx") or {}, err["msg"])
+        problems.append(Problem(line_of(loc) or 0, source, key_of(loc), text if text[-1] in ".?" else text + "."))
+    return problems
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
+    """The config in ``text``, or ConfigError with every problem found, each at its line."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}). Fix the syntax.") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the config must be a mapping with at least a 'leader' key.")
-    secrets = _find_secret_keys(data)
-    if secrets:
-        key = ".".join(secrets[0])
-        line = _line_of(root, tuple(int(p) if p.isdigit() else p for p in secrets[0]))
+        line = mark.line + 1 if mark else 0
         raise ConfigError(
-            f"{source}:{line}: {key}: secrets do not belong in the config file. Remove it and store it in "
-            "the OS keyring with `copytui accounts add NAME --broker B ...` (it prompts for the secret)."
-        )
+            Problem(line, source, "", f"not valid YAML ({getattr(exc, 'problem', exc)}). Fix the syntax.")
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(Problem(0, source, "", "the config must be a mapping with at least a 'leader' key."))
+
+    def line_of(loc: Loc) -> int | None:
+        return _line_of(root, loc)
+
+    secrets = _find_secret_keys(data)
+    problems = [Problem(line_of(loc) or 0, source, key_of(loc), _KEYRING_HINT) for loc in secrets]
+    problems += [Problem(line_of(loc) or 0, source, key_of(loc), why) for loc, why in account_clashes(data, line_of)]
+    config = None
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data, context={_LOCATED: True})
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            line = _line_of(root, loc)
-            lines.append(f"{source}:{line}: {key}: {err['msg']}. Fix: {_fix_for(err)}.")
-        raise ConfigError("\n".join(lines)) from None
+        problems += _field_problems(exc, line_of, source, secrets)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def decode_config(raw: bytes, source: str) -> str:
+    """The file's bytes as text; ConfigError at the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            Problem(
+                line,
+                source,
+                "",
+                f"byte 0x{raw[exc.start]:02X} at column {exc.start - line_start + 1} (byte offset {exc.start}) "
+                "is not UTF-8 text. Save the file as UTF-8 (your editor's encoding setting, or "
+                "`iconv -f latin1 -t utf-8 OLD > NEW`).",
+            )
+        ) from None
 
 
 def load_config(path: str | Path) -> Config:
     p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file. Copy config.example.yaml there or pass --config.") from None
+        raise ConfigError(
+            Problem(
+                0,
+                str(p),
+                "",
+                "no such config file. Check the path, or start from config.example.yaml "
+                f"(`cp config.example.yaml {shlex.quote(str(p))}`).",
+            )
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot be read ({exc.strerror}).") from None
-    return parse_config(text, str(p))
+        raise ConfigError(Problem(0, str(p), "", f"cannot be read ({exc.strerror}).")) from None
+    return parse_config(decode_config(raw, str(p)), str(p))

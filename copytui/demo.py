@@ -4,11 +4,14 @@ followers with different rules, faults included. No broker account needed."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import random
+from pathlib import Path
 
 from adapters.base import OrderRejected
 from adapters.paper.exchange import PaperExchange
-from copytui.config import Config, parse_config
+from copytui.config import Config, data_dir, parse_config
 from copytui.instruments import instrument
 from copytui.models import OrderType, Side
 
@@ -56,8 +59,48 @@ reconcile:
 """
 
 
-def demo_config() -> Config:
-    return parse_config(DEMO_CONFIG, "<embedded demo config>")
+def demo_dir() -> Path:
+    """The demo's own data folder: its journals, reports, screenshots and adapter state. The demo
+    never writes into the trader's own journal, reports or leases."""
+    return data_dir() / "demo"
+
+
+def _journal_in_use(path: Path) -> bool:
+    """True while another copytui process holds this journal's lease (see engine/lease.py)."""
+    lock = Path(str(path) + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we may have taken
+    return False
+
+
+def free_demo_journal() -> Path:
+    """``demo/journal.sqlite3``, or ``journal-2``, ``-3``... when demos already run side by side."""
+    folder = demo_dir()
+    for n in range(1, 100):
+        path = folder / ("journal.sqlite3" if n == 1 else f"journal-{n}.sqlite3")
+        if not _journal_in_use(path):
+            return path
+    raise RuntimeError(f"99 demos already run on journals in {folder}; stop some first")
+
+
+def latest_demo_journal() -> Path | None:
+    """The demo journal written last, if any."""
+    found = [p for p in demo_dir().glob("journal*.sqlite3") if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def demo_config(journal: Path | None = None) -> Config:
+    """The embedded demo config, on ``journal`` (default: a free journal in the demo's folder)."""
+    cfg = parse_config(DEMO_CONFIG, "<embedded demo config>")
+    return cfg.model_copy(update={"journal": str(journal or free_demo_journal())})
 
 
 class DemoTrader:

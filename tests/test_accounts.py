@@ -240,13 +240,13 @@ def test_config_check(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("leader:\n  name: x\nfollowers:\n  - name: y\n    multipler: 2\n")
     r = cli("config", "check", "--config", str(bad))
-    assert r.exit_code == 1
-    assert f"error: {bad}:5: followers.0.multipler: Extra inputs are not permitted. Fix: remove it" in r.stderr
+    assert r.exit_code == 2
+    assert f"error: {bad}:5: followers[1].multipler: unknown key; did you mean multiplier?" in r.stderr
     bad.write_text("leader:\n  name: x\n  options:\n    api_key: abc\n")
     r = cli("config", "check", "--config", str(bad))
-    assert r.exit_code == 1 and f"{bad}:4: leader.options.api_key" in r.stderr and "accounts add" in r.stderr
+    assert r.exit_code == 2 and f"{bad}:4: leader.options.api_key" in r.stderr and "accounts add" in r.stderr
     r = cli("config", "check", "--config", str(tmp_path / "nope.yaml"))
-    assert r.exit_code == 1 and "no such config file" in r.stderr
+    assert r.exit_code == 2 and "no such config file" in r.stderr
 
 
 def test_config_schema(cli: Cli, tmp_path: Path) -> None:

@@ -29,21 +29,21 @@ def test_good_config_loads_frozen() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "key", "hint"),
     [
-        (GOOD.replace("multiplier: 0.5", "multiplyer: 0.5"), 5, "followers.0.multiplyer", "spelling"),
-        (GOOD.replace("multiplier: 0.5", "multiplier: -1"), 5, "followers.0.multiplier", "greater than 0"),
-        (GOOD.replace("multiplier: 0.5", "mode: copy"), 5, "followers.0.mode", "'fills' or 'mirror'"),
-        (GOOD.replace("symbol: MNQ", "symbol: XYZ"), 7, "followers.0.symbol_map.NQ.symbol", "unknown symbol"),
+        (GOOD.replace("multiplier: 0.5", "multiplyer: 0.5"), 5, "followers[1].multiplyer", "did you mean multiplier?"),
+        (GOOD.replace("multiplier: 0.5", "multiplier: -1"), 5, "followers[1].multiplier", "must be more than 0."),
+        (GOOD.replace("multiplier: 0.5", "mode: copy"), 5, "followers[1].mode", "use 'fills' or 'mirror'."),
+        (GOOD.replace("symbol: MNQ", "symbol: XYZ"), 7, "followers[1].symbol_map.NQ.symbol", "unknown symbol 'XYZ'"),
         (GOOD.replace("name: lead", "name: lead\n  password: hunter2"), 3, "leader.password", "accounts add"),
-        (GOOD.replace("  name: lead\n", ""), 1, "leader", "valid dictionary"),
-        (GOOD.replace("  name: lead\n", "  broker: paper\n"), 1, "leader.name", "Field required"),
-        (GOOD + "  - name: f1\n", 1, "(top level)", "names must be unique; repeated: f1"),
+        (GOOD.replace("  name: lead\n", ""), 1, "leader", "must be a mapping of the leader's keys"),
+        (GOOD.replace("  name: lead\n", "  broker: paper\n"), 1, "leader.name", "is missing; add it"),
+        (GOOD + "  - name: f1\n", 8, "followers[2].name", "'f1' is already used by followers[1] (line 4)"),
     ],
 )
 def test_bad_config_names_line_key_and_fix(text: str, line: int, key: str, hint: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(text, "cfg.yaml")
     msg = str(err.value)
-    assert f"cfg.yaml:{line}: {key}" in msg
+    assert msg.startswith(f"cfg.yaml:{line}: {key}: ") and len(msg.splitlines()) == 1, msg
     assert hint in msg
     assert "hunter2" not in msg
 

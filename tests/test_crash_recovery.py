@@ -140,7 +140,7 @@ def test_sigkill_during_bursts_never_loses_or_doubles(tmp_path) -> None:
             p = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
             assert p.stdout is not None
             line = p.stdout.readline()  # the engine is up (recovery done) once this is printed
-            assert line.startswith("copytui: leader"), line + (tmp_path / "copytui.stderr").read_text()[-2000:]
+            assert line.startswith("copytui: copying leader"), line + (tmp_path / "copytui.stderr").read_text()[-2000:]
             return p
 
         leader_pos = 0

@@ -76,8 +76,10 @@ async def test_max_order_and_trading_hours_guards(tmp_path) -> None:
     closed_now = datetime.now().astimezone()
     start = (closed_now + timedelta(hours=2)).strftime("%H:%M")
     end = (closed_now + timedelta(hours=3)).strftime("%H:%M")
-    fs = [follower("small", risk=RiskConfig(max_order=2)),
-          follower("hours", risk=RiskConfig(trading_hours=f"{start}-{end}"))]
+    fs = [
+        follower("small", risk=RiskConfig(max_order=2)),
+        follower("hours", risk=RiskConfig(trading_hours=f"{start}-{end}")),
+    ]
     async with running(tmp_path, fs) as h:
         h.buy("ES", 3)
         await h.settle()
@@ -126,27 +128,51 @@ async def test_daily_loss_limit_flattens_and_disables(tmp_path) -> None:
 
 def test_second_controller_is_refused(tmp_path) -> None:
     first = Leases(tmp_path / "j.sqlite3", tmp_path / "leases")
-    first.take([("a", "paper", "acct-1")])
+    first.take([("a", "tradovate-acct-1", False)])
     other_journal = Leases(tmp_path / "k.sqlite3", tmp_path / "leases")
-    with pytest.raises(LeaseHeld, match="follower a .paper account acct-1. is already driven by copytui pid"):
-        other_journal.take([("a", "paper", "acct-1")])
+    with pytest.raises(LeaseHeld, match="follower a .tradovate-acct-1. is already driven by copytui pid"):
+        other_journal.take([("a", "tradovate-acct-1", False)])
     same_journal = Leases(tmp_path / "j.sqlite3", tmp_path / "leases")
     with pytest.raises(LeaseHeld, match="journal"):
         same_journal.take([])
     first.release()
-    other_journal.take([("a", "paper", "acct-1")])
+    other_journal.take([("a", "tradovate-acct-1", False)])
     other_journal.release()
+
+
+def test_two_followers_on_one_account_are_refused_naming_both(tmp_path) -> None:
+    leases = Leases(tmp_path / "j.sqlite3", tmp_path / "leases")
+    with pytest.raises(LeaseHeld) as refused:
+        leases.take(
+            [("alpha", "tradovate-demo-123", False), ("bravo", "x", False), ("charlie", "tradovate-demo-123", False)]
+        )
+    text = str(refused.value)
+    assert "followers alpha and charlie are the same broker account (tradovate-demo-123)" in text
+    assert "pid" not in text  # not blamed on a process: it is the config
+    assert leases.held == []
+    assert not (tmp_path / "j.sqlite3.lock").exists()
+
+
+def test_process_local_accounts_take_no_lease_file(tmp_path) -> None:
+    first = Leases(tmp_path / "j.sqlite3", tmp_path / "leases")
+    first.take([("a", "paper-a", True)])
+    second = Leases(tmp_path / "k.sqlite3", tmp_path / "leases")
+    second.take([("a", "paper-a", True)])  # another process's paper exchange has its own account a
+    assert not (tmp_path / "leases").exists()
+    first.release()
+    second.release()
 
 
 def test_second_copytui_process_refuses_clearly(tmp_path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path / "c")}
     journal = str(tmp_path / "j.sqlite3")
     args = [sys.executable, "-m", "copytui.cli", "run", "--demo", "--headless", "--journal", journal]
-    first = subprocess.Popen([*args, "--duration", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                             text=True)
+    first = subprocess.Popen(
+        [*args, "--duration", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
     try:
         assert first.stdout is not None
-        assert "copytui: leader" in first.stdout.readline()
+        assert "copytui: copying leader" in first.stdout.readline()
         second = subprocess.run([*args, "--duration", "1"], capture_output=True, text=True, env=env, timeout=60)
         assert second.returncode != 0
         assert "is already driven by copytui pid" in second.stderr

@@ -63,7 +63,7 @@ def test_no_secret_in_any_file_or_output(tmp_path: Path, names: Names) -> None:
         stdin=used[-1] + "\n", ok=False)  # fmt: skip
 
     out = cli("run", "--demo", "--headless", "--duration", "3", "--config", str(config), "--journal", str(journal))
-    assert f"leader {lead} -> 3 followers" in out and "signals " in out
+    assert f'copying leader "{lead}" (paper) to 3 followers' in out and "signals " in out
     with sqlite3.connect(journal) as db:  # the run really journaled something
         assert db.execute("select count(*) from sqlite_master").fetchone()[0] > 0
 

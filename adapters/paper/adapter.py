@@ -54,6 +54,10 @@ class PaperAdapter(BrokerAdapter):
         self.exchange.account(account)
 
     # ------------------------------------------------------------ session
+    @property
+    def process_local(self) -> bool:
+        return True  # an account of this process's own paper exchange
+
     async def connect(self) -> None:
         self._loop = asyncio.get_running_loop()
         if self._unlisten is None:

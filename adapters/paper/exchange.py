@@ -111,8 +111,21 @@ class PaperAccount:
 Listener = Callable[[AccountEvent], None]
 
 
+def run_unique_order_base() -> int:
+    """The first order number of a new exchange: milliseconds since 2026-01-01, so that order ids
+    from every run that shares a journal are distinct (a later run starts above every id an
+    earlier run could have reached, unless that run placed more than 1000 orders a second)."""
+    return max(1, time.time_ns() // 1_000_000 - 1_767_225_600_000)
+
+
 class PaperExchange:
-    def __init__(self, seed: int = 0, symbols: tuple[str, ...] = ("ES", "NQ", "CL", "GC")) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        symbols: tuple[str, ...] = ("ES", "NQ", "CL", "GC"),
+        first_order_id: int | None = None,
+    ) -> None:
+        """``first_order_id`` None: a number unique to this run (see ``run_unique_order_base``)."""
         self.rng = random.Random(seed)
         self._fault_rng = random.Random(seed + 1)
         self.prices: dict[str, float] = {}
@@ -122,7 +135,7 @@ class PaperExchange:
         self._listeners: dict[str, list[Listener]] = {}
         self._droppers: dict[str, list[Callable[[], None]]] = {}
         self._held: dict[str, AccountEvent] = {}
-        self._order_ids = itertools.count(1)
+        self._order_ids = itertools.count(first_order_id or run_unique_order_base())
         self._seq = itertools.count(1)
 
     # ---------------------------------------------------------------- market

@@ -120,6 +120,10 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
         self._reconnect_delay = 0.05
 
     # ------------------------------------------------------------ session
+    @property
+    def process_local(self) -> bool:
+        return self.embedded is not None  # `host: embedded`: a simulator inside this process
+
     async def connect(self) -> None:
         if self._ready.is_set():
             return

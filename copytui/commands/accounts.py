@@ -5,10 +5,10 @@ that point puts the keyring back as it was, and the config file is only ever rep
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 
 from copytui.commands.config_cmd import config_path, fail, first_line, read_config, write_config
@@ -141,7 +141,7 @@ def _read_secrets(name: str, broker: str, from_stdin: bool) -> dict[str, str | N
     """keyring entry -> value (None: delete a stale optional one), read hidden or from stdin."""
     from copytui.credentials import entry_names, remember
 
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     wanted = entry_names(name, broker)
     out: dict[str, str | None] = {}
     for i, (field, entry) in enumerate(wanted, start=1):
@@ -156,7 +156,7 @@ def _read_secrets(name: str, broker: str, from_stdin: bool) -> dict[str, str | N
                     hide_input=True,
                     confirmation_prompt=field.required,
                 )
-            except click.exceptions.Abort:
+            except typer.Abort:
                 fail(f"no {field.field} entered for {name}; nothing was changed.")
         if value:
             remember(value)
@@ -256,7 +256,9 @@ def add(
 
     undo = None
     changes: dict[str, str | None] = {}
-    if secret_fields(broker):
+    skipped = ""
+    fields_needed = secret_fields(broker)
+    if fields_needed:
         try:
             require_backend()
             for _, entry in _entries(name, broker):
@@ -264,11 +266,14 @@ def add(
             changes = _read_secrets(name, broker, secret_stdin)
             undo = apply_changes(changes)
         except NoKeyringError as exc:
-            _keyring_fail(exc)
+            if secret_stdin or any(f.required for f in fields_needed):
+                _keyring_fail(exc)
+            # nothing required: the account works without a secret, so no keyring is no obstacle
+            skipped = f" (no OS keyring here, so its optional {fields_needed[0].field} was not asked for)"
     stored = sum(1 for v in changes.values() if v)
     backup = _save(path, data, old_text, undo)
     where = f"; the old file with its comments is in {backup}" if backup else ""
-    typer.echo(f"added {role} {name} ({broker}) to {path}; {stored} secret(s) in the OS keyring{where}")
+    typer.echo(f"added {role} {name} ({broker}) to {path}; {stored} secret(s) in the OS keyring{skipped}{where}")
 
 
 def _entries(name: str, broker: str) -> list[tuple[Any, str]]:

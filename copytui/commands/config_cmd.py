@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from copytui.config import Config, ConfigError, default_config_path, parse_config
+from copytui.config import Config, ConfigError, decode_config, default_config_path, parse_config
 
 app = typer.Typer(help="Check the config file or write its JSON schema.", no_args_is_help=True)
 
@@ -41,12 +41,13 @@ def config_path(option: Path | None) -> Path:
 def read_config(path: Path) -> tuple[str, Config] | None:
     """(text, parsed) of an existing config, None when the file does not exist; fail() when invalid."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         fail(f"{path}: cannot be read ({exc.strerror}).")
     try:
+        text = decode_config(raw, str(path))
         return text, parse_config(text, str(path))
     except ConfigError as exc:
         fail(first_line(exc))
@@ -94,18 +95,25 @@ def write_config(path: Path, data: dict[str, Any], old_text: str | None) -> str 
 # ------------------------------------------------------------------------- commands
 @app.command("check")
 def check(
-    config: Path | None = typer.Option(None, "--config", help="Config file (default: ~/.config/copytui/config.yaml)."),
+    file: Path | None = typer.Argument(
+        None, metavar="FILE", show_default=False, help="Config file (default: ~/.config/copytui/config.yaml)."
+    ),
+    config: Path | None = typer.Option(None, "--config", help="Config file, as an option (same as FILE)."),
 ) -> None:
-    """Validate the config: exits non-zero with file:line: key: problem and the fix."""
+    """Validate the config: every problem as file:line: key: what is wrong and the fix; exit 2 if any."""
     from copytui.config import load_config
+    from copytui.credentials import redact
 
-    path = config_path(config)
+    if file is not None and config is not None:
+        fail(f"two config files given ({file} and --config {config}): pass one, as FILE or with --config.")
+    path = config_path(file or config)
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        for line in str(exc).splitlines():
-            typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(1) from None
+        for problem in exc.problems:
+            typer.echo(f"error: {redact(str(problem))}", err=True)
+        typer.echo(exc.count_line(), err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"ok: {path}: leader {cfg.leader.name} ({cfg.leader.broker}), {len(cfg.followers)} followers")
 
 

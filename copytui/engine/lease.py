@@ -59,16 +59,27 @@ class Leases:
         self.lease_dir = lease_dir or journal_path.parent / "leases"
         self.held: list[Lease] = []
 
-    def take(self, followers: list[tuple[str, str, str]]) -> None:
-        """``followers``: (name, broker, account id). All or nothing."""
-        wanted = [Lease(Path(str(self.journal_path) + ".lock"), f"journal {self.journal_path}")]
-        for name, broker, account in followers:
-            wanted.append(
-                Lease(
-                    self.lease_dir / f"{_safe(broker)}-{_safe(account)}.lock",
-                    f"follower {name} ({broker} account {account})",
+    def take(self, followers: list[tuple[str, str, bool]]) -> None:
+        """``followers``: (name, account key, process-local). All or nothing.
+
+        Two followers on one account are refused here, naming both: each would copy every
+        leader order, so the account would trade twice. A process-local account (the paper
+        exchange, an embedded simulator) is unreachable from another process and takes no lease
+        file; the journal's lease still keeps a second copytui off this journal."""
+        seen: dict[str, str] = {}
+        for name, key, _local in followers:
+            if key in seen:
+                raise LeaseHeld(
+                    f"followers {seen[key]} and {name} are the same broker account ({key}): each would copy "
+                    f"every leader order, so that account would trade twice. Remove one of them from the config."
                 )
-            )
+            seen[key] = name
+        wanted = [Lease(Path(str(self.journal_path) + ".lock"), f"journal {self.journal_path}")]
+        wanted.extend(
+            Lease(self.lease_dir / f"{_safe(key)}.lock", f"follower {name} ({key})")
+            for name, key, local in followers
+            if not local
+        )
         try:
             for lease in wanted:
                 lease.acquire()

@@ -153,7 +153,7 @@ class Engine:
                 log.exception("listener failed on %s", kind)
 
     async def start(self) -> None:
-        self.leases.take([(n, f.adapter.broker, f.adapter.account) for n, f in self.followers.items()])
+        self.leases.take([(n, f.adapter.account_key, f.adapter.process_local) for n, f in self.followers.items()])
         adapters = [self.leader, *(f.adapter for f in self.followers.values())]
         await asyncio.gather(*(a.connect() for a in adapters))
         self._restore()

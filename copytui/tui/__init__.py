@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +38,7 @@ def log_to_file(path: Path) -> Iterator[None]:
 
 def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, duration: float | None) -> None:
     """Build the runtime, run the desk until the trader quits (or ``duration`` passes), then stop it."""
-    from copytui.credentials import make_lookup
+    from copytui.cli import START_FAILURES, SecretsSeen, start_failure
     from copytui.engine.lease import LeaseHeld
     from copytui.journal import JournalError
     from copytui.runtime import build_runtime
@@ -45,8 +46,8 @@ def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, d
     from copytui.tui.bridge import EngineThread
 
     try:
-        lookup = make_lookup([cfg.leader, *cfg.followers])  # adapters read their secrets from the OS keyring
-        runtime = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=lookup)
+        secrets = SecretsSeen([cfg.leader, *cfg.followers])  # adapters read their secrets from the OS keyring
+        runtime = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=secrets)
     except (JournalError, ValueError, LookupError) as exc:
         raise SystemExit(f"error: {exc}") from None
 
@@ -59,6 +60,12 @@ def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, d
             await asyncio.wrap_future(bridge.run(runtime.engine.stop, False))
             await asyncio.to_thread(bridge.stop, stop_runtime=False)
             raise SystemExit(f"error: {exc}") from None
+        except START_FAILURES as exc:
+            # an account could not log in or connect: one line naming it and the fix, before the desk opens
+            await asyncio.wrap_future(bridge.run(runtime.stop, False))
+            await asyncio.to_thread(bridge.stop, stop_runtime=False)
+            print(f"error: {start_failure(exc, runtime, secrets)}", file=sys.stderr)
+            raise SystemExit(3) from None
         except BaseException:
             await asyncio.to_thread(bridge.stop)
             raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -56,6 +57,15 @@ TABLE_KEYS = (
     ("enter", "details of the follower or log row under the cursor"),
     ("tab", "switch between the account grid and the order log"),
 )
+
+
+def free_name(folder: Path, stem: str, suffix: str = ".svg") -> str:
+    """``stem.svg``, or ``stem-2.svg``... when a file of that name is already in ``folder``."""
+    name, n = stem + suffix, 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{stem}-{n}{suffix}"
+    return name
 
 
 def key_label(key: str) -> str:
@@ -426,6 +436,24 @@ class CopyDeskApp(App[None]):
             ),
             answer,
         )
+
+    # ------------------------------------------------------------ screenshot
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's Screenshot (and ``action_screenshot``): an SVG of the screen written next to the
+        journal, not to a Downloads folder that may not exist, and a toast with its full path or why not."""
+        folder = Path(path).expanduser() if path else self.journal_path.expanduser().resolve().parent
+        stem = "copytui-screenshot-" + time.strftime(time_format or "%Y-%m-%d_%H-%M-%S")
+        target = folder / (filename or free_name(folder, stem))
+        try:
+            target.write_text(self.export_screenshot(), encoding="utf-8")
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            self.notify(f"not saved to {target}: {why}", title="Screenshot", severity="error", timeout=15, markup=False)
+            return None
+        self.notify(f"saved to {target}", title="Screenshot", timeout=10, markup=False)
+        return str(target)
 
     # ------------------------------------------------------------ command palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -624,7 +624,7 @@ async def test_standalone_simulator_leader_copies_to_paper_and_tradovate_followe
         run = _start(
             ["run", "--config", str(config), "--headless", "--duration", "4", "--journal", str(journal)], cwd=tmp_path
         )
-        await _line(run, r"copytui: leader lead -> 2 followers")
+        await _line(run, r'copytui: copying leader "lead" \(tradovate\) to 2 followers')
         leader = Trader(f"http://127.0.0.1:{port}/v1", "trader1")
         follower = Trader(f"http://127.0.0.1:{port}/v1", "trader2")
         try:

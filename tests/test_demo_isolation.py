@@ -1,0 +1,95 @@
+"""The demo keeps to its own folder: two demos run side by side, neither touches the trader's own
+journal, reports, leases or keyrings, and a paper leader's order ids never repeat across runs of
+one journal (a repeat would be dropped as a replay of the earlier run's order)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from adapters.paper.exchange import PaperExchange
+from copytui.models import Side
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env["HOME"] = str(home)
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # the demo needs no keyring at all
+    return env
+
+
+def _demo(home: Path, *extra: str, duration: str = "3") -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "copytui.cli", "run", "--demo", "--headless", "--duration", duration, *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(home))
+
+
+def test_two_demos_side_by_side_keep_out_of_the_users_data(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = _demo(home, duration="6")
+    time.sleep(1.5)
+    second = _demo(home)
+    out2, err2 = second.communicate(timeout=120)
+    out1, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, err1[-2000:]
+    assert second.returncode == 0, err2[-2000:]
+    assert "already driven" not in err1 + err2
+
+    data = home / ".local" / "share" / "copytui"
+    demo = data / "demo"
+    assert (demo / "journal.sqlite3").exists()
+    assert (demo / "journal-2.sqlite3").exists()  # the second demo, while the first held journal.sqlite3
+    assert str(demo / "journal.sqlite3") in out1
+    assert str(demo / "journal-2.sqlite3") in out2
+    # nothing of the user's own: no journal, no leases, no reports, no keyrings, no config
+    assert sorted(p.name for p in data.iterdir()) == ["demo"]
+    assert not (home / ".local" / "share" / "keyrings").exists()
+    assert not (home / ".config" / "copytui").exists()
+
+
+def test_journal_summary_after_a_demo_reads_the_demos_journal(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    demo = _demo(home, "--seed", "5")
+    _, err = demo.communicate(timeout=120)
+    assert demo.returncode == 0, err[-2000:]
+    summary = subprocess.run(
+        [sys.executable, "-m", "copytui.cli", "journal", "summary"],
+        capture_output=True, text=True, env=_env(home), timeout=60,
+    )  # fmt: skip
+    assert summary.returncode == 0, summary.stderr
+    assert "demo" in summary.stdout
+    assert "signals" in summary.stdout
+
+
+def test_paper_order_ids_do_not_repeat_across_runs_of_one_journal(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    journal = tmp_path / "shared.sqlite3"
+    ids = []
+    for _ in range(2):
+        run = _demo(home, "--journal", str(journal), "--seed", "11")
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err[-2000:]
+        with sqlite3.connect(journal) as db:
+            ids.append(
+                {r[0] for r in db.execute("SELECT leader_order_id FROM signals WHERE leader_order_id IS NOT NULL")}
+            )
+    first, both = ids
+    second = both - first
+    assert first and second, "the second run on the same journal journaled no signal of its own"
+    # the same seed makes the same trades: only distinct order ids keep them from being dropped as replays
+    assert len(second) >= len(first) // 2
+
+
+def test_a_new_paper_exchange_numbers_its_orders_above_the_last_one() -> None:
+    earlier = PaperExchange(seed=1)
+    earlier.account("a")
+    first = earlier.submit("a", symbol="ES", side=Side.BUY, qty=1)
+    time.sleep(0.002)
+    later = PaperExchange(seed=1)
+    later.account("a")
+    again = later.submit("a", symbol="ES", side=Side.BUY, qty=1)
+    assert first.id != again.id
+    assert int(again.id[1:]) > int(first.id[1:])
