@@ -8,7 +8,6 @@ import logging
 import signal
 import sys
 import time
-import traceback
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -359,26 +358,17 @@ class SecretsSeen:
         return value
 
 
-def failed_account(exc: BaseException, rt: Runtime) -> AccountConfig | None:
-    """The account whose adapter raised ``exc``: the innermost adapter method in its traceback
-    (the engine connects every adapter at once, so the exception alone does not say which)."""
-    adapters = {id(rt.engine.leader): rt.config.leader}
-    by_name = {a.name: a for a in rt.config.followers}
-    for name, follower in rt.engine.followers.items():
-        adapters[id(follower.adapter)] = by_name[name]
-    found = None
-    for frame, _ in traceback.walk_tb(exc.__traceback__):
-        owner = adapters.get(id(frame.f_locals.get("self")))
-        if owner is not None:
-            found = owner
-    return found
+def failed_account(rt: Runtime) -> AccountConfig | None:
+    """The account whose adapter failed to connect, as the engine recorded it."""
+    name = rt.engine.failed_to_start
+    return next((a for a in (rt.config.leader, *rt.config.followers) if a.name == name), None)
 
 
 def start_failure(exc: BaseException, rt: Runtime, secrets: SecretsSeen) -> str:
     """One line for an account that could not start: which account, what went wrong, the fix.
     Redacted: nothing an adapter put in its message that is a secret reaches the terminal."""
     refused = isinstance(exc, AuthFailed | NoKeyringError)  # a missing secret explains these, nothing else
-    acct = failed_account(exc, rt)
+    acct = failed_account(rt)
     if acct is None and refused and len(secrets.missing) == 1:
         acct = next(a for a in (rt.config.leader, *rt.config.followers) if a.name in secrets.missing)
     if acct is None:

@@ -56,8 +56,9 @@ def build_runtime(
     secret_lookup=None,  # type: ignore[no-untyped-def]
     data_root: Path | None = None,
 ) -> Runtime:
-    """``data_root`` (default: the XDG data directory) holds adapter state (FIX session stores) and
-    the follower leases."""
+    """``data_root`` (default: the XDG data directory) holds adapter state (FIX session stores);
+    given, it holds the follower leases too (the bench's private runs), else they are the host's
+    (see ``copytui.engine.lease.host_lease_dir``)."""
     seed = config.paper.seed if seed is None else seed
     exchange = PaperExchange(seed=seed)
     journal = Journal(journal_path or config.journal_path())
@@ -79,7 +80,7 @@ def build_runtime(
         journal=journal,
         reconcile_interval_s=config.reconcile.interval_s,
         reconcile=config.reconcile,
-        lease_dir=root / "leases",
+        lease_dir=(data_root / "leases") if data_root else None,  # None: the host's lease folder
     )
     trader = None
     if demo:

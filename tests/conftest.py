@@ -49,6 +49,7 @@ def _isolate() -> None:
         ("XDG_CACHE_HOME", ".cache"),
     ):
         os.environ[var] = str(home / sub)
+    os.environ["COPYTUI_LEASE_DIR"] = str(home / "leases")  # the suite's own, not the host's
 
 
 _isolate()

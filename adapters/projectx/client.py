@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from adapters.base import (
     AmbiguousOutcome,
@@ -129,6 +130,13 @@ class ProjectXAdapter(BrokerAdapter):
         self._was_up = False
 
     # ------------------------------------------------------------ session
+    @property
+    def account_key(self) -> str:
+        """After connect: the gateway's own account id at this gateway, however the config named it."""
+        if self.account_id is None:
+            return super().account_key
+        return f"projectx-{urlsplit(self.rest.api_url).netloc}-{self.account_id}"
+
     async def connect(self) -> None:
         self._closing = False
         self.health.state = "connecting"

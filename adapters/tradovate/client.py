@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -123,6 +124,15 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
     @property
     def process_local(self) -> bool:
         return self.embedded is not None  # `host: embedded`: a simulator inside this process
+
+    @property
+    def account_key(self) -> str:
+        """After connect: Tradovate's own account id at this server, however the config named it
+        (the account's name or its number give the same key)."""
+        if self.account_id is None:
+            return super().account_key
+        server = urlsplit(self.http.base_url).netloc or self.s.environment
+        return f"tradovate-{server}-{self.account_id}"
 
     async def connect(self) -> None:
         if self._ready.is_set():

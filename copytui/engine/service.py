@@ -133,6 +133,9 @@ class Engine:
         self._listeners: list[Listener] = []
         self.last_reconcile_wall_ns = 0
         self.started = False
+        self.failed_to_start: str | None = None
+        """The first account whose connect failed while starting (for the one-line error)."""
+        self._held_leader_events: list[AccountEvent] | None = None
         self._stopping = False
         from copytui.engine.reconciler import Reconciler  # noqa: PLC0415 - the two refer to each other
 
@@ -153,9 +156,22 @@ class Engine:
                 log.exception("listener failed on %s", kind)
 
     async def start(self) -> None:
-        self.leases.take([(n, f.adapter.account_key, f.adapter.process_local) for n, f in self.followers.items()])
-        adapters = [self.leader, *(f.adapter for f in self.followers.values())]
-        await asyncio.gather(*(a.connect() for a in adapters))
+        self.leases.take_journal()
+        try:
+            await asyncio.gather(
+                self._connect(self.leader_cfg.name, self.leader),
+                *(self._connect(n, f.adapter) for n, f in self.followers.items()),
+            )
+            # after connect: the broker has said which account each login really is
+            self.leases.take(
+                [(n, f.adapter.account_key, f.adapter.process_local) for n, f in self.followers.items()],
+                leader=(self.leader_cfg.name, self.leader.account_key),
+            )
+        except BaseException:
+            adapters = [self.leader, *(f.adapter for f in self.followers.values())]
+            await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
+            self.leases.release()
+            raise
         self._restore()
         await self.reconciler.recover_unresolved()
         for f in self.followers.values():
@@ -166,10 +182,19 @@ class Engine:
                 self.raise_alert("warning", f.state.name, "positions unavailable", str(exc))
         for name, f in self.followers.items():
             self.tasks.spawn(self._follower_stream(f), f"follower-stream-{name}")
+        # Live leader events wait until the fills missed while copytui was down are copied, so the
+        # followers see the leader's fills in the leader's order (invariant 11); a live event that
+        # repeats a caught-up fill maps to the same signal id and is dropped.
+        self._held_leader_events = []
         self.tasks.spawn(self._leader_stream(), "leader-stream")
         self.tasks.spawn(self._flusher(), "journal-flusher")
         self.tasks.spawn(self._housekeeping(), "housekeeping")
-        await self.reconciler.catch_up_leader()
+        try:
+            await self.reconciler.catch_up_leader()
+        finally:
+            held, self._held_leader_events = self._held_leader_events, None
+            for ev in held:
+                self._leader_event_safely(ev)
         self.tasks.spawn(self.reconciler.run(), "reconciler")
         self.started = True
         self.gc.start()  # from now on the collector runs between leader events only
@@ -384,14 +409,27 @@ class Engine:
                         f.state.mirrored[order.leader_order_id] = order.client_order_id
 
     # -------------------------------------------------------------- leader
+    async def _connect(self, name: str, adapter: BrokerAdapter) -> None:
+        try:
+            await adapter.connect()
+        except BaseException:
+            self.failed_to_start = self.failed_to_start or name
+            raise
+
     async def _leader_stream(self) -> None:
         async for ev in self.leader.subscribe():
-            try:
-                self.on_leader_event(ev)
-            except Exception as exc:  # one bad event is journaled and skipped; the stream goes on
-                log.exception("leader event failed")
-                self.journal.error("leader", f"{type(exc).__name__}: {exc}", ev.model_dump_json())
-                self.raise_alert("error", self.leader_cfg.name, "bad leader event", f"{type(exc).__name__}: {exc}")
+            if self._held_leader_events is not None:
+                self._held_leader_events.append(ev)  # catching up on missed fills: these come after
+                continue
+            self._leader_event_safely(ev)
+
+    def _leader_event_safely(self, ev: AccountEvent) -> None:
+        try:
+            self.on_leader_event(ev)
+        except Exception as exc:  # one bad event is journaled and skipped; the stream goes on
+            log.exception("leader event failed")
+            self.journal.error("leader", f"{type(exc).__name__}: {exc}", ev.model_dump_json())
+            self.raise_alert("error", self.leader_cfg.name, "bad leader event", f"{type(exc).__name__}: {exc}")
 
     def on_leader_event(self, ev: AccountEvent) -> None:
         """The hot path. Synchronous from the event to the executors' queues."""
