@@ -79,6 +79,15 @@ class Health:
     detail: str = ""
     last_event_wall_ns: int = 0
     reconnects: int = 0
+    dropped: int = 0
+    """Frames or events refused at the adapter's edge (unreadable, impossible, unknown): the
+    engine journals and alerts each increase, so nothing vanishes with only a log line."""
+    last_dropped: str = ""
+    """Why the latest one was refused (no secret in it)."""
+
+    def drop(self, why: str) -> None:
+        self.dropped += 1
+        self.last_dropped = why
 
 
 def fit_client_id(key: str, caps: Capabilities, prefix: str = "ct") -> str:

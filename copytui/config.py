@@ -152,6 +152,10 @@ class RiskConfig(BaseModel):
     the follower and stops copying to it for the rest of the session."""
     trading_hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     """Local time window "HH:MM-HH:MM" for opening trades; outside it only reducing orders are sent."""
+    max_orders_per_minute: int | None = Field(default=600, ge=1)
+    """More orders than this to one follower within a minute stop it for the session as a suspected
+    feedback loop (flattened, with an alert); null turns the rate check off. A follower is also
+    stopped when it is sent more contracts than its rule applied to the leader's can explain."""
     breaker_failures: int = Field(default=5, ge=1, le=100)
     """Consecutive failed orders that open the follower's circuit breaker (an auth failure opens it at once)."""
     breaker_cooldown_s: float = Field(default=30.0, ge=1, le=3600)

@@ -48,6 +48,15 @@ INSTRUMENTS: dict[str, Instrument] = {
 }
 
 
+# A micro contract quotes the same price as its full-size sibling: a price seen on one marks both.
+PRICE_SOURCE: dict[str, str] = {"MES": "ES", "MNQ": "NQ", "MYM": "YM", "M2K": "RTY", "MCL": "CL", "MGC": "GC"}
+
+
+def price_source(symbol: str) -> str:
+    """The contract whose price ``symbol`` quotes (itself for a full-size contract)."""
+    return PRICE_SOURCE.get(symbol, symbol)
+
+
 class UnknownSymbol(KeyError):
     def __init__(self, symbol: str) -> None:
         known = ", ".join(sorted(INSTRUMENTS))

@@ -248,11 +248,37 @@ class Execution(BaseModel):
 
 
 class Position(BaseModel):
+    """A position as the broker reports it. The P&L fields are the broker's own figures, None when
+    the broker sends none; copytui's own P&L is computed from fills (copytui.engine.pnl)."""
+
     model_config = _FROZEN
 
     account: str
     symbol: str
     qty: int
-    avg_price: float = 0.0
-    realized_pnl: float = 0.0
-    unrealized_pnl: float = 0.0
+    avg_price: float = Field(default=0.0, description="0.0 when flat or when the broker does not say")
+    realized_pnl: float | None = None
+    unrealized_pnl: float | None = None
+
+
+def apply_fill(qty: int, avg_price: float, delta: int, price: float) -> tuple[int, float, float]:
+    """Net a fill of ``delta`` signed contracts at ``price`` into a position of ``qty`` at ``avg_price``.
+
+    Returns the new ``(qty, avg_price, realised)``, the realised part in price points times contracts
+    (times the contract's point value, it is money). Adding keeps the volume-weighted average;
+    reducing keeps the average and realises the closed part; a fill through zero closes the old
+    position and opens the rest at ``price``; a flat position's average is 0.0.
+    """
+    if delta == 0:
+        return qty, avg_price, 0.0
+    if qty == 0 or (qty > 0) == (delta > 0):
+        total = qty + delta
+        return total, (avg_price * abs(qty) + price * abs(delta)) / abs(total), 0.0
+    sign = 1 if qty > 0 else -1
+    closing = min(abs(delta), abs(qty))
+    realised = (price - avg_price) * closing * sign
+    opened = delta + sign * closing  # the part of the fill beyond flat
+    if opened:
+        return opened, price, realised
+    left = qty - sign * closing
+    return left, avg_price if left else 0.0, realised

@@ -16,8 +16,36 @@ if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-run-session
     $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q gnome-keyring dbus >/dev/null; }
 fi
 
-"$PY" -m pip install -q -e '.[dev,fix]' 2>&1 | grep -v -e '^WARNING: Running pip as' -e 'pip is available' -e 'notice' || true
+# pip, with its chatter about root and mirrors left out, and its exit status kept
+quiet_pip() {
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  printf '%s\n' "$out" | grep -v -e '^WARNING: Running pip as' -e 'pip is available' -e 'notice' \
+    -e 'is ignored: it is neither' -e '^$' >&2 || true
+  return "$rc"
+}
+
+quiet_pip "$PY" -m pip install -q -e '.[dev,fix]'
 "$PY" -m pip check
+
+# Outside code nobody here wrote: project-x-py (ProjectX's maintained SDK, Python >= 3.12) runs
+# against our ProjectX simulator from a venv of its own, kept in pip's cache folder between runs.
+if [ -z "${COPYTUI_PX_SDK_PYTHON:-}" ]; then
+  PY312="$(pyenv prefix 3.12 2>/dev/null)/bin/python3.12"
+  [ -x "$PY312" ] || PY312="$(command -v python3.12 || true)"
+  if [ -n "$PY312" ] && [ -x "$PY312" ]; then
+    SDK_VENV="$HOME/.cache/copytui-tests/px312"
+    WANT="$(cat tests/outside/projectx/requirements.txt)"
+    if [ ! -x "$SDK_VENV/bin/python" ] || [ "$(cat "$SDK_VENV/.requirements" 2>/dev/null)" != "$WANT" ]; then
+      rm -rf "$SDK_VENV" && "$PY312" -m venv "$SDK_VENV"
+      quiet_pip "$SDK_VENV/bin/pip" install -q -r tests/outside/projectx/requirements.txt
+      printf '%s' "$WANT" > "$SDK_VENV/.requirements"
+    fi
+    export COPYTUI_PX_SDK_PYTHON="$SDK_VENV/bin/python"
+  else
+    echo "tests/run.sh: no Python 3.12 found: the project-x-py check will skip (CI fails it)" >&2
+  fi
+fi
 
 # Exported before the bus starts, so the bus daemon and anything it starts on demand (a second
 # gnome-keyring among them) inherit them: nothing lands in ~/.local/share/keyrings or ~/.cache.

@@ -19,3 +19,16 @@ def test_core_does_not_import_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_import_contracts_of_the_rooms_hold() -> None:
+    """pyproject.toml's [tool.importlinter] contracts (DESIGN.md's rooms), checked by import-linter."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        capture_output=True, text=True, timeout=120, cwd=root,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "BROKEN" not in out.stdout and "Contracts: 4 kept, 0 broken" in out.stdout

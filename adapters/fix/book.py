@@ -6,6 +6,8 @@ replace gives it new ClOrdIDs on the wire; they all map back to the root, so eve
 names the order copytui placed. Positions start from the last RequestForPositions snapshot, when
 the gateway answers one, and move with each fill after it; without snapshots they are the
 session's own fills.
+
+A fill is known by :func:`fill_identity`, never by its ExecID alone (DESIGN.md invariant 12).
 """
 
 from __future__ import annotations
@@ -61,6 +63,18 @@ class TrackedOrder:
         )
 
 
+def fill_identity(cl_ord_id: str, order_id: str | None, exec_id: str | None, cum: int) -> str:
+    """The id of one execution, unique for good: the order's ClOrdID, the broker's OrderID and the
+    ExecID (the order's cumulative quantity when the report has no ExecID).
+
+    FIX promises an ExecID unique only within a day and a session, and a counterparty may restart
+    its ExecIDs and OrderIDs at 1 with each process (QuickFIX's executor does); a ClOrdID names one
+    order and copytui never reuses one, so the three together stay unique across such a restart.
+    """
+    parts = (cl_ord_id, order_id or "", exec_id or f"cum={cum}")
+    return "|".join(part.replace("%", "%25").replace("|", "%7C") for part in parts)
+
+
 @dataclass
 class _Pos:
     qty: int = 0
@@ -73,7 +87,7 @@ class SessionBook:
     orders: dict[str, TrackedOrder] = field(default_factory=dict)
     alias: dict[str, str] = field(default_factory=dict)
     by_order_id: dict[str, str] = field(default_factory=dict)
-    exec_ids: set[str] = field(default_factory=set)
+    fill_ids: set[str] = field(default_factory=set)
     fills: list[AccountEvent] = field(default_factory=list)
     positions: dict[str, _Pos] = field(default_factory=dict)
     last_price: dict[str, float] = field(default_factory=dict)
@@ -135,6 +149,8 @@ class SessionBook:
         if o is None:
             o = self._adopt(rep)
             if o is None:
+                if rep.exec_type == ET_TRADE:
+                    raise ValueError(f"FIX fill {rep.exec_id} names no order this session knows or can follow")
                 return []
         if rep.cl_ord_id and rep.exec_type not in (ET_REJECTED,):
             self.alias.setdefault(rep.cl_ord_id, o.root)
@@ -215,12 +231,23 @@ class SessionBook:
             o.stop_price = rep.stop_px
 
     def _fill(self, o: TrackedOrder, rep: ExecReport, seq: int, recv_ns: int, wall_ns: int) -> list[AccountEvent]:
-        if rep.last_qty <= 0 or rep.last_px is None or rep.bust:
+        if rep.bust:
             return []
-        if rep.exec_id and rep.exec_id in self.exec_ids:
-            return []
+        if rep.last_qty <= 0 or rep.last_px is None:
+            # the client counts it: a fill copytui cannot read is never dropped without a trace
+            raise ValueError(
+                f"FIX fill {rep.exec_id} of {o.root}: LastQty {rep.last_qty}, LastPx {rep.last_px}: not a usable fill"
+            )
         cum = rep.cum_qty if rep.cum_qty is not None else o.filled + rep.last_qty
         cum = max(cum, rep.last_qty)
+        # Read from the report itself, the id is the same each time the report comes (a PossDup
+        # resend, a replay after logon, after copytui restarted with an empty book): the journal's
+        # key (follower, fill_id) stops it too. Within this process the same execution reported
+        # under another ClOrdID of its order is known by the order's root as well.
+        fill_id = fill_identity(rep.cl_ord_id or o.root, rep.order_id, rep.exec_id, cum)
+        by_root = fill_identity(o.root, rep.order_id, rep.exec_id, cum)
+        if fill_id in self.fill_ids or by_root in self.fill_ids:
+            return []  # the same execution again
         if not rep.exec_id and cum <= o.filled:
             return []  # no ExecID to tell a resend from a new fill: the cumulative quantity does
         filled = max(o.filled, cum)
@@ -231,8 +258,7 @@ class SessionBook:
             raise ValueError(
                 f"FIX fill {rep.exec_id or cum} of {o.root}: {rep.last_qty} at {rep.last_px} is not a usable fill"
             )
-        if rep.exec_id:
-            self.exec_ids.add(rep.exec_id)
+        self.fill_ids.update((fill_id, by_root))
         self.positions[o.symbol], self.last_price[o.symbol] = pos, rep.last_px
         o.filled, o.avg_px = filled, avg
         o.qty = max(o.qty, o.filled)
@@ -244,7 +270,7 @@ class SessionBook:
             seq,
             recv_ns,
             wall_ns,
-            fill_id=rep.exec_id or f"{o.order_id or o.root}-{cum}",
+            fill_id=fill_id,
             fill_qty=rep.last_qty,
             cum_qty=cum,
             fill_price=rep.last_px,

@@ -63,8 +63,9 @@ class Bridge(fix.Application):
             if message.getHeader().getField(w.MSG_TYPE) not in _TOLD:
                 return  # heartbeats, test requests, logons: quickfix's business
             fields = w.Fields.of(message)
-        except Exception:
+        except Exception as exc:
             log.exception("FIX fromAdmin failed")
+            self.a._post(self.a._bad, f"unreadable admin message: {type(exc).__name__}")
             return
         self.a._post(self.a._on_admin, fields, recv_ns)
 
@@ -91,7 +92,8 @@ class Bridge(fix.Application):
         recv_ns = time.perf_counter_ns()
         try:
             fields = w.Fields.of(message)
-        except Exception:
+        except Exception as exc:
             log.exception("FIX fromApp failed")
+            self.a._post(self.a._bad, f"unreadable application message: {type(exc).__name__}")
             return
         self.a._post(self.a._on_app, fields, recv_ns)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build QuickFIX's example acceptors `executor` and `ordermatch` (C++) into DIR, for trying the FIX
-# adapter against real counterparties (README, FIX). Debian/Ubuntu: the PyPI sdist has no examples;
-# the Debian source package of quickfix does, and libquickfix-dev has the library to link against.
+# Build QuickFIX's example acceptors `executor` and `ordermatch` (C++) into DIR, and copy its Python
+# `executor.py` there, for trying the FIX adapter against real counterparties (README, FIX).
+# Debian/Ubuntu: the PyPI sdist has no examples; the Debian source package of quickfix does, and
+# libquickfix-dev has the library to link against.
 # About a minute on two cores. Usage: adapters/fix/build_quickfix_examples.sh DIR
 set -euo pipefail
 dest=$(realpath -m "${1:?usage: $0 DIR}")
@@ -26,4 +27,7 @@ flags=(-O1 -std=c++11 -Iinc -I/usr/include/quickfix)
 g++ "${flags[@]}" -I"$src/executor/C++" "$src"/executor/C++/*.cpp -o "$dest/executor" -lquickfix -lpthread
 g++ "${flags[@]}" -I"$src/ordermatch" "$src/ordermatch/Application.cpp" "$src/ordermatch/Market.cpp" \
   "$src/ordermatch/ordermatch.cpp" -o "$dest/ordermatch" -lquickfix -lpthread
-echo "built $dest/executor and $dest/ordermatch; now: export COPYTUI_QUICKFIX_EXAMPLES=$dest"
+# the Python executor, as shipped: it answers AN / AF / H with 380=5 where the C++ one sends 380=3.
+# The tests run it with their own interpreter (which has the quickfix module).
+cp "$src/executor/python/executor.py" "$dest/executor.py"
+echo "built $dest/executor and $dest/ordermatch, copied $dest/executor.py; now: export COPYTUI_QUICKFIX_EXAMPLES=$dest"

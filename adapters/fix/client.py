@@ -21,7 +21,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from adapters.base import (
     Disconnected,
     fit_client_id,
 )
+from adapters.fix import rejects
 from adapters.fix import wire as w
 from adapters.fix.book import SessionBook, TrackedOrder
 from adapters.fix.bridge import Bridge
@@ -64,7 +65,22 @@ _STOPPING: dict[str, threading.Thread] = {}
 
 
 class _Unsupported(BrokerError):
-    """The gateway does not know this request (session or business reject of its MsgType)."""
+    """The gateway refused an AN / AF / H request (any session or business reject of it)."""
+
+
+class _NoAnswer(BrokerError):
+    """The gateway did not answer an AN / AF / H request within request_timeout_s."""
+
+
+_READS = {w.POSITIONS_REQUEST: "positions", w.MASS_STATUS: "open_orders", w.STATUS_REQUEST: "order_status"}
+"""The optional reads, by the MsgType that asks them."""
+
+_FALLBACK = {
+    "positions": ("positions come from this session's own fills", "positions: session"),
+    "open_orders": ("open orders come from this session's own reports", "open_orders: session"),
+    "order_status": ("orders this session does not know are not asked about", "order_status_request: false"),
+}
+"""What copytui does instead once a gateway refused a read, and the option that skips asking."""
 
 
 @dataclass
@@ -132,7 +148,15 @@ class FixAdapter(BrokerAdapter):
         self._ever_logged_on = False
         self._closing = False
         self._last_reason = ""
+        self.bad_frames = 0
+        """Messages from the gateway that copytui could not use (unreadable, an unusable fill, a bust it
+        cannot apply): each is counted here and shown in ``health.detail``, never only logged."""
         self.supports = {"positions": opts.positions != "session", "open_orders": opts.open_orders != "session"}
+        self.refused: dict[str, str] = {}
+        """Reads ("positions", "open_orders", "order_status") the gateway refused or never answered, with
+        why: asked once, never again in this adapter's life; shown in ``health.detail``."""
+        self._answered: set[str] = set()  # reads the gateway answered: later calls wait for their answer
+        self._asking: dict[str, asyncio.Task[None]] = {}  # the first AN / AF, asked in the background
 
     # ------------------------------------------------------------ plumbing
     @property
@@ -155,12 +179,19 @@ class FixAdapter(BrokerAdapter):
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._guard, fn, args)
 
-    @staticmethod
-    def _guard(fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+    def _guard(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
         try:
             fn(*args)
-        except Exception:  # one bad message must not stop the session
+        except Exception as exc:  # one bad message must not stop the session
             log.exception("FIX message handling failed")
+            self._bad(f"handling failed: {type(exc).__name__}: {exc}")
+
+    def _bad(self, what: str) -> None:
+        """On the loop: count a message copytui could not use, and say so on the desk."""
+        self.bad_frames += 1
+        self.health.drop(f"FIX message: {what}")  # the engine journals and alerts it
+        self.health.detail = f"skipped a FIX message ({self.bad_frames} so far): {what}"
+        log.warning("fix %s: skipped a message: %s", self.opts.name, what)
 
     def _session(self) -> Any:
         return fix.Session.lookupSession(self.session_id)
@@ -229,6 +260,7 @@ class FixAdapter(BrokerAdapter):
         except BrokerError:
             await self._stop_engine()
             raise
+        self._ask_reads()
 
     async def disconnect(self) -> None:
         self._closing = True
@@ -248,6 +280,13 @@ class FixAdapter(BrokerAdapter):
             for waiter in table.values():
                 if not waiter.future.done():
                     waiter.future.set_exception(BrokerError("FIX session closed before the gateway answered"))
+        asking = [t for t in self._asking.values() if not t.done()]
+        for task in asking:
+            task.cancel()
+        await asyncio.gather(*asking, return_exceptions=True)
+        for kind, task in list(self._asking.items()):
+            if task.cancelled():  # never answered: asked again after the next connect
+                del self._asking[kind]
         self.health.connected = False
         self.health.state = "disconnected"
         self._queue.put_nowait(_CLOSED)
@@ -297,7 +336,7 @@ class FixAdapter(BrokerAdapter):
         self._ever_logged_on = True
         self.health.connected = True
         self.health.state = "connected"
-        self.health.detail = f"logged on: {self.opts.label}"
+        self.health.detail = f"logged on: {self.opts.label}{self._fallback_detail()}"
         self._last_reason = ""
         self.health.last_event_wall_ns = time.time_ns()
         if self._logon is not None and not self._logon.done():
@@ -325,9 +364,7 @@ class FixAdapter(BrokerAdapter):
                     AuthFailed(f"fix account {self.opts.name}: {self.opts.label} refused the logon: {text}")
                 )
         elif mt == w.SESSION_REJECT:
-            self._on_reject(
-                f, recv_ns, f"session reject: {f.text() or 'reason ' + (f.get(w.SESSION_REJECT_REASON) or '?')}"
-            )
+            self._on_reject(f, recv_ns)
         elif mt == "2":
             self._note(f"gateway asked a resend ({f.get(7)}-{f.get(16)})")
         elif mt == "4":
@@ -342,8 +379,7 @@ class FixAdapter(BrokerAdapter):
         elif mt == w.CANCEL_REJECT:
             self._on_cancel_reject(f, recv_ns)
         elif mt == w.BUSINESS_REJECT:
-            text = f.text() or f"business reject reason {f.get(w.BUSINESS_REJECT_REASON) or '?'}"
-            self._on_reject(f, recv_ns, f"business reject: {text}", unsupported=f.get(w.BUSINESS_REJECT_REASON) == "3")
+            self._on_reject(f, recv_ns)
         elif mt == w.POSITIONS_ACK:
             self._on_positions_ack(f)
         elif mt == w.POSITION_REPORT:
@@ -359,10 +395,14 @@ class FixAdapter(BrokerAdapter):
         if rep.symbol and self.opts.symbol_suffix and rep.symbol.endswith(self.opts.symbol_suffix):
             rep = replace(rep, symbol=rep.symbol[: -len(self.opts.symbol_suffix)])
         if rep.bust:
-            self._note(f"gateway corrected or busted execution {rep.exec_id}: reconciliation will catch it")
+            self._bad(f"gateway corrected or busted execution {rep.exec_id}: reconciliation will catch it")
             return
         unknown = rep.exec_type == w.ET_STATUS and rep.status is OrderStatus.REJECTED
-        events = [] if unknown else self._book.apply(rep, f.seq, recv_ns, time.time_ns())
+        try:
+            events = [] if unknown else self._book.apply(rep, f.seq, recv_ns, time.time_ns())
+        except ValueError as exc:  # the book is as it was; the order's other news still counts
+            self._bad(str(exc))
+            events = []
         if rep.exec_type == w.ET_STATUS:
             self._collect_status(rep, unknown)
         else:
@@ -443,14 +483,15 @@ class FixAdapter(BrokerAdapter):
         o = self._book.orders.get(pending.root)
         self._finish(pending, OrderStatus.REJECTED, text, o.order_id if o else f.get(w.ORDER_ID), recv_ns)
 
-    def _on_reject(self, f: w.Fields, recv_ns: int, reason: str, unsupported: bool = False) -> None:
+    def _on_reject(self, f: w.Fields, recv_ns: int) -> None:
+        """A session (3) or business (j) reject, tied to the request it refuses by RefSeqNum."""
         ref = w.as_int(f.get(w.REF_SEQ_NUM))
-        msg_type, key = self._sent_by_seq.get(ref or -1, ("", ""))
+        msg_type, key = self._sent_by_seq.get(ref if ref is not None else -1, ("", ""))
+        sent = self._book.orders.get(key) if msg_type == w.NEW_ORDER else None
+        reason = rejects.describe(f, msg_type, sent.order_type if sent else None, self.opts)
         if not msg_type:
             self._note(reason)
             return
-        # an unknown MsgType: "invalid MsgType" (session reason 11) or "unsupported" (business 3)
-        unsupported = unsupported or f.get(w.SESSION_REJECT_REASON) == "11"
         if msg_type in (w.NEW_ORDER, w.CANCEL, w.REPLACE):
             pending = self._acks.get(key)
             if msg_type == w.NEW_ORDER:
@@ -459,13 +500,67 @@ class FixAdapter(BrokerAdapter):
             if pending is not None:
                 self._finish(pending, OrderStatus.REJECTED, reason, None, recv_ns)
             return
-        table = {w.STATUS_REQUEST: self._status, w.MASS_STATUS: self._mass, w.POSITIONS_REQUEST: self._pos}.get(
-            msg_type, {}
-        )
+        kind = _READS.get(msg_type)
+        if kind is None:
+            self._note(reason)
+            return
+        # Any reject of AN / AF / H, whatever its reason (QuickFIX's executor answers AN with 380=5,
+        # others with 380=3 or 373=11), means the gateway does not take it: never ask again.
+        why = f"{self.opts.target_comp_id} {reason}"
+        self._refuse(kind, why)
+        table = {w.STATUS_REQUEST: self._status, w.MASS_STATUS: self._mass, w.POSITIONS_REQUEST: self._pos}[msg_type]
         waiter = table.get(key)
         if waiter is not None and not waiter.future.done():
-            err = _Unsupported if unsupported else BrokerError
-            waiter.future.set_exception(err(f"{self.opts.target_comp_id} {reason}"))
+            waiter.future.set_exception(_Unsupported(why))
+
+    # ------------------------------------------------------------ optional reads
+    def _refuse(self, kind: str, why: str) -> None:
+        """The gateway refused (or never answered) a read: fall back for good, once, and say so."""
+        if kind in self.refused:
+            return
+        if kind in self.supports and getattr(self.opts, kind) == "request":
+            return  # asked for by name in the config: each read asks, and a refusal is an error
+        self.refused[kind] = why
+        if kind in self.supports:
+            self.supports[kind] = False
+        instead, option = _FALLBACK[kind]
+        log.warning("fix %s: %s; %s from now on (%s skips asking)", self.opts.name, why, instead, option)
+        if self.health.connected:
+            self.health.detail = f"logged on: {self.opts.label}{self._fallback_detail()}"
+
+    def _fallback_detail(self) -> str:
+        parts = [f"{_FALLBACK[kind][0]} ({why})" for kind, why in self.refused.items()]
+        return "".join(f"; {p}" for p in parts)
+
+    def _ask_reads(self) -> None:
+        """Ask AN and AF once in the background: nothing waits for them; until an answer comes,
+        positions and open orders are the session's own."""
+        reads = (("positions", self._request_positions), ("open_orders", self._request_open_orders))
+        for kind, call in reads:
+            if getattr(self.opts, kind) == "auto" and self.supports[kind]:
+                self._ask(kind, call)
+
+    def _ask(self, kind: str, call: Callable[[], Awaitable[Any]]) -> None:
+        if kind in self._answered or kind in self._asking:
+            return
+        task = asyncio.get_running_loop().create_task(self._ask_once(kind, call), name=f"fix-{self.opts.name}-{kind}")
+        self._asking[kind] = task
+        task.add_done_callback(self._asked)
+
+    async def _ask_once(self, kind: str, call: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await call()  # the answer lands in the session book (positions snapshot, adopted orders)
+        except (_Unsupported, _NoAnswer) as exc:
+            self._refuse(kind, str(exc))
+        except BrokerError as exc:  # not logged on, or the session closed: the gateway never had it
+            log.info("fix %s: %s not asked yet (%s): asked at the next read", self.opts.name, kind, exc)
+            self._asking.pop(kind, None)
+        else:
+            self._answered.add(kind)
+
+    def _asked(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("fix %s: %s failed", self.opts.name, task.get_name(), exc_info=task.exception())
 
     # -------------------------------------------------------------- positions
     def _on_positions_ack(self, f: w.Fields) -> None:
@@ -476,8 +571,9 @@ class FixAdapter(BrokerAdapter):
         if result == "2":  # no positions found
             waiter.finish()
         elif result != "0" or status == "2":
-            err = _Unsupported if result in ("1", "4") else BrokerError
-            waiter.future.set_exception(err(f"RequestForPositions refused: {f.text() or 'result ' + result}"))
+            why = f"{self.opts.target_comp_id} refused RequestForPositions (AN): {f.text() or 'result ' + result}"
+            self._refuse("positions", why)
+            waiter.future.set_exception(_Unsupported(why))
         else:
             waiter.total = w.as_int(f.get(w.TOTAL_NUM_POS_REPORTS))
             if waiter.total == 0:
@@ -702,29 +798,32 @@ class FixAdapter(BrokerAdapter):
             self._send(m)
             return await asyncio.wait_for(asyncio.shield(waiter.future), self.opts.request_timeout_s)
         except TimeoutError:
-            raise BrokerError(
+            raise _NoAnswer(
                 f"fix account {self.opts.name}: no answer to {what} within {self.opts.request_timeout_s:g}s"
             ) from None
         finally:
             table.pop(key, None)
 
-    async def _optional(self, kind: str, call: Callable[[], Any]) -> Any:
-        """Run an AN / AF request when the gateway takes it; None means: use the session's own view."""
-        mode = getattr(self.opts, kind)
+    async def _optional(self, kind: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """The gateway's answer to AN / AF once it has answered one; None means: use the session's own view.
+
+        ``auto``: the first request goes out in the background (see :meth:`_ask_reads`) and nothing
+        waits for it; a reject or no answer makes the session's view final. ``request``: every call
+        asks and waits, and a refusal is an error."""
         if not self.supports[kind]:
+            return None
+        if getattr(self.opts, kind) == "request":
+            try:
+                return await call()
+            except _Unsupported as exc:
+                raise BrokerError(f"fix account {self.opts.name}: {exc}") from None
+        if kind not in self._answered:
+            self._ask(kind, call)
             return None
         try:
             return await call()
-        except _Unsupported as exc:
-            if mode == "request":
-                raise BrokerError(f"fix account {self.opts.name}: {exc}") from None
-        except BrokerError as exc:
-            if mode == "request" or "no answer" not in str(exc):
-                raise
-        self.supports[kind] = False
-        log.warning(
-            "fix %s: gateway does not answer %s requests; using the session's own reports", self.opts.name, kind
-        )
+        except (_Unsupported, _NoAnswer) as exc:
+            self._refuse(kind, str(exc))
         return None
 
     async def positions(self) -> list[Position]:
@@ -770,6 +869,12 @@ class FixAdapter(BrokerAdapter):
                 f"fix account {self.opts.name}: {client_order_id} is not in this session and "
                 "order_status_request is off: check it at the gateway"
             )
+        refused = self.refused.get("order_status")
+        if refused is not None:  # asked once and refused: never again
+            raise BrokerError(
+                f"fix account {self.opts.name}: {client_order_id} is not in this session and the gateway does not "
+                f"take OrderStatusRequest (H) ({refused}): check it at the gateway"
+            )
         m = w.message(self.opts.begin_string, w.STATUS_REQUEST)
         w.put(m, w.CL_ORD_ID, client_order_id)
         if o is not None:
@@ -794,6 +899,9 @@ class FixAdapter(BrokerAdapter):
         return list(fills[start:]), f"{self._token}:{len(fills)}"
 
     async def flatten(self, symbol: str | None = None) -> None:
+        asking = self._asking.get("positions")
+        if asking is not None and not asking.done():  # a flatten is worth the wait for the gateway's positions
+            await asyncio.wait([asking])
         for o in list(self._book.orders.values()):
             if o.status.final or not o.order_id or (symbol and o.symbol != symbol):
                 continue

@@ -22,6 +22,13 @@ start_time / end_time    (non-stop) session schedule, UTC HH:MM:SS (sequence res
 data_dictionary          ""         a quickfix XML spec to validate incoming messages with
 message_log              true       write a message log (secrets masked) beside the store
 =======================  =========  ==========================================================
+
+``positions`` / ``open_orders`` ``auto``: AN and AF are asked once, in the background, when the
+session logs on; nothing waits for them, and reads answer from the session's own reports until the
+gateway has answered. Any reject of AN, AF or H (35=3 or 35=j, whatever the reason) or no answer
+within request_timeout_s means "not supported here": the session's view from then on, never asked
+again, and the account's health says so. ``request``: every read asks and waits; a refusal is an
+error.
 """
 
 from __future__ import annotations

@@ -3,10 +3,29 @@
 It takes NewOrderSingle (D), OrderCancelRequest (F), OrderCancelReplaceRequest (G),
 OrderStatusRequest (H), OrderMassStatusRequest (AF) and RequestForPositions (AN), on FIX 4.2 and
 FIX 4.4 sessions alike, and answers with ExecutionReports, cancel rejects, position reports.
-Other message types get a BusinessMessageReject. Fault injection: rejects and partial fills come
-from the paper exchange's per-account :class:`Faults`; :meth:`FixSimulator.drop_after` drops a
+Other message types get a BusinessMessageReject. Fault injection: the paper exchange's
+per-account :class:`Faults` (``faults`` applies them to every account the simulator opens):
+``reject_rate`` and ``partial_fill_prob`` as the exchange plays them, ``duplicate_prob`` and
+``reorder_prob`` send an account's execution reports twice or one after the next (a new
+MsgSeqNum each, no PossDupFlag: a gateway that really sent it twice), ``drop_stream_prob`` drops
+the FIX sessions that get the account's reports right after a report (the client logs on again
+and asks for the gap), ``latency_ms`` holds each order request (D, F, G) that long before the venue
+handles it. :meth:`FixSimulator.drop_after` drops a
 session after N more execution reports (the rest stay in the store and are resent when the
-client logs on again and asks for the gap); ``drop_prob`` drops at random.
+client logs on again and asks for the gap); ``drop_prob`` drops at random;
+:meth:`FixSimulator.duplicate_next` sends execution reports a second time with PossDupFlag=Y and
+:meth:`FixSimulator.strip_next` leaves tags out of them (an unusable fill). ``ids_from_one`` plays
+a counterparty whose ExecIDs and OrderIDs restart at 1 in each process, as QuickFIX's executor
+does (FIX promises an ExecID unique only within a day and a session); an exchange handed in keeps
+its own order numbering (``LockedExchange(first_order_id=1)`` to restart it too).
+``unsupported`` (BusinessMessageReject 380=3), ``missing_field`` (380=5 "Conditionally Required
+Field Missing (40)", QuickFIX's Python executor's answer to AN / AF / H) and ``silent`` (read, never
+answered) play gateways without AN / AF / H.
+
+Audit: :attr:`FixSimulator.audit` (an :class:`AuditLog`, also appended to ``audit_path``) records
+every order request received, NewOrderSingle (place), OrderCancelRequest (cancel) and
+OrderCancelReplaceRequest (modify), refused ones with the reason; :attr:`FixSimulator.received`
+counts every application message by MsgType.
 
 Routing: an account's execution reports go to every session that sent an order for it, to the
 session whose client CompID equals the account name, and to drop-copy sessions named in
@@ -33,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +64,7 @@ from adapters.base import OrderRejected
 from adapters.fix import wire as w
 from adapters.fix.msglog import ScrubbedLogFactory
 from adapters.fix.session_config import acceptor_settings
+from adapters.paper.audit import AuditLog
 from adapters.paper.exchange import Faults, PaperExchange, PaperOrder
 from copytui.config import AccountConfig
 from copytui.instruments import UnknownSymbol
@@ -52,6 +73,9 @@ from copytui.models import AccountEvent, EventKind, OrderStatus, OrderType, Side
 log = logging.getLogger("adapters.fix.simulator")
 
 DEFAULT_CLIENTS = ("COPYTUI", "LEADER", "DROPCOPY", "CLIENT1", "CLIENT2")
+_ORDER_REQUESTS = {w.NEW_ORDER: "place", w.CANCEL: "cancel", w.REPLACE: "modify"}
+"""What the audit log records, by MsgType."""
+_NOT_AUDITED = {8, 9, 10, w.MSG_SEQ_NUM, w.MSG_TYPE, w.SENDER_COMP_ID, w.SENDING_TIME, w.TARGET_COMP_ID, *w.SECRET_TAGS}
 
 
 @dataclass
@@ -63,6 +87,9 @@ class _Route:
     reports: int = 0
     drop_after: int | None = None
     seen_logon: bool = False
+    duplicate: int = 0  # the next N execution reports go out twice, the copy with PossDupFlag=Y
+    strip: tuple[int, ...] = ()  # tags left out of the next ``strip_left`` execution reports
+    strip_left: int = 0
 
 
 class LockedExchange(PaperExchange):
@@ -121,18 +148,33 @@ class _Acceptor(fix.Application):
             route.seen_logon = True
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
-        return None
+        orig_sending_time = getattr(self.sim.resending, "orig_sending_time", None)
+        if orig_sending_time is not None:
+            # quickfix strips PossDupFlag from a new message before this call: set it here
+            header = message.getHeader()
+            header.setField(w.POSS_DUP, "Y")
+            header.setField(w.ORIG_SENDING_TIME, orig_sending_time)
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:  # noqa: N802
         fields = w.Fields.of(message)
-        handler = self.sim.handlers.get(fields.msg_type)
+        sim = self.sim
+        sim.received[fields.msg_type] += 1
+        if fields.msg_type in sim.silent:
+            return
+        if fields.msg_type in sim.missing_field:
+            raise fix.FieldNotFound(w.ORD_TYPE)  # quickfix answers 35=j 380=5, as for QuickFIX's Python executor
+        handler = sim.handlers.get(fields.msg_type)
         if handler is None:
             raise fix.UnsupportedMessageType()
+        delay = sim.latency_s(session_id, fields)
+        if delay:
+            time.sleep(delay)  # this connection's own thread (threaded acceptor): other sessions go on
         try:
-            with self.sim.lock:
+            with sim.lock:
                 handler(session_id, fields)
-        except Exception:  # a simulator bug must not kill quickfix's thread
+        except Exception as exc:  # a simulator bug must not kill quickfix's thread
             log.exception("FIX simulator failed on %s", fields.msg_type)
+            sim.record(session_id, fields, f"simulator error: {type(exc).__name__}: {exc}")
 
 
 class FixSimulator:
@@ -154,17 +196,33 @@ class FixSimulator:
         tick_interval_s: float | None = None,
         seed: int = 7,
         unsupported: tuple[str, ...] = (),
+        missing_field: tuple[str, ...] = (),
+        silent: tuple[str, ...] = (),
+        ids_from_one: bool = False,
+        faults: Faults | None = None,
+        audit_path: str | Path | None = None,
     ) -> None:
         self.port = port
-        self.exchange = exchange or LockedExchange(seed=seed)
+        self.exchange = exchange or LockedExchange(seed=seed, first_order_id=1 if ids_from_one else None)
+        self.ids_from_one = ids_from_one
         self.comp_id = comp_id
         self.password = password
         self.watch = dict(watch or {})
         self.drop_prob = drop_prob
         self.tick_interval_s = tick_interval_s
         self.lock: threading.RLock = getattr(self.exchange, "lock", None) or threading.RLock()
+        self.faults = faults
+        self.missing_field = frozenset(missing_field)
+        self.silent = frozenset(silent)
+        self.audit = AuditLog("fix", audit_path)
+        """Every order request received (refused ones too): ``sim.audit.entries`` / ``as_json()``."""
+        self.received: Counter[str] = Counter()
+        self.positions_result: str | None = None
+        """Set (e.g. "4", not supported): AN gets a PositionsAck with this PosReqResult and no reports."""
         self.logons = 0
         self.drops = 0
+        self.duplicates_sent = 0
+        self.resending = threading.local()  # .orig_sending_time: of the report this thread sends again
         self._rng = random.Random(seed)
         self._token = secrets.token_hex(3)
         self._exec_ids = itertools.count(1)
@@ -226,6 +284,7 @@ class FixSimulator:
             acceptor.stop(True)
             del acceptor  # quickfix sessions are process-global: free them now, not at some GC
         self._logs.close()
+        self.audit.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -281,6 +340,21 @@ class FixSimulator:
                 if client is None or r.client == client:
                     r.drop_after = r.reports + reports
 
+    def duplicate_next(self, reports: int, client: str | None = None) -> None:
+        """Send the client's next ``reports`` execution reports twice: the copy, under a new
+        MsgSeqNum, carries PossDupFlag=Y and OrigSendingTime (a gateway replaying what it sent)."""
+        with self.lock:
+            for r in self.routes.values():
+                if client is None or r.client == client:
+                    r.duplicate += reports
+
+    def strip_next(self, tags: tuple[int, ...], reports: int = 1, client: str | None = None) -> None:
+        """Leave ``tags`` out of the client's next ``reports`` execution reports."""
+        with self.lock:
+            for r in self.routes.values():
+                if client is None or r.client == client:
+                    r.strip, r.strip_left = tags, reports
+
     def logged_on(self, client: str) -> bool:
         for r in self.routes.values():
             session = fix.Session.lookupSession(r.session)
@@ -290,10 +364,39 @@ class FixSimulator:
 
     # ---------------------------------------------------------------- routing
     def _ensure(self, account: str) -> None:
-        self.exchange.account(account)
+        if account not in self.exchange.accounts:
+            self.exchange.account(account, faults=self.faults)
         if account not in self.listened:
             self.listened.add(account)
-            self.exchange.listen(account, lambda ev, a=account: self._on_event(a, ev))
+            self.exchange.listen(
+                account, lambda ev, a=account: self._on_event(a, ev), on_drop=lambda a=account: self._drop_stream(a)
+            )
+
+    def _drop_stream(self, account: str) -> None:
+        """The exchange's ``drop_stream_prob`` fault: drop the sessions that get the account's reports."""
+        for r in self._targets(account):
+            self._drop(r)
+
+    def latency_s(self, session_id: fix.SessionID, f: w.Fields) -> float:
+        """The ``latency_ms`` fault of the account an order request names, in seconds."""
+        if f.msg_type not in _ORDER_REQUESTS:
+            return 0.0
+        acct = self.exchange.accounts.get(f.get(w.ACCOUNT) or self._route(session_id).client)
+        return acct.faults.latency_ms / 1000.0 if acct is not None else 0.0
+
+    def record(self, session_id: fix.SessionID, f: w.Fields, refused: str | None = None) -> None:
+        """Audit one order request: accepted, or refused with ``refused`` as the reason."""
+        action = _ORDER_REQUESTS.get(f.msg_type)
+        if action is None:
+            return
+        client = self._route(session_id).client
+        request = {"SenderCompID": client, "MsgType": f.msg_type}
+        for tag, value in f.pairs:
+            if tag not in _NOT_AUDITED:
+                request.setdefault(w.TAG_NAMES.get(tag, str(tag)), value)
+        outcome = "refused" if refused is not None else "accepted"
+        account = f.get(w.ACCOUNT) or client
+        self.audit.record(account, action, f.get(w.CL_ORD_ID), outcome, refused or "", request)
 
     def _route(self, session_id: fix.SessionID) -> _Route:
         return self.routes[session_id.toString()]
@@ -307,15 +410,32 @@ class FixSimulator:
         return out
 
     def _send(self, r: _Route, m: fix.Message, report: bool = False) -> None:
+        if report and r.strip_left > 0:
+            r.strip_left -= 1
+            for tag in r.strip:
+                m.removeField(tag)
         # sent while logged out, a message is only stored: the client gets it by a resend request
         fix.Session.sendToTarget(m, r.session)
         if not report:
             return
+        if r.duplicate > 0:
+            r.duplicate -= 1
+            self._send_again(r, m)
         r.reports += 1
         due = r.drop_after is not None and r.reports >= r.drop_after
         if due or (self.drop_prob and self._rng.random() < self.drop_prob):
             r.drop_after = None
             self._drop(r)
+
+    def _send_again(self, r: _Route, sent: fix.Message) -> None:
+        # quickfix filled in the header of ``sent``: its SendingTime is the original's. toApp, called
+        # on this thread inside sendToTarget, flags the copy
+        self.resending.orig_sending_time = sent.getHeader().getField(w.SENDING_TIME)
+        try:
+            fix.Session.sendToTarget(fix.Message(sent), r.session)
+        finally:
+            self.resending.orig_sending_time = None
+        self.duplicates_sent += 1
 
     def drop(self, client: str | None = None) -> int:
         """Drop the client's logged-on session(s) now, without a Logout (fault injection)."""
@@ -335,7 +455,8 @@ class FixSimulator:
 
     # ---------------------------------------------------------------- reports
     def _exec_id(self) -> str:
-        return f"{self._token}-{next(self._exec_ids)}"
+        n = next(self._exec_ids)
+        return str(n) if self.ids_from_one else f"{self._token}-{n}"
 
     def _report(self, r: _Route, order: PaperOrder, exec_type: str, **kw: Any) -> fix.Message:
         begin = r.begin
@@ -395,7 +516,7 @@ class FixSimulator:
             et = w.ET_TRADE
             kw["ord_status"] = "2" if order.leaves == 0 else "1"
             kw["extra"] = {w.LAST_QTY: ev.fill_qty, w.LAST_PX: ev.fill_price}
-            kw["exec_id"] = f"{self._token}-{account}-{ev.fill_id}"
+            kw["exec_id"] = self._exec_id() if self.ids_from_one else f"{self._token}-{account}-{ev.fill_id}"
         else:
             return
         # listeners run inside the exchange call: the order is as of this event
@@ -442,6 +563,7 @@ class FixSimulator:
         qty = f.qty(w.ORDER_QTY) or 0
         if not coid or side is None or order_type is None:
             self._reject_new(r, f, "ClOrdID, Side (1/2) and OrdType (1-4) are required")
+            self.record(session_id, f, "ClOrdID, Side (1/2) and OrdType (1-4) are required")
             return
         tif = w.CODE_TIF.get(f.get(w.TIME_IN_FORCE) or "0", TimeInForce.DAY)
         try:
@@ -460,12 +582,15 @@ class FixSimulator:
             if coid not in self._rejects:  # a fault reject was reported by its exchange event
                 self._reject_new(r, f, str(exc))
             self._rejects.discard(coid)
+            self.record(session_id, f, str(exc))
             return
         except UnknownSymbol as exc:
             self._reject_new(r, f, str(exc))
+            self.record(session_id, f, str(exc))
             return
         self.order_of[(account, coid)] = order.id
         self.clordid_of.setdefault(order.id, coid)
+        self.record(session_id, f)
 
     def _find(self, account: str, f: w.Fields) -> PaperOrder | None:
         acct = self.exchange.accounts.get(account)
@@ -489,6 +614,7 @@ class FixSimulator:
         w.put(m, w.CXL_REJ_REASON, reason)
         w.put(m, w.TEXT, text)
         self._send(r, m)
+        self.record(r.session, f, text)
 
     def _change(self, r: _Route, f: w.Fields) -> tuple[str, PaperOrder] | None:
         account = self._account(r, f)
@@ -512,6 +638,7 @@ class FixSimulator:
         self.clordid_of[order.id] = new
         self.order_of[(account, new)] = order.id
         self.exchange.cancel(account, order.id)
+        self.record(session_id, f)
 
     def _replace(self, session_id: fix.SessionID, f: w.Fields) -> None:
         r = self._route(session_id)
@@ -534,6 +661,8 @@ class FixSimulator:
             if orig is not None:
                 self.orig_of[order.id] = orig
             self._cancel_reject(r, f, order, "99", str(exc))
+            return
+        self.record(session_id, f)
 
     def _status(self, session_id: fix.SessionID, f: w.Fields) -> None:
         r = self._route(session_id)
@@ -594,15 +723,16 @@ class FixSimulator:
         r = self._route(session_id)
         account = self._account(r, f)
         req = f.get(w.POS_REQ_ID)
-        held = [p for p in self.exchange.position_list(account) if p.qty]
+        refused = self.positions_result
+        held = [p for p in self.exchange.position_list(account) if p.qty and refused is None]
         date = f.get(w.CLEARING_BUSINESS_DATE) or w.business_date()
         ack = w.message(r.begin, w.POSITIONS_ACK)
         for tag, value in (
             (w.POS_MAINT_RPT_ID, self._exec_id()),
             (w.POS_REQ_ID, req),
             (w.TOTAL_NUM_POS_REPORTS, len(held)),
-            (w.POS_REQ_RESULT, "0" if held else "2"),
-            (w.POS_REQ_STATUS, "0"),
+            (w.POS_REQ_RESULT, refused or ("0" if held else "2")),
+            (w.POS_REQ_STATUS, "2" if refused else "0"),
             (w.ACCOUNT, account),
             (w.ACCOUNT_TYPE, "1"),
         ):
@@ -631,12 +761,17 @@ class FixSimulator:
             self._send(r, m)
 
 
-def serve(port: int, accounts: int = 3, seed: int = 7) -> None:
-    """``copytui sim fix --port P``: run until Ctrl-C with demo accounts FIX1..FIXn."""
-    if port == 0:
-        with socket.socket() as probe:  # quickfix cannot report the port it bound: pick one first
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+def simulator_for_cli(
+    port: int,
+    accounts: int = 3,
+    seed: int = 7,
+    *,
+    faults: Faults | None = None,
+    audit: str | None = None,
+    ids_from_one: bool = False,
+) -> FixSimulator:
+    """The simulator ``copytui sim fix`` runs (not started): demo accounts FIX1..FIXn, each with
+    ``faults``; ``audit``: a JSON-lines file that gets every order request received."""
     names = [f"FIX{i}" for i in range(1, accounts + 1)]
     sim = FixSimulator(
         port,
@@ -645,9 +780,34 @@ def serve(port: int, accounts: int = 3, seed: int = 7) -> None:
         tick_interval_s=0.25,
         seed=seed,
         password=os.environ.get("COPYTUI_FIX_SIM_PASSWORD") or None,
+        ids_from_one=ids_from_one,
+        faults=faults,
+        audit_path=audit,
     )
     for name in names:
-        sim.account(name)
+        sim.account(name)  # with ``faults``, as every account the simulator opens
+    return sim
+
+
+def serve(
+    port: int,
+    accounts: int = 3,
+    seed: int = 7,
+    *,
+    faults: Faults | None = None,
+    audit: str | None = None,
+    ids_from_one: bool = False,
+) -> None:
+    """``copytui sim fix --port P``: run until Ctrl-C with demo accounts FIX1..FIXn. ``faults``: for
+    every account (see the module's docstring for how each plays on FIX); ``audit``: append every
+    order request received, refused ones too, to this JSON-lines file. ``ids_from_one``: OrderIDs
+    and ExecIDs restart at 1 in each run, like QuickFIX's executor."""
+    if port == 0:
+        with socket.socket() as probe:  # quickfix cannot report the port it bound: pick one first
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    sim = simulator_for_cli(port, accounts, seed, faults=faults, audit=audit, ids_from_one=ids_from_one)
+    names = [f"FIX{i}" for i in range(1, accounts + 1)]
 
     def stop_on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # leave through the finally below: log out clients, drop temp files
@@ -663,6 +823,10 @@ def serve(port: int, accounts: int = 3, seed: int = 7) -> None:
         print(f"  SenderCompIDs: {', '.join(sorted({r.client for r in sim.routes.values()}))}", flush=True)
         print(f"  accounts (tag 1): {', '.join(names)}; DROPCOPY watches every account", flush=True)
         print("  logon password (554): " + ("from $COPYTUI_FIX_SIM_PASSWORD" if sim.password else "none"), flush=True)
+        if faults is not None and faults != Faults():
+            print(f"  faults on every account: {faults}", flush=True)
+        if audit:
+            print(f"  audit: every order request received is appended to {audit}", flush=True)
         print("Ctrl-C to stop.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:

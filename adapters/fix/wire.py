@@ -46,6 +46,7 @@ POSS_DUP = 43
 PRICE = 44
 REF_SEQ_NUM = 45
 SENDER_COMP_ID = 49
+SENDING_TIME = 52
 SIDE = 54
 SYMBOL = 55
 TARGET_COMP_ID = 56
@@ -56,6 +57,7 @@ RAW_DATA = 96
 STOP_PX = 99
 CXL_REJ_REASON = 102
 ORD_REJ_REASON = 103
+ORIG_SENDING_TIME = 122
 EXEC_TYPE = 150
 LEAVES_QTY = 151
 SUBSCRIPTION_REQUEST_TYPE = 263
@@ -106,6 +108,50 @@ POSITIONS_ACK = "AO"
 POSITION_REPORT = "AP"
 LOGON = "A"
 LOGOUT = "5"
+
+# ------------------------------------------------------------------- names
+TAG_NAMES = {
+    ACCOUNT: "Account", AVG_PX: "AvgPx", CL_ORD_ID: "ClOrdID", CUM_QTY: "CumQty", EXEC_ID: "ExecID",
+    HANDL_INST: "HandlInst", MSG_SEQ_NUM: "MsgSeqNum", MSG_TYPE: "MsgType", ORDER_ID: "OrderID",
+    ORDER_QTY: "OrderQty", ORD_STATUS: "OrdStatus", ORD_TYPE: "OrdType", ORIG_CL_ORD_ID: "OrigClOrdID",
+    POSS_DUP: "PossDupFlag", PRICE: "Price", SENDER_COMP_ID: "SenderCompID", SENDING_TIME: "SendingTime",
+    SIDE: "Side", SYMBOL: "Symbol", TARGET_COMP_ID: "TargetCompID", TEXT: "Text", TIME_IN_FORCE: "TimeInForce",
+    TRANSACT_TIME: "TransactTime", STOP_PX: "StopPx", ORIG_SENDING_TIME: "OrigSendingTime", 108: "HeartBtInt",
+    112: "TestReqID", 141: "ResetSeqNumFlag", SUBSCRIPTION_REQUEST_TYPE: "SubscriptionRequestType",
+    453: "NoPartyIDs", USERNAME: "Username", PASSWORD: "Password", ACCOUNT_TYPE: "AccountType",
+    MASS_STATUS_REQ_ID: "MassStatusReqID", MASS_STATUS_REQ_TYPE: "MassStatusReqType", POS_REQ_ID: "PosReqID",
+    CLEARING_BUSINESS_DATE: "ClearingBusinessDate", POS_REQ_TYPE: "PosReqType", ORD_STATUS_REQ_ID: "OrdStatusReqID",
+}  # fmt: skip
+"""Names of the tags copytui sends (and a few it reads), for messages a trader reads."""
+
+MSG_TYPE_NAMES = {
+    "D": "NewOrderSingle", "F": "OrderCancelRequest", "G": "OrderCancelReplaceRequest", "H": "OrderStatusRequest",
+    "AF": "OrderMassStatusRequest", "AN": "RequestForPositions", "A": "Logon", "0": "Heartbeat",
+    "1": "TestRequest", "2": "ResendRequest", "4": "SequenceReset", "5": "Logout",
+}  # fmt: skip
+
+SESSION_REJECT_REASONS = {
+    "0": "Invalid tag number", "1": "Required tag missing", "2": "Tag not defined for this message type",
+    "3": "Undefined tag", "4": "Tag specified without a value", "5": "Value is incorrect (out of range) for this tag",
+    "6": "Incorrect data format for value", "9": "CompID problem", "10": "SendingTime accuracy problem",
+    "11": "Invalid MsgType", "13": "Tag appears more than once", "15": "Repeating group fields out of order",
+    "16": "Incorrect NumInGroup count for repeating group", "99": "Other",
+}  # fmt: skip
+"""SessionRejectReason (373), FIX 4.4 (FIX 4.2 has 0-11 of them)."""
+
+
+def tag_label(tag: int | str) -> str:
+    """``OrdType (40)`` for a known tag, ``tag 9001`` otherwise."""
+    number = as_int(str(tag))
+    name = TAG_NAMES.get(number) if number is not None else None
+    return f"{name} ({number})" if name else f"tag {tag}"
+
+
+def msg_type_label(msg_type: str) -> str:
+    """``RequestForPositions (AN)`` for a known MsgType, ``MsgType X`` otherwise."""
+    name = MSG_TYPE_NAMES.get(msg_type)
+    return f"{name} ({msg_type})" if name else f"MsgType {msg_type}"
+
 
 # ---------------------------------------------------------------------- enums
 SIDE_CODE = {Side.BUY: "1", Side.SELL: "2"}

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +53,7 @@ from copytui.models import (
     OrderAck,
     OrderInfo,
     OrderStatus,
+    OrderType,
     Position,
 )
 
@@ -63,6 +65,13 @@ _EVENT_MODELS: dict[str, type] = {
     "GatewayUserTrade": GwTrade,
     "GatewayUserPosition": GwPosition,
 }
+
+
+def _type_from_prices(o: GwOrder) -> OrderType:
+    """What an order of a type unknown here is, as far as its prices tell."""
+    if o.limitPrice is not None:
+        return OrderType.STOP_LIMIT if o.stopPrice is not None else OrderType.LIMIT
+    return OrderType.STOP if o.stopPrice is not None else OrderType.MARKET
 
 
 def _iso(dt: datetime) -> str:
@@ -126,6 +135,7 @@ class ProjectXAdapter(BrokerAdapter):
         self._closing = False
         self._session_start: datetime | None = None
         self.malformed: list[str] = []
+        self.unknown_values: Counter[str] = Counter()  # "GatewayUserOrder.status=9" -> times seen
         self.resyncs = 0
         self._was_up = False
 
@@ -312,6 +322,7 @@ class ProjectXAdapter(BrokerAdapter):
             p = validate(model, raw, target)
             if p.accountId != self.account_id:
                 return  # SubscribeAccounts may bring other accounts' news
+            self._note_unknown(target, p)
             if isinstance(p, GwOrder):
                 events = self.translator.on_order(p, recv_ns)
             elif isinstance(p, GwTrade):
@@ -327,9 +338,19 @@ class ProjectXAdapter(BrokerAdapter):
             return
         self._emit(events)
 
+    def _note_unknown(self, what: str, p: Any) -> None:
+        """Enum values this copytui does not know: counted, said once each, and the event kept."""
+        for value in p.unknown_values:
+            key = f"{what}.{value}"
+            self.unknown_values[key] += 1
+            if self.unknown_values[key] == 1:
+                log.warning("ProjectX %s: %s is unknown to this copytui; the event is kept", self.account, key)
+                self.health.detail = f"unknown gateway value {key} (event kept)"
+
     def _malformed(self, text: str) -> None:
         log.warning("ProjectX %s: skipped a malformed hub payload: %s", self.account, text)
         self.malformed.append(text)
+        self.health.drop(f"malformed payload: {text}")  # the engine journals and alerts it
         self.health.detail = f"skipped malformed payload: {text[:160]}"
 
     async def _resync(self) -> None:
@@ -389,26 +410,38 @@ class ProjectXAdapter(BrokerAdapter):
 
     def _valid(self, model: type, raw: Any, what: str) -> Any | None:
         try:
-            return validate(model, raw, what)
+            p = validate(model, raw, what)
         except PayloadError as exc:
             self._malformed(str(exc))
             return None
+        self._note_unknown(what, p)
+        return p
 
     def _info(self, o: GwOrder) -> OrderInfo:
+        """An order as copytui reports it; a side or type the gateway says in a value unknown here is taken
+        from what place() or the hub told of the order, else inferred from its prices (type) or refused (side)."""
         assert self.translator is not None
+        known = self.translator.orders.get(o.id)
+        side = o.copy_side or (known.side if known else None)
+        if side is None:
+            raise BrokerError(
+                f"ProjectX order {o.id}: side {', '.join(o.unknown_values)} is unknown to this copytui; "
+                "cannot report the order"
+            )
+        order_type = o.order_type or (known.order_type if known else None) or _type_from_prices(o)
         return OrderInfo(
             account=self.account,
             broker_order_id=str(o.id),
             client_order_id=o.customTag or self.translator.tag_of(o.id),
             symbol=o.symbol,
-            side=o.copy_side,
-            order_type=o.order_type,
+            side=side,
+            order_type=order_type,
             qty=o.size,
-            filled_qty=o.fillVolume,
+            filled_qty=o.filled,
             price=o.limitPrice,
             stop_price=o.stopPrice,
             avg_fill_price=o.filledPrice,
-            status=copy_status(o.status, o.fillVolume),
+            status=copy_status(o.status, o.filled),
         )
 
     async def positions(self) -> list[Position]:

@@ -5,6 +5,13 @@ The gateway reports an order's progress twice: ``GatewayUserOrder.fillVolume`` (
 so the cumulative quantity of an order grows from whichever says more: a trade adds its size, an
 order update may raise it to ``fillVolume``. Each increase becomes exactly one FILL event, so a
 duplicated, replayed or resynced payload never produces a second fill.
+
+An order is announced (ORDER_NEW) once it is Open or Pending. A cancel on its way (7
+PendingCancellation), a bracket child not yet active (8 Suspended) and a status this copytui does
+not know keep the order's state and its fills, but announce nothing: copying a stop that the
+leader's gateway holds inactive would make it live at the follower. A side or type that is unknown
+is taken from what is already known of the order (place() tells it); an order whose side or type
+stays unknown is tracked and its fills counted once they can be, never guessed.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from copytui.instruments import instrument
 from copytui.models import AccountEvent, EventKind, OrderType, Side
 
 _FINAL = {GwStatus.FILLED, GwStatus.CANCELLED, GwStatus.EXPIRED, GwStatus.REJECTED}
+_ANNOUNCE = {GwStatus.OPEN, GwStatus.PENDING}
 
 
 def _before(new: datetime | None, seen: datetime | None) -> bool:
@@ -33,8 +41,8 @@ def _before(new: datetime | None, seen: datetime | None) -> bool:
 class OrderState:
     order_id: int
     symbol: str
-    side: Side
-    order_type: OrderType = OrderType.MARKET
+    side: Side | None  # None while the gateway's side value is unknown to this copytui
+    order_type: OrderType | None = None
     size: int = 0
     limit: float | None = None
     stop: float | None = None
@@ -60,7 +68,13 @@ class Translator:
 
     # ------------------------------------------------------------ knowledge
     def learn(
-        self, order_id: int, custom_tag: str | None, symbol: str, side: Side, order_type: OrderType, size: int
+        self,
+        order_id: int,
+        custom_tag: str | None,
+        symbol: str,
+        side: Side | None,
+        order_type: OrderType | None,
+        size: int,
     ) -> None:
         """What place() knows before the hub says anything: the order's tag above all."""
         st = self.orders.get(order_id)
@@ -122,51 +136,58 @@ class Translator:
     def on_order(self, p: GwOrder, recv_ns: int = 0) -> list[AccountEvent]:
         st = self.orders.get(p.id)
         if st is None:
-            st = OrderState(p.id, p.symbol, p.copy_side)
+            st = OrderState(p.id, p.symbol, p.copy_side, p.order_type)
             self.orders[p.id] = st
         if _before(p.updateTimestamp, st.updated):
             return []  # an older snapshot (a resync racing the live stream): the newer state stands
         implied: float | None = None
-        if p.fillVolume > st.cum and p.filledPrice is not None:
+        volume = p.fillVolume  # None: the gateway did not say, so nothing is inferred from it
+        if volume is not None and volume > st.cum and p.filledPrice is not None:
             # the order says more was filled than the trades told: the rest at the implied price
             try:
-                raw = (p.filledPrice * p.fillVolume - st.notional) / (p.fillVolume - st.cum)
+                raw = (p.filledPrice * volume - st.notional) / (volume - st.cum)
                 implied = instrument(p.symbol).round_price(raw)
             except (OverflowError, ValueError):  # NaN, infinite, or beyond a float
                 raise PayloadError(
-                    f"GatewayUserOrder {p.id}: filledPrice {p.filledPrice} x fillVolume {p.fillVolume} "
+                    f"GatewayUserOrder {p.id}: filledPrice {p.filledPrice} x fillVolume {volume} "
                     "gives no usable fill price"
                 ) from None
         st.updated = p.updateTimestamp or st.updated
-        st.symbol, st.side, st.order_type = p.symbol, p.copy_side, p.order_type
+        st.symbol = p.symbol
+        st.side = p.copy_side or st.side
+        st.order_type = p.order_type or st.order_type
         if p.customTag and not st.custom_tag:
             st.custom_tag = p.customTag
         events: list[AccountEvent] = []
         wall = p.wall_ns
         changed = (p.size, p.limitPrice, p.stopPrice) != (st.size, st.limit, st.stop)
         st.size, st.limit, st.stop = p.size, p.limitPrice, p.stopPrice
-        if implied is not None:
-            events.append(self._fill(st, p.fillVolume - st.cum, implied, f"{p.id}-v{p.fillVolume}", recv_ns, wall))
+        if implied is not None and volume is not None and st.side is not None:
+            events.append(self._fill(st, volume - st.cum, implied, f"{p.id}-v{volume}", recv_ns, wall))
         st.status = p.status
-        if p.status in (GwStatus.OPEN, GwStatus.PENDING) and not st.final_sent:
-            if not st.announced:
+        if p.status in _FINAL:
+            if not st.final_sent:
+                events.extend(self._final(st, p.status, recv_ns, wall))
+        elif not st.final_sent and st.side is not None and st.order_type is not None:
+            if not st.announced and p.status in _ANNOUNCE:
                 st.announced = True
                 events.append(AccountEvent(kind=EventKind.ORDER_NEW, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
-            elif changed:
+            elif st.announced and changed:
                 st.version += 1
                 events.append(AccountEvent(kind=EventKind.ORDER_MODIFIED, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
-        elif p.status in _FINAL and not st.final_sent:
-            if p.status is GwStatus.FILLED:
-                st.final_sent = st.cum >= st.size
-            else:
-                st.final_sent = True
-                kind = EventKind.ORDER_REJECTED if p.status is GwStatus.REJECTED else EventKind.ORDER_CANCELLED
-                reason = {
-                    GwStatus.REJECTED: "rejected by the ProjectX gateway",
-                    GwStatus.EXPIRED: "expired at the ProjectX gateway",
-                }.get(p.status)
-                events.append(AccountEvent(kind=kind, reason=reason, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
         return events
+
+    def _final(self, st: OrderState, status: GwStatus, recv_ns: int, wall: int) -> list[AccountEvent]:
+        if status is GwStatus.FILLED:
+            st.final_sent = st.cum >= st.size
+            return []
+        st.final_sent = True
+        kind = EventKind.ORDER_REJECTED if status is GwStatus.REJECTED else EventKind.ORDER_CANCELLED
+        reason = {
+            GwStatus.REJECTED: "rejected by the ProjectX gateway",
+            GwStatus.EXPIRED: "expired at the ProjectX gateway",
+        }.get(status)
+        return [AccountEvent(kind=kind, reason=reason, **self._base(st, recv_ns, wall))]  # type: ignore[arg-type]
 
     def on_trade(self, t: GwTrade, recv_ns: int = 0) -> list[AccountEvent]:
         if t.voided or t.id in self.trade_ids:
@@ -175,6 +196,12 @@ class Translator:
         if st is None:
             st = OrderState(t.orderId, t.symbol, t.copy_side)
             self.orders[t.orderId] = st
+        st.side = st.side or t.copy_side
+        if st.side is None:
+            raise PayloadError(
+                f"GatewayUserTrade {t.id}: side {', '.join(t.unknown_values)} is unknown to this copytui and order "
+                f"{t.orderId} has not told its own yet"
+            )
         traded = st.traded + t.size
         # the fill first: a trade that makes no valid event is not counted at all
         ev = self._fill(st, traded - st.cum, t.price, str(t.id), recv_ns, t.wall_ns) if traded > st.cum else None

@@ -1,9 +1,13 @@
 """Gateway payloads validated at the edge: hub events and REST items, and the gateway's enums.
 
-Enum values follow the ProjectX Gateway documentation's realtime page (OrderStatus: 0 None,
-1 Open, 2 Filled, 3 Cancelled, 4 Expired, 5 Rejected, 6 Pending; OrderType: 1 Limit, 2 Market,
-3 StopLimit, 4 Stop, 5 TrailingStop, 6 JoinBid, 7 JoinAsk; side 0 bid/buy, 1 ask/sell;
-PositionType 1 long, 2 short). A value outside them is reported naming the field, not guessed.
+Enum values follow the ProjectX Gateway documentation's realtime page and two independent public
+clients (project-x-py 4.x, the Rust crate projectx-client 6.x): OrderStatus 0 None, 1 Open,
+2 Filled, 3 Cancelled, 4 Expired, 5 Rejected, 6 Pending, 7 PendingCancellation, 8 Suspended
+(inactive bracket children); OrderType 0 Unknown, 1 Limit, 2 Market, 3 StopLimit, 4 Stop,
+5 TrailingStop, 6 JoinBid, 7 JoinAsk; side 0 bid/buy, 1 ask/sell; PositionType 0 Undefined, 1 long,
+2 short. An integer outside them is never a reason to drop the event: it decodes as ``UNKNOWN``
+and the raw value is kept in ``unknown_values`` (the adapter counts and reports them). A value of
+the wrong kind (text where a number belongs) is still a malformed payload, named by its field.
 Unknown extra fields are ignored: the gateway adds fields over time.
 """
 
@@ -11,15 +15,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from adapters.projectx.contracts import ContractError, symbol_of
 from copytui.models import MAX_INT, MAX_QTY, OrderStatus, OrderType, Side
 
+# Every gateway enum has UNKNOWN = -1: a value this copytui does not know (its raw value is in the
+# payload's ``unknown_values``). -1 is never read from the wire as itself: it is unknown too.
+
 
 class GwStatus(IntEnum):
+    UNKNOWN = -1
     NONE = 0
     OPEN = 1
     FILLED = 2
@@ -27,9 +35,13 @@ class GwStatus(IntEnum):
     EXPIRED = 4
     REJECTED = 5
     PENDING = 6
+    PENDING_CANCELLATION = 7
+    SUSPENDED = 8  # inactive bracket children, waiting for their entry
 
 
 class GwType(IntEnum):
+    UNKNOWN = -1
+    UNSPECIFIED = 0  # "Unknown" in the gateway's own enum
     LIMIT = 1
     MARKET = 2
     STOP_LIMIT = 3
@@ -37,6 +49,23 @@ class GwType(IntEnum):
     TRAILING_STOP = 5
     JOIN_BID = 6
     JOIN_ASK = 7
+
+
+class GwSide(IntEnum):
+    UNKNOWN = -1
+    BID = 0  # buy
+    ASK = 1  # sell
+
+
+class GwPositionType(IntEnum):
+    UNKNOWN = -1
+    UNDEFINED = 0
+    LONG = 1
+    SHORT = 2
+
+
+def _documented(enum: type[IntEnum]) -> frozenset[int]:
+    return frozenset(m.value for m in enum if m.name != "UNKNOWN")
 
 
 class PayloadError(ValueError):
@@ -70,8 +99,31 @@ def side_out(side: Side) -> int:
     return 0 if side is Side.BUY else 1
 
 
+def _side_in(side: GwSide) -> Side | None:
+    return {GwSide.BID: Side.BUY, GwSide.ASK: Side.SELL}.get(side)
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)  # NaN / infinite: a broken payload
+
+    _ENUMS: ClassVar[dict[str, type[IntEnum]]] = {}
+    unknown_values: tuple[str, ...] = ()
+    """``field=value`` for each enum value this copytui does not know; the field reads UNKNOWN."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_unknown_enums(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if k != "unknown_values"}  # ours, never the wire's
+        unknown = []
+        for name, enum in cls._ENUMS.items():
+            value = data.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value not in _documented(enum):
+                unknown.append(f"{name}={value}")
+                data[name] = enum.UNKNOWN  # type: ignore[attr-defined]
+        data["unknown_values"] = tuple(unknown)
+        return data
 
     @field_validator("contractId", check_fields=False)
     @classmethod
@@ -88,42 +140,44 @@ class _Payload(BaseModel):
 
 
 class GwOrder(_Payload):
+    _ENUMS: ClassVar[dict[str, type[IntEnum]]] = {"status": GwStatus, "type": GwType, "side": GwSide}
+
     id: int
     accountId: int
     contractId: str
     status: GwStatus
     type: GwType
-    side: int
+    side: GwSide
     size: int
     limitPrice: float | None = None
     stopPrice: float | None = None
-    fillVolume: int = 0
+    fillVolume: int | None = None
+    """None: the gateway did not say (project-x-py allows it); no fill is inferred from it."""
     filledPrice: float | None = None
     customTag: str | None = None
     creationTimestamp: datetime | None = None
     updateTimestamp: datetime | None = None
 
-    @field_validator("side")
-    @classmethod
-    def _side(cls, v: int) -> int:
-        if v not in (0, 1):
-            raise ValueError(f"must be 0 (bid/buy) or 1 (ask/sell), got {v}")
-        return v
-
     @field_validator("size", "fillVolume")
     @classmethod
-    def _non_negative(cls, v: int) -> int:
-        if not 0 <= v <= MAX_QTY:
+    def _non_negative(cls, v: int | None) -> int | None:
+        if v is not None and not 0 <= v <= MAX_QTY:
             raise ValueError(f"must be from 0 to {MAX_QTY}, got {v}")
         return v
 
     @property
-    def copy_side(self) -> Side:
-        return Side.BUY if self.side == 0 else Side.SELL
+    def copy_side(self) -> Side | None:
+        """None when the side is unknown to this copytui."""
+        return _side_in(self.side)
 
     @property
-    def order_type(self) -> OrderType:
-        return _TYPE_IN[self.type]
+    def order_type(self) -> OrderType | None:
+        """None when the type is unknown to this copytui (or the gateway's own 0 "Unknown")."""
+        return _TYPE_IN.get(self.type)
+
+    @property
+    def filled(self) -> int:
+        return self.fillVolume or 0
 
     @property
     def wall_ns(self) -> int:
@@ -131,24 +185,19 @@ class GwOrder(_Payload):
 
 
 class GwTrade(_Payload):
+    _ENUMS: ClassVar[dict[str, type[IntEnum]]] = {"side": GwSide}
+
     id: int
     accountId: int
     contractId: str
     price: float
-    side: int
+    side: GwSide
     size: int
     orderId: int
     voided: bool = False
     creationTimestamp: datetime | None = None
     profitAndLoss: float | None = None
     fees: float | None = None
-
-    @field_validator("side")
-    @classmethod
-    def _side(cls, v: int) -> int:
-        if v not in (0, 1):
-            raise ValueError(f"must be 0 (bid/buy) or 1 (ask/sell), got {v}")
-        return v
 
     @field_validator("size")
     @classmethod
@@ -158,8 +207,9 @@ class GwTrade(_Payload):
         return v
 
     @property
-    def copy_side(self) -> Side:
-        return Side.BUY if self.side == 0 else Side.SELL
+    def copy_side(self) -> Side | None:
+        """None when the side is unknown to this copytui: the trade's order then says it."""
+        return _side_in(self.side)
 
     @property
     def wall_ns(self) -> int:
@@ -167,9 +217,11 @@ class GwTrade(_Payload):
 
 
 class GwPosition(_Payload):
+    _ENUMS: ClassVar[dict[str, type[IntEnum]]] = {"type": GwPositionType}
+
     accountId: int
     contractId: str
-    type: int
+    type: GwPositionType
     size: int
     averagePrice: float | None = None
     id: int | None = None
@@ -182,22 +234,21 @@ class GwPosition(_Payload):
             raise ValueError(f"must be from 0 to {MAX_QTY}, got {v}")
         return v
 
-    @field_validator("type")
-    @classmethod
-    def _type(cls, v: int) -> int:
-        if v not in (0, 1, 2):
-            raise ValueError(f"must be 1 (long) or 2 (short) (0 only when closed), got {v}")
-        return v
-
     @property
     def signed_size(self) -> int:
-        if self.size and self.type == 0:
-            raise PayloadError(f"GatewayUserPosition.type: 0 (undefined) with size {self.size} for {self.contractId}")
-        return -self.size if self.type == 2 else self.size
+        """The net position; a size without a known direction is an error naming the field, never a guess."""
+        if self.size and self.type not in (GwPositionType.LONG, GwPositionType.SHORT):
+            raw = next((u.partition("=")[2] for u in self.unknown_values if u.startswith("type=")), "0 (undefined)")
+            raise PayloadError(f"GatewayUserPosition.type: {raw} with size {self.size} for {self.contractId}")
+        return -self.size if self.type is GwPositionType.SHORT else self.size
+
+
+_LIVE = {GwStatus.OPEN, GwStatus.PENDING, GwStatus.PENDING_CANCELLATION, GwStatus.SUSPENDED}
 
 
 def copy_status(status: GwStatus, fill_volume: int = 0) -> OrderStatus:
-    if status in (GwStatus.OPEN, GwStatus.PENDING):
+    """What copytui calls a gateway status: a cancel still pending or a suspended bracket child still works."""
+    if status in _LIVE:
         return OrderStatus.PARTIALLY_FILLED if fill_volume else OrderStatus.WORKING
     return {
         GwStatus.FILLED: OrderStatus.FILLED,

@@ -1,5 +1,6 @@
 """The simulator's side of the user hub: paper-exchange events as gateway payloads, and the
-SignalR connections they are pushed to.
+SignalR connections they are pushed to. :class:`SignalRHub` is the SignalR JSON server both hubs
+share (the market hub is in :mod:`adapters.projectx.sim_market`).
 
 Every event of every simulated account passes through :class:`GatewayBook`, which keeps what the
 REST side reports too (order timestamps, the trade list for ``Trade/search``) and turns the event
@@ -176,8 +177,13 @@ class GatewayBook:
 
 @dataclass
 class HubFaults:
+    """What a hub does wrong on its own. The user hub's events already come duplicated, reordered or
+    with a dropped connection when the paper account's Faults say so; these act on hub frames."""
+
     wrap: str = "orders"  # which payloads come as {action, data}: none, orders, all
     duplicate_prob: float = 0.0
+    reorder_prob: float = 0.0
+    drop_prob: float = 0.0  # per frame: the connection is aborted after it
     duplicate_next: int = 0
     ping_interval_s: float = 15.0
     rng: random.Random = field(default_factory=lambda: random.Random(11))
@@ -188,9 +194,11 @@ class HubConnection:
         self.ws = ws
         self.transport = transport
         self.user = user
-        self.subs: set[tuple[str, int]] = set()
+        # (topic, account id) on the user hub, (topic, contract id) on the market hub
+        self.subs: set[tuple[str, int | str]] = set()
         self.accounts_sub = False
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.held: str | None = None  # a frame held back to come after the next one (reorder fault)
 
     def abort(self) -> None:
         """Drop the connection the hard way, as a network failure would."""
@@ -199,46 +207,44 @@ class HubConnection:
         self.queue.put_nowait(None)
 
 
-class HubServer:
-    """Accepts SignalR JSON connections on /hubs/user and fans gateway payloads out to them."""
+class SignalRHub:
+    """A SignalR JSON hub over aiohttp: handshake, invocations, completions, pings, a writer per connection.
+    Subclasses say what an invocation does (:meth:`_invoke`) and push frames with :meth:`_send`."""
 
-    def __init__(self, book: GatewayBook, faults: HubFaults, account_names: dict[int, str]) -> None:
-        self.book = book
+    name = "hub"
+
+    def __init__(self, faults: HubFaults) -> None:
         self.faults = faults
-        self.account_names = account_names
         self.connections: set[HubConnection] = set()
         self.connects = 0
         self.sent_frames = 0
 
-    # ----------------------------------------------------------- fan-out
-    def publish(self, ev: AccountEvent) -> None:
-        acct_id = self.book.account_ids.get(ev.account)
-        if acct_id is None:
-            return
-        for target, payload, new in self.book.translate(ev):
-            topic = TOPICS[target]
-            wrapped = self.faults.wrap == "all" or (self.faults.wrap == "orders" and target == "GatewayUserOrder")
-            arg = {"action": 0 if new else 1, "data": payload} if wrapped else payload
-            frame = signalr.invocation(target, [arg])
-            for conn in list(self.connections):
-                if (topic, acct_id) in conn.subs:
-                    self._send(conn, frame)
-
     def _send(self, conn: HubConnection, frame: str) -> None:
-        conn.queue.put_nowait(frame)
+        """Queue a frame for a connection, misbehaving as the faults say: a frame held back to come after
+        the next one, a frame sent twice, a connection dropped after a frame."""
         f = self.faults
-        if f.duplicate_next > 0:
-            f.duplicate_next -= 1
-            conn.queue.put_nowait(frame)
-        elif f.duplicate_prob and f.rng.random() < f.duplicate_prob:
-            conn.queue.put_nowait(frame)
-
-    def drop(self, account_id: int | None = None) -> int:
-        """Abort hub connections (those subscribed to ``account_id``, or all); how many."""
-        hit = [c for c in self.connections if account_id is None or any(a == account_id for _, a in c.subs)]
-        for conn in hit:
+        if f.reorder_prob and conn.held is None and f.rng.random() < f.reorder_prob:
+            conn.held = frame
+            return
+        frames = [frame]
+        if conn.held is not None:
+            frames.append(conn.held)
+            conn.held = None
+        for out in frames:
+            conn.queue.put_nowait(out)
+            if f.duplicate_next > 0:
+                f.duplicate_next -= 1
+                conn.queue.put_nowait(out)
+            elif f.duplicate_prob and f.rng.random() < f.duplicate_prob:
+                conn.queue.put_nowait(out)
+        if f.drop_prob and f.rng.random() < f.drop_prob:
             conn.abort()
-        return len(hit)
+
+    def drop_all(self) -> int:
+        conns = list(self.connections)
+        for conn in conns:
+            conn.abort()
+        return len(conns)
 
     # -------------------------------------------------------- connection
     async def serve(self, request: web.Request, user: str) -> web.StreamResponse:
@@ -246,11 +252,13 @@ class HubServer:
         await ws.prepare(request)
         conn = HubConnection(ws, request.transport, user)
         self.connects += 1
-        writer = asyncio.get_running_loop().create_task(self._writer(conn), name="projectx-sim-hub-writer")
+        writer = asyncio.get_running_loop().create_task(self._writer(conn), name=f"projectx-sim-{self.name}-hub-writer")
         try:
             if await self._handshake(conn):
                 self.connections.add(conn)
-                pinger = asyncio.get_running_loop().create_task(self._pinger(conn), name="projectx-sim-hub-ping")
+                pinger = asyncio.get_running_loop().create_task(
+                    self._pinger(conn), name=f"projectx-sim-{self.name}-hub-ping"
+                )
                 try:
                     await self._read(conn)
                 finally:
@@ -305,6 +313,57 @@ class HubServer:
                 self._invoke(conn, m)
         return True
 
+    async def _writer(self, conn: HubConnection) -> None:
+        while True:
+            frame = await conn.queue.get()
+            if frame is None or conn.ws.closed:
+                return
+            try:
+                await conn.ws.send_str(frame)
+                self.sent_frames += 1
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def _pinger(self, conn: HubConnection) -> None:
+        while True:
+            await asyncio.sleep(self.faults.ping_interval_s)
+            conn.queue.put_nowait(signalr.ping())
+
+    def _invoke(self, conn: HubConnection, m: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class HubServer(SignalRHub):
+    """Accepts SignalR JSON connections on /hubs/user and fans gateway payloads out to them."""
+
+    name = "user"
+
+    def __init__(self, book: GatewayBook, faults: HubFaults, account_names: dict[int, str]) -> None:
+        super().__init__(faults)
+        self.book = book
+        self.account_names = account_names
+
+    # ----------------------------------------------------------- fan-out
+    def publish(self, ev: AccountEvent) -> None:
+        acct_id = self.book.account_ids.get(ev.account)
+        if acct_id is None:
+            return
+        for target, payload, new in self.book.translate(ev):
+            topic = TOPICS[target]
+            wrapped = self.faults.wrap == "all" or (self.faults.wrap == "orders" and target == "GatewayUserOrder")
+            arg = {"action": 0 if new else 1, "data": payload} if wrapped else payload
+            frame = signalr.invocation(target, [arg])
+            for conn in list(self.connections):
+                if (topic, acct_id) in conn.subs:
+                    self._send(conn, frame)
+
+    def drop(self, account_id: int | None = None) -> int:
+        """Abort hub connections (those subscribed to ``account_id``, or all); how many."""
+        hit = [c for c in self.connections if account_id is None or any(a == account_id for _, a in c.subs)]
+        for conn in hit:
+            conn.abort()
+        return len(hit)
+
     def _invoke(self, conn: HubConnection, m: dict[str, Any]) -> None:
         target, args, inv_id = m.get("target"), m.get("arguments") or [], m.get("invocationId")
         error = None
@@ -338,19 +397,3 @@ class HubServer:
             error = f"Unknown hub method '{target}'"
         if inv_id is not None:
             conn.queue.put_nowait(signalr.completion(str(inv_id), error=error))
-
-    async def _writer(self, conn: HubConnection) -> None:
-        while True:
-            frame = await conn.queue.get()
-            if frame is None or conn.ws.closed:
-                return
-            try:
-                await conn.ws.send_str(frame)
-                self.sent_frames += 1
-            except (ConnectionError, RuntimeError):
-                return
-
-    async def _pinger(self, conn: HubConnection) -> None:
-        while True:
-            await asyncio.sleep(self.faults.ping_interval_s)
-            conn.queue.put_nowait(signalr.ping())

@@ -1,13 +1,21 @@
-"""A loopback ProjectX Gateway: the REST endpoints and the SignalR user hub, over the paper exchange.
+"""A loopback ProjectX Gateway: the REST endpoints and the SignalR user and market hubs, over the
+paper exchange.
 
 It speaks the gateway's wire format (JSON POSTs under /api, ``{success, errorCode, errorMessage}``
-answers, a SignalR JSON hub at /hubs/user with ``?access_token=``) and misbehaves on request:
-tokens that expire, 429 answers past the request budget or on demand, hub connections dropped
-(also when the paper account's ``drop_stream_prob`` fires), duplicated hub frames, late answers to
-``Order/place``. ``customTag`` is unique per account, as the gateway documents.
+answers, SignalR JSON hubs at /hubs/user and /hubs/market with ``?access_token=``) and misbehaves
+on request: tokens that expire, 429 answers past the request budget or on demand, hub connections
+dropped, duplicated and reordered hub events, late answers to ``Order/place``, and whatever the
+paper accounts' :class:`Faults` say (``faults=`` applies one set to every account; its stream
+faults act on the user hub through the accounts' events and on the market hub's quote frames).
+``customTag`` is unique per account, as the gateway documents.
+
+Every order request received (place, modify, cancel, closeContract, partialCloseContract), refused
+ones included and with the reason, goes to an :class:`AuditLog`: ``GET /admin/audit`` serves it as
+JSON, and ``audit="file.jsonl"`` appends it to a file too. /admin is the simulator's own, not the
+gateway's.
 
     sim = ProjectXSimulator(exchange, accounts={1001: "PRAC-1001"})
-    await sim.start()          # sim.api_url, sim.hub_url
+    await sim.start()          # sim.api_url, sim.hub_url, sim.market_hub_url, sim.admin_url
 """
 
 from __future__ import annotations
@@ -21,75 +29,34 @@ import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from adapters.base import OrderRejected
-from adapters.paper.exchange import Faults, PaperExchange, PaperOrder
+from adapters.paper.audit import AuditLog
+from adapters.paper.exchange import Faults, PaperExchange
 from adapters.paper.serve import walk_until_stopped
 from adapters.projectx import contracts
-from adapters.projectx.payloads import GwType
 from adapters.projectx.ratelimit import TokenBucket
-from adapters.projectx.sim_hub import GatewayBook, HubFaults, HubServer, gateway_order_id, iso
+from adapters.projectx.sim_hub import GatewayBook, HubFaults, HubServer
+from adapters.projectx.sim_market import MarketHub
+from adapters.projectx.sim_rest import BadRequest, GatewayTrading, answer_fail, answer_ok, body_field
 from copytui.config import AccountConfig
-from copytui.instruments import INSTRUMENTS
-from copytui.models import OrderType, Side
 
 log = logging.getLogger("copytui.sim.projectx")
 
 DEFAULT_ACCOUNTS = {1001: "PRAC-1001", 1002: "PRAC-1002", 1003: "PRAC-1003"}
-_TYPES = {
-    GwType.LIMIT: OrderType.LIMIT,
-    GwType.MARKET: OrderType.MARKET,
-    GwType.STOP: OrderType.STOP,
-    GwType.STOP_LIMIT: OrderType.STOP_LIMIT,
-}
-
 Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
-
-
-class BadRequest(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def _ok(**kw: Any) -> dict[str, Any]:
-    return {**kw, "success": True, "errorCode": 0, "errorMessage": None}
-
-
-def _fail(code: int, message: str, **kw: Any) -> dict[str, Any]:
-    return {**kw, "success": False, "errorCode": code, "errorMessage": message}
-
-
-def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = True) -> Any:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(name, "The field is required.")
-        return None
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-        raise BadRequest(name, f"expected {kind}, got a boolean")
-    if not isinstance(value, kind):
-        raise BadRequest(name, f"could not convert {value!r} to {getattr(kind, '__name__', kind)}")
-    return value
-
-
-def _timestamp(body: dict[str, Any], name: str, *, required: bool) -> int | None:
-    raw = _field(body, name, str, required=required)
-    if raw is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRequest(name, f"{raw!r} is not an ISO 8601 date-time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1e9)
+# order requests, as the gateway's API names them in the audit log
+_AUDITED = {
+    "/api/Order/place": "place",
+    "/api/Order/modify": "modify",
+    "/api/Order/cancel": "cancel",
+    "/api/Position/closeContract": "closeContract",
+    "/api/Position/partialCloseContract": "partialCloseContract",
+}
 
 
 @dataclass
@@ -98,7 +65,7 @@ class _Token:
     expires: float  # time.monotonic()
 
 
-class ProjectXSimulator:
+class ProjectXSimulator(GatewayTrading):
     def __init__(
         self,
         exchange: PaperExchange | None = None,
@@ -112,12 +79,18 @@ class ProjectXSimulator:
         ping_interval_s: float = 15.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        faults: Faults | None = None,
+        audit: AuditLog | str | None = None,
     ) -> None:
+        """``faults``: given to every account (each its own copy); ``audit``: a log to record order requests
+        in, or a JSON-lines file to append them to (the simulator then owns the log and closes it)."""
         self.exchange = exchange or PaperExchange()
         self.accounts = dict(accounts or DEFAULT_ACCOUNTS)
         self.account_ids = {name: aid for aid, name in self.accounts.items()}
         for name in self.accounts.values():
-            self.exchange.account(name)
+            self.exchange.account(name, faults=replace(faults) if faults is not None else None)
+        self._owns_audit = not isinstance(audit, AuditLog)
+        self.audit = audit if isinstance(audit, AuditLog) else AuditLog("projectx", audit)
         self.users = users  # None: any user name with any non-empty key
         self.token_ttl_s = token_ttl_s
         self.budget = budget
@@ -135,6 +108,15 @@ class ProjectXSimulator:
         self.book = GatewayBook(self.exchange, self.account_ids, self.contract_of)
         self.hub_faults = HubFaults(wrap=wrap, ping_interval_s=ping_interval_s)
         self.hub = HubServer(self.book, self.hub_faults, self.accounts)
+        stream = faults or Faults()
+        self.market_faults = HubFaults(
+            wrap="none",
+            ping_interval_s=ping_interval_s,
+            duplicate_prob=stream.duplicate_prob,
+            reorder_prob=stream.reorder_prob,
+            drop_prob=stream.drop_stream_prob,
+        )
+        self.market = MarketHub(self.exchange, self.market_faults, self._contract_refusal)
         self._unlisten = [
             self.exchange.listen(name, self.hub.publish, lambda aid=aid: self.hub.drop(aid))
             for aid, name in self.accounts.items()
@@ -145,11 +127,13 @@ class ProjectXSimulator:
             "/api/Auth/validate": self._validate,
             "/api/Account/search": self._account_search,
             "/api/Contract/search": self._contract_search,
+            "/api/Contract/searchById": self._contract_by_id,
             "/api/Order/place": self._place,
             "/api/Order/modify": self._modify,
             "/api/Order/cancel": self._cancel,
             "/api/Order/searchOpen": self._search_open,
             "/api/Order/search": self._search_orders,
+            "/api/Order/searchById": self._order_by_id,
             "/api/Position/searchOpen": self._positions,
             "/api/Position/closeContract": self._close_contract,
             "/api/Position/partialCloseContract": self._partial_close,
@@ -157,9 +141,6 @@ class ProjectXSimulator:
         }
 
     # ------------------------------------------------------------- lifecycle
-    def contract_of(self, symbol: str) -> str:
-        return contracts.contract_for(symbol, self.contract_month)
-
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.port}"
@@ -168,10 +149,21 @@ class ProjectXSimulator:
     def hub_url(self) -> str:
         return f"{self.api_url}/hubs/user"
 
+    @property
+    def market_hub_url(self) -> str:
+        return f"{self.api_url}/hubs/market"
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.api_url}/admin"
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/hubs/user/negotiate", self._negotiate)
         app.router.add_get("/hubs/user", self._hub)
+        app.router.add_post("/hubs/market/negotiate", self._negotiate)
+        app.router.add_get("/hubs/market", self._market_hub)
+        app.router.add_get("/admin/audit", self._admin_audit)
         app.router.add_post("/api/{tail:.+}", self._api)
         return app
 
@@ -183,16 +175,20 @@ class ProjectXSimulator:
         await site.start()
         sock = site._server.sockets[0]  # type: ignore[union-attr]
         self.port = sock.getsockname()[1]
+        self.market.start()
         return self
 
     async def stop(self) -> None:
         self.hub.drop()
+        await self.market.stop()
         for unlisten in self._unlisten:
             unlisten()
         self._unlisten = []
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._owns_audit:
+            self.audit.close()
 
     async def __aenter__(self) -> ProjectXSimulator:
         return await self.start()
@@ -247,8 +243,19 @@ class ProjectXSimulator:
         handler = self._routes.get(path)
         if handler is None:
             return web.json_response({"title": "Not Found", "status": 404}, status=404)
+        action = _AUDITED.get(path)
+        if action is None:
+            return await self._answer(request, handler)
+        answer: web.StreamResponse | None = None
+        try:
+            answer = await self._answer(request, handler)
+            return answer
+        finally:
+            await self._record(request, action, answer)
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         user = ""
-        if path != "/api/Auth/loginKey":
+        if request.path != "/api/Auth/loginKey":
             found = self._user_of(self._bearer(request))
             if found is None:
                 return web.Response(status=401)
@@ -268,6 +275,44 @@ class ProjectXSimulator:
             return self._bad(exc)
         return web.json_response(answer)
 
+    async def _record(self, request: web.Request, action: str, answer: web.StreamResponse | None) -> None:
+        """One audit entry per order request, whatever became of it (an order request carries no secret)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        fields = body if isinstance(body, dict) else {}
+        if answer is None:
+            outcome, reason = "refused", "the simulator failed while answering"
+        elif isinstance(answer, web.Response) and answer.status == 200 and isinstance(answer.body, bytes):
+            data = json.loads(answer.body)
+            outcome = "accepted" if data.get("success") else "refused"
+            reason = "" if data.get("success") else f"errorCode {data.get('errorCode')}: {data.get('errorMessage')}"
+        else:
+            text = answer.text if isinstance(answer, web.Response) and answer.body is not None else ""
+            outcome, reason = "refused", f"HTTP {answer.status} {answer.reason}{': ' + text if text else ''}"
+        tag = fields.get("customTag")
+        if tag is None and action in ("modify", "cancel"):
+            tag = self._tag_of(fields.get("accountId"), fields.get("orderId"))
+        self.audit.record(
+            str(fields.get("accountId", "")),
+            action,
+            tag if isinstance(tag, str) else None,
+            outcome,
+            reason,
+            fields if body is not None else {"body": "(not a JSON object)"},
+        )
+
+    def _tag_of(self, account_id: Any, order_id: Any) -> str | None:
+        name = self.accounts.get(account_id) if isinstance(account_id, int) else None
+        if name is None or not isinstance(order_id, int):
+            return None
+        order = self._order(name, order_id)
+        return order.client_order_id if order is not None else None
+
+    async def _admin_audit(self, _request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.audit.as_json())
+
     def _limited(self, user: str) -> web.Response | None:
         bucket = self.buckets.setdefault(user, TokenBucket(*self.budget))
         wait = bucket.wait_time()
@@ -286,252 +331,15 @@ class ProjectXSimulator:
         return web.json_response(body, status=400)
 
     async def _login(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        user = _field(body, "userName", str)
-        key = _field(body, "apiKey", str)
+        user = body_field(body, "userName", str)
+        key = body_field(body, "apiKey", str)
         good = bool(key) if self.users is None else self.users.get(user) == key
         if not good:
-            return _fail(3, "Invalid user name or API key.", token=None)
-        return _ok(token=self._issue(user))
+            return answer_fail(3, "Invalid user name or API key.", token=None)
+        return answer_ok(token=self._issue(user))
 
     async def _validate(self, _body: dict[str, Any], user: str) -> dict[str, Any]:
-        return _ok(newToken=self._issue(user))
-
-    def _account(self, body: dict[str, Any]) -> str | None:
-        return self.accounts.get(_field(body, "accountId", int))
-
-    async def _account_search(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        _field(body, "onlyActiveAccounts", bool)
-        out = [
-            {
-                "id": aid,
-                "name": name,
-                "balance": self.exchange.accounts[name].balance,
-                "canTrade": True,
-                "isVisible": True,
-                "simulated": True,
-            }
-            for aid, name in self.accounts.items()
-        ]
-        return _ok(accounts=out)
-
-    async def _contract_search(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        text = (_field(body, "searchText", str, required=False) or "").upper()
-        _field(body, "live", bool)
-        found = []
-        for sym, inst in INSTRUMENTS.items():
-            if text and text not in (sym, contracts.PRODUCT_CODES[sym]) and not sym.startswith(text):
-                continue
-            found.append(
-                {
-                    "id": self.contract_of(sym),
-                    "name": f"{sym}{self.contract_month[0]}{self.contract_month[-1]}",
-                    "description": f"{inst.description}: {self.contract_month}",
-                    "tickSize": inst.tick_size,
-                    "tickValue": inst.tick_value,
-                    "activeContract": True,
-                    "symbolId": f"F.US.{contracts.PRODUCT_CODES[sym]}",
-                }
-            )
-        return _ok(contracts=found)
-
-    def _symbol(self, contract_id: str) -> tuple[str | None, dict[str, Any] | None]:
-        try:
-            sym = contracts.symbol_of(contract_id)
-        except contracts.ContractError as exc:
-            return None, _fail(8, f"Contract not found: {exc}")
-        if contract_id != self.contract_of(sym):
-            return None, _fail(
-                9, f"Contract {contract_id} is not active; the active {sym} contract is {self.contract_of(sym)}"
-            )
-        return sym, None
-
-    async def _latency(self, name: str) -> None:
-        ms = self.exchange.accounts[name].faults.latency_ms
-        if ms:
-            await asyncio.sleep(ms / 2000.0)
-
-    async def _place(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        contract_id = _field(body, "contractId", str)
-        raw_type = _field(body, "type", int)
-        side = _field(body, "side", int)
-        size = _field(body, "size", int)
-        limit = _field(body, "limitPrice", (int, float), required=False)
-        stop = _field(body, "stopPrice", (int, float), required=False)
-        tag = _field(body, "customTag", str, required=False)
-        if name is None:
-            return _fail(1, "Account not found.", orderId=None)
-        if side not in (0, 1):
-            raise BadRequest("side", f"{side} is not a valid OrderSide (0 bid, 1 ask)")
-        try:
-            gw_type = GwType(raw_type)
-        except ValueError:
-            raise BadRequest("type", f"{raw_type} is not a valid OrderType") from None
-        if gw_type not in _TYPES:
-            return _fail(2, f"order type {gw_type.name} is not simulated", orderId=None)
-        sym, refusal = self._symbol(contract_id)
-        if refusal is not None:
-            return {**refusal, "orderId": None}
-        assert sym is not None
-        acct = self.exchange.accounts[name]
-        if tag is not None and tag in acct.by_client_id:
-            acct.submissions.append(tag)
-            return _fail(
-                2, f"customTag {tag!r} is already used on account {body['accountId']}: it must be unique", orderId=None
-            )
-        await self._latency(name)
-        try:
-            order = self.exchange.submit(
-                name,
-                symbol=sym,
-                side=Side.BUY if side == 0 else Side.SELL,
-                qty=size,
-                order_type=_TYPES[gw_type],
-                price=limit,
-                stop_price=stop,
-                client_order_id=tag,
-            )
-        except OrderRejected as exc:
-            await self._latency(name)
-            return _fail(2, str(exc), orderId=None)
-        if self.place_stall_s:
-            await asyncio.sleep(self.place_stall_s)
-        await self._latency(name)
-        return _ok(orderId=gateway_order_id(order.id))
-
-    def _order(self, name: str, order_id: int) -> PaperOrder | None:
-        return self.exchange.accounts[name].orders.get(f"P{order_id}")
-
-    async def _modify(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        order_id = _field(body, "orderId", int)
-        size = _field(body, "size", int, required=False)
-        limit = _field(body, "limitPrice", (int, float), required=False)
-        stop = _field(body, "stopPrice", (int, float), required=False)
-        if name is None:
-            return _fail(1, "Account not found.")
-        order = self._order(name, order_id)
-        if order is None:
-            return _fail(2, f"Order {order_id} not found.")
-        await self._latency(name)
-        try:
-            self.exchange.modify(name, order.id, qty=size, price=limit, stop_price=stop)
-        except OrderRejected as exc:
-            return _fail(3, str(exc))
-        await self._latency(name)
-        return _ok()
-
-    async def _cancel(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        order_id = _field(body, "orderId", int)
-        if name is None:
-            return _fail(1, "Account not found.")
-        order = self._order(name, order_id)
-        if order is None:
-            return _fail(2, f"Order {order_id} not found.")
-        await self._latency(name)
-        try:
-            self.exchange.cancel(name, order.id)
-        except OrderRejected as exc:
-            return _fail(3, str(exc))
-        await self._latency(name)
-        return _ok()
-
-    async def _search_open(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        if name is None:
-            return _fail(1, "Account not found.", orders=[])
-        orders = [o for o in self.exchange.accounts[name].orders.values() if not o.status.final]
-        return _ok(orders=[self.book.order_payload(o) for o in orders])
-
-    async def _search_orders(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        start = _timestamp(body, "startTimestamp", required=True) or 0
-        end = _timestamp(body, "endTimestamp", required=False) or time.time_ns() + 1
-        if name is None:
-            return _fail(1, "Account not found.", orders=[])
-        out = []
-        for o in self.exchange.accounts[name].orders.values():
-            created = self.book.created_ns.get(gateway_order_id(o.id), 0)
-            if start <= created <= end:
-                out.append(self.book.order_payload(o))
-        return _ok(orders=out)
-
-    async def _positions(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        if name is None:
-            return _fail(1, "Account not found.", positions=[])
-        aid = self.account_ids[name]
-        out = []
-        for p in self.exchange.position_list(name):
-            if p.qty:
-                out.append(
-                    {
-                        "id": self.book.position_ids.setdefault((aid, p.symbol), len(self.book.position_ids) + 1),
-                        "accountId": aid,
-                        "contractId": self.contract_of(p.symbol),
-                        "creationTimestamp": iso(),
-                        "type": 1 if p.qty > 0 else 2,
-                        "size": abs(p.qty),
-                        "averagePrice": p.avg_price,
-                    }
-                )
-        return _ok(positions=out)
-
-    def _close(self, name: str, sym: str, qty: int) -> None:
-        acct = self.exchange.accounts[name]
-        saved, acct.faults = acct.faults, Faults()  # closing a position is not refused by the fault injector
-        try:
-            self.exchange.submit(name, symbol=sym, side=Side.for_delta(-qty), qty=abs(qty))
-        finally:
-            acct.faults = saved
-
-    async def _close_contract(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        contract_id = _field(body, "contractId", str)
-        if name is None:
-            return _fail(1, "Account not found.")
-        sym, refusal = self._symbol(contract_id)
-        if refusal is not None:
-            return refusal
-        assert sym is not None
-        pos = self.exchange.accounts[name].positions.get(sym)
-        if pos is None or pos.qty == 0:
-            return _fail(2, f"No open position in {contract_id}.")
-        self._close(name, sym, pos.qty)
-        return _ok()
-
-    async def _partial_close(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        contract_id = _field(body, "contractId", str)
-        size = _field(body, "size", int)
-        if name is None:
-            return _fail(1, "Account not found.")
-        sym, refusal = self._symbol(contract_id)
-        if refusal is not None:
-            return refusal
-        assert sym is not None
-        pos = self.exchange.accounts[name].positions.get(sym)
-        if pos is None or pos.qty == 0:
-            return _fail(2, f"No open position in {contract_id}.")
-        if not 0 < size <= abs(pos.qty):
-            return _fail(2, f"size {size} must be between 1 and the position's {abs(pos.qty)}")
-        self._close(name, sym, size if pos.qty > 0 else -size)
-        return _ok()
-
-    async def _trades(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        start = _timestamp(body, "startTimestamp", required=True) or 0
-        end = _timestamp(body, "endTimestamp", required=False) or time.time_ns() + 1
-        if name is None:
-            return _fail(1, "Account not found.", trades=[])
-        aid = self.account_ids[name]
-        out = []
-        for t in self.book.trades.get(aid, []):
-            ts = int(datetime.fromisoformat(t["creationTimestamp"]).timestamp() * 1e9)
-            if start <= ts <= end:
-                out.append(t)
-        return _ok(trades=out)
+        return answer_ok(newToken=self._issue(user))
 
     # ------------------------------------------------------------------- hub
     async def _negotiate(self, request: web.Request) -> web.StreamResponse:
@@ -552,25 +360,36 @@ class ProjectXSimulator:
         return web.json_response(answer)
 
     async def _hub(self, request: web.Request) -> web.StreamResponse:
+        return await self._hub_connection(request, self.hub)
+
+    async def _market_hub(self, request: web.Request) -> web.StreamResponse:
+        return await self._hub_connection(request, self.market)
+
+    async def _hub_connection(self, request: web.Request, hub: HubServer | MarketHub) -> web.StreamResponse:
         user = self._user_of(self._bearer(request))
         if user is None:
             return web.Response(status=401)
         conn_id = request.query.get("id")
         if conn_id is not None and self.negotiated.pop(conn_id, None) is None:
             return web.Response(status=404, text="No Connection with that ID")
-        return await self.hub.serve(request, user)
+        return await hub.serve(request, user)
 
 
 SIM_API_KEY = "sim-key"
 
 
-async def _serve(port: int, accounts: int, seed: int, tick_s: float) -> None:
+async def _serve(port: int, accounts: int, seed: int, tick_s: float, faults: Faults | None, audit: str | None) -> None:
     exchange = PaperExchange(seed=seed)
     ids = {1000 + i: f"PRAC-{1000 + i}" for i in range(1, accounts + 1)}
-    sim = ProjectXSimulator(exchange, accounts=ids, users=None, host="127.0.0.1", port=port)
+    sim = ProjectXSimulator(exchange, accounts=ids, users=None, host="127.0.0.1", port=port, faults=faults, audit=audit)
     await sim.start()
     front = ", ".join(sim.contract_of(s) for s in ("ES", "MES", "NQ", "MNQ"))
     print(f"projectx simulator listening on {sim.api_url}/api   user hub {sim.hub_url}", flush=True)
+    print(f"  market hub {sim.market_hub_url}   audit log GET {sim.admin_url}/audit", flush=True)
+    if faults is not None and faults != Faults():
+        print(f"  faults on every account: {faults}", flush=True)
+    if audit:
+        print(f"  order requests appended to {audit}", flush=True)
     print(f"  contracts {front} ...", flush=True)
     print(f"  any username logs in with any API key (e.g. {SIM_API_KEY!r}; simulator only); accounts:", flush=True)
     for aid, name in ids.items():
@@ -589,9 +408,20 @@ async def _serve(port: int, accounts: int, seed: int, tick_s: float) -> None:
         print("projectx simulator stopped", flush=True)
 
 
-def serve(port: int, accounts: int = 3, seed: int = 7, *, tick_s: float = 0.25) -> None:
-    """``copytui sim projectx --port PORT``: run until Ctrl-C."""
-    asyncio.run(_serve(port, accounts, seed, tick_s))
+def serve(
+    port: int,
+    accounts: int = 3,
+    seed: int = 7,
+    *,
+    faults: Faults | None = None,
+    audit: str | None = None,
+    tick_s: float = 0.25,
+) -> None:
+    """``copytui sim projectx --port PORT [fault flags] [--audit FILE]``: run until Ctrl-C.
+
+    ``faults`` applies to every demo account (and to the market hub's quote frames), ``audit`` is a
+    JSON-lines file that gets every order request received, refused ones included."""
+    asyncio.run(_serve(port, accounts, seed, tick_s, faults, audit))
 
 
 # The gateway's request budget (200 a minute per user) would turn the benchmark's paced orders

@@ -374,6 +374,7 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
 
     def _bad(self, exc: BrokerError) -> None:
         self.bad_frames += 1
+        self.health.drop(f"bad frame: {exc}")  # the engine journals and alerts it
         self.health.detail = f"skipped a bad frame: {exc}"
         log.warning("tradovate %s: skipped a bad frame: %s", self.account, exc)
 

@@ -25,6 +25,7 @@ from copytui.models import AccountEvent, EventKind
 
 Entity = dict[str, Any]
 Props = dict[str, Any]
+REFERENCE_ENTITIES = ("contract", "product", "contractmaturity")
 
 
 def now_iso() -> str:
@@ -84,11 +85,20 @@ class Ledger:
                 ("position", 4_000_001),
             )
         }
+        self.products: dict[int, Entity] = {}
+        self.product_by_name: dict[str, Entity] = {}
+        for pid, root in enumerate(INSTRUMENTS, start=2_000_001):
+            self.products[pid] = self.product_by_name[root] = _product(pid, root)
+        self.maturities: dict[int, Entity] = {}
         self.contracts: dict[int, Entity] = {}
         self.contract_by_name: dict[str, Entity] = {}
-        for i, (_root, name) in enumerate(front_contracts(), start=3_000_001):
-            c = {"id": i, "name": name, "contractMaturityId": 100_000 + i % 1000}
-            self.contracts[i] = c
+        fronts: set[str] = set()
+        for i, (root, name) in enumerate(front_contracts(), start=1):
+            m = {"id": 1_000_000 + i, "productId": self.product_by_name[root]["id"], "isFront": root not in fronts}
+            fronts.add(root)
+            c = {"id": 3_000_000 + i, "name": name, "contractMaturityId": m["id"]}
+            self.maturities[m["id"]] = m
+            self.contracts[c["id"]] = c
             self.contract_by_name[name] = c
         self.orders: dict[int, Entity] = {}
         self.versions: dict[int, Entity] = {}
@@ -111,6 +121,32 @@ class Ledger:
 
     def contract_of(self, symbol: str) -> Entity:
         return self.front(symbol)
+
+    def reference(self, entity: str, op: str, query: dict[str, str]) -> tuple[int, Any]:
+        """``contract|product|contractMaturity`` ``/list|item|items|find`` (and ``contract/suggest``):
+        (status, answer). ``entity`` is lower-cased, as the simulator matches paths."""
+        kind, table, by_name = {
+            "contract": ("contract", self.contracts, self.contract_by_name),
+            "product": ("product", self.products, self.product_by_name),
+            "contractmaturity": ("contractMaturity", self.maturities, {}),
+        }[entity]
+        try:
+            if op == "item":
+                found = table.get(int(query.get("id", "0")))
+                return (200, found) if found else (404, {"errorText": f"no such {kind}"})
+            if op == "items":
+                return 200, [table[i] for i in (int(x) for x in query.get("ids", "").split(",") if x) if i in table]
+            if op == "suggest" and kind == "contract":
+                text, limit = query.get("t", "").upper(), int(query.get("l", "10") or 10)
+                return 200, [c for c in table.values() if c["name"].startswith(text)][:limit]
+        except ValueError:
+            return 400, {"errorText": f"{kind} ids and limits must be numbers"}
+        if op == "list":
+            return 200, list(table.values())
+        if op == "find" and by_name:
+            found = by_name.get(query.get("name", ""))
+            return (200, found) if found else (404, {"errorText": f"no such {kind}"})
+        return 404, {"errorText": f"the simulator does not implement {kind}/{op}"}
 
     # ----------------------------------------------------------- events
     def translate(self, account_id: int, ev: AccountEvent, cmd: Command | None) -> list[Props]:
@@ -299,7 +335,30 @@ class Ledger:
         }
         used = {e["contractId"] for k in ("orders", "fills", "positions") for e in snap[k]}
         snap["contracts"] = [dict(self.contracts[c]) for c in sorted(used)]
+        maturities = sorted({self.contracts[c]["contractMaturityId"] for c in used})
+        snap["contractMaturities"] = [dict(self.maturities[m]) for m in maturities]
+        products = sorted({self.maturities[m]["productId"] for m in maturities})
+        snap["products"] = [dict(self.products[p]) for p in products]
         return snap
+
+    def product_of(self, contract: Entity) -> Entity:
+        return self.products[self.maturities[contract["contractMaturityId"]]["productId"]]
+
+
+def _product(pid: int, root: str) -> Entity:
+    """A product as example-api-js reads it (EX-07a renders these fields; EX-12a uses valuePerPoint)."""
+    inst = INSTRUMENTS[root]
+    return {
+        "id": pid,
+        "name": root,
+        "description": inst.description,
+        "productType": "Futures",
+        "currencyId": 1,
+        "status": "Verified",
+        "tickSize": inst.tick_size,
+        "valuePerPoint": inst.point_value,
+        "isMicro": "Micro" in inst.description,
+    }
 
 
 def _props(entity_type: str, event_type: str, entity: Entity) -> Props:

@@ -6,12 +6,17 @@ account/list, contract/item|items|find|suggest, order|orderVersion|command|execu
 position /list, order/item, order/placeorder|modifyorder|cancelorder|liquidateposition,
 user/syncrequest. WebSocket ``/v1/websocket``: ``o``, ``h`` every 2.5 s, ``a[...]``, ``c[...]``;
 ``authorize``, ``user/syncrequest`` and every REST endpoint in ``endpoint\\nid\\nquery\\nbody`` form.
+What Tradovate's own sample clients send is accepted (sim_bodies.py): a JSON-quoted token, an
+``undefined`` body or query, ``{accounts:[id]}`` without entityTypes, ``accountName`` for accountSpec.
+Admin endpoints of the simulator's own (audit log, quotes, order id -> clOrdId): sim_admin.py.
 
 Fault switches (tests set them directly; ``copytui sim tradovate`` takes a few as flags):
 ``token_lifetime_s``, :meth:`expire_tokens`, :meth:`rate_limit` (429), :meth:`penalize` (p-ticket,
 p-captcha), :meth:`shutdown`, :meth:`drop_sockets`, ``faults.drop_after_requests`` (drop during a
 burst, before or after handling), ``faults.duplicate_props`` / ``faults.reorder_props``,
 ``faults.unique_clordid``, :meth:`inject` (a raw frame), plus the paper exchange's own faults.
+A Tradovate account's duplicate and reorder faults act on the wire (``props``), never on the paper
+exchange: a duplicated paper fill would become a second Tradovate fill with an id of its own.
 """
 
 from __future__ import annotations
@@ -24,17 +29,18 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from adapters.base import OrderRejected
-from adapters.paper.exchange import PaperExchange
+from adapters.paper.exchange import Faults, PaperExchange
 from adapters.paper.serve import walk_until_stopped
-from adapters.tradovate.entities import ACTION_TO_SIDE, ORDER_TYPE_FROM_WIRE, TIF_FROM_WIRE, WireOrderType, root_symbol
+from adapters.tradovate.entities import ACTION_TO_SIDE, ORDER_TYPE_FROM_WIRE, TIF_FROM_WIRE, root_symbol
 from adapters.tradovate.frames import (
     FrameError,
     Request,
@@ -44,13 +50,44 @@ from adapters.tradovate.frames import (
     parse_client_message,
 )
 from adapters.tradovate.settings import SIM_PASSWORD
-from adapters.tradovate.sim_ledger import Command, Ledger
+from adapters.tradovate.sim_admin import Call, SimAdmin, is_order_request
+from adapters.tradovate.sim_bodies import (
+    ORDER_BODIES,
+    BodyNotJSON,
+    CancelOrderBody,
+    LiquidateBody,
+    ModifyOrderBody,
+    PlaceOrderBody,
+    bad_body,
+    failure,
+    parse_body,
+    parse_query,
+    token_of,
+)
+from adapters.tradovate.sim_ledger import REFERENCE_ENTITIES, Command, Ledger, now_iso, trade_date
 from copytui.config import AccountConfig
 from copytui.models import AccountEvent, OrderType, Side
 
 log = logging.getLogger("copytui.adapters.tradovate.simulator")
 
 ORDER_ENDPOINTS = {"order/placeorder", "order/modifyorder", "order/cancelorder", "order/liquidateposition"}
+EMPTY_SYNC_KEYS = (  # the rest of the first sync answer as example-api-js EX-07a reads it: nothing of ours
+    "accountRiskStatuses",
+    "commandReports",
+    "contractGroups",
+    "exchanges",
+    "fillPairs",
+    "marginSnapshots",
+    "orderStrategies",
+    "orderStrategyLinks",
+    "orderStrategyTypes",
+    "properties",
+    "spreadDefinitions",
+    "userAccountAutoLiqs",
+    "userPlugins",
+    "userProperties",
+    "userReadStatuses",
+)
 LIST_KEYS = {  # paths are matched lower-cased: Tradovate's docs spell them both ways
     "order": "orders",
     "orderversion": "orderVersions",
@@ -122,65 +159,6 @@ class _Conn:
         self.out.put_nowait(None)
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    p_ticket: str | None = Field(default=None, alias="p-ticket")
-    isAutomated: bool = False
-    customTag50: str | None = None
-    activationTime: str | None = None
-    text: str | None = None
-
-
-class PlaceOrderBody(_Body):
-    accountSpec: str
-    accountId: int
-    clOrdId: str | None = Field(default=None, max_length=64)
-    action: Literal["Buy", "Sell"]
-    symbol: str
-    orderQty: int
-    orderType: WireOrderType
-    price: float | None = None
-    stopPrice: float | None = None
-    timeInForce: Literal["Day", "FOK", "GTC", "GTD", "IOC"] | None = None
-    maxShow: int | None = None
-    pegDifference: float | None = None
-    expireTime: str | None = None
-
-
-class ModifyOrderBody(_Body):
-    orderId: int
-    clOrdId: str | None = Field(default=None, max_length=64)
-    orderQty: int
-    orderType: WireOrderType
-    price: float | None = None
-    stopPrice: float | None = None
-    timeInForce: str | None = None
-    maxShow: int | None = None
-    pegDifference: float | None = None
-    expireTime: str | None = None
-
-
-class CancelOrderBody(_Body):
-    orderId: int
-    clOrdId: str | None = Field(default=None, max_length=64)
-
-
-class LiquidateBody(_Body):
-    accountId: int
-    contractId: int
-    admin: bool = False
-
-
-def _bad_body(endpoint: str, exc: ValidationError) -> tuple[int, Any]:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(body)"
-    return 400, {"errorText": f"{endpoint}: field {where!r}: {err['msg']}"}
-
-
-def _failure(reason: str, text: str, **extra: Any) -> dict[str, Any]:
-    return {"failureReason": reason, "failureText": text, **extra}
-
-
 class TradovateSimulator:
     def __init__(
         self,
@@ -189,8 +167,14 @@ class TradovateSimulator:
         seed: int = 0,
         token_lifetime_s: float = 80 * 60.0,
         heartbeat_s: float = 2.5,
+        faults: Faults | None = None,
+        audit: str | Path | None = None,
     ) -> None:
+        """``faults`` go to every account added (duplicates and reordering on the wire, the rest to the
+        paper exchange); ``audit`` is a JSON-lines file for the audit log (in memory either way)."""
         self.exchange = exchange if exchange is not None else PaperExchange(seed=seed)
+        self.account_faults = faults
+        self.admin = SimAdmin(self, audit)
         self.token_lifetime_s = token_lifetime_s
         self.heartbeat_s = heartbeat_s
         self.faults = SimFaults()
@@ -214,6 +198,7 @@ class TradovateSimulator:
         self._conns: set[_Conn] = set()
         self._cmd: Command | None = None
         self._outbox: dict[int, list[dict[str, Any]]] = {}
+        self._wire_faults: dict[int, tuple[float, float]] = {}  # account id -> (duplicate, reorder) of props
         self._user_ids = iter(range(101, 10_000))
         self._account_ids = iter(range(700_001, 800_000))
         self._runner: web.AppRunner | None = None
@@ -234,7 +219,10 @@ class TradovateSimulator:
         user.accounts.append(acct.id)
         self.accounts[acct.id] = acct
         self.account_by_name[name] = acct
-        self.exchange.account(name)
+        paper = self.exchange.account(name, faults=replace(self.account_faults) if self.account_faults else None)
+        if paper.faults.duplicate_prob or paper.faults.reorder_prob:
+            self._wire_faults[acct.id] = (paper.faults.duplicate_prob, paper.faults.reorder_prob)
+            paper.faults = replace(paper.faults, duplicate_prob=0.0, reorder_prob=0.0)
         self._unlisten.append(
             self.exchange.listen(name, lambda ev, a=acct.id: self._on_paper(a, ev), lambda n=name: self.drop_sockets(n))
         )
@@ -252,6 +240,7 @@ class TradovateSimulator:
         app = web.Application()
         app.router.add_get("/v1/websocket", self._ws_handler)
         app.router.add_route("*", "/v1/{path:.+}", self._http_handler)
+        self.admin.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -272,6 +261,7 @@ class TradovateSimulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.admin.audit.close()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -379,30 +369,37 @@ class TradovateSimulator:
 
     # ------------------------------------------------------------- HTTP
     async def _http_handler(self, request: web.Request) -> web.StreamResponse:
-        endpoint = request.match_info["path"].lower().rstrip("/")
-        self.requests[endpoint] += 1
-        body: Any = None
-        if request.can_read_body:
-            try:
-                body = await request.json()
-            except ValueError:
-                return web.json_response({"errorText": "the body is not JSON"}, status=400)
-        if self._limited():
-            return web.Response(status=429)
-        if endpoint == "auth/accesstokenrequest":
-            return web.json_response(self._access_token(body))
-        auth = request.headers.get("Authorization", "")
-        token = auth[7:] if auth.startswith("Bearer ") else None
-        user_id = self._user_of(token)
-        if user_id is None:
-            return web.Response(status=401, text="Access is denied")
-        if endpoint == "auth/renewaccesstoken":
-            if self.faults.renew_fails:
-                return web.Response(status=401, text="Access is denied")
-            self.renewals += 1
-            return web.json_response(self._issue(user_id))
-        status, data = await self._dispatch(endpoint, user_id, dict(request.query), body)
+        call = Call(request.match_info["path"].lower().rstrip("/"))
+        self.requests[call.endpoint] += 1
+        call.raw = await request.text() if request.can_read_body else ""
+        status, data = await self._http_answer(call, request)
+        if is_order_request(call.endpoint):
+            self.admin.record(call, status, data)
+        if data is None:
+            return web.Response(status=status)
+        if isinstance(data, str):
+            return web.Response(status=status, text=data)
         return web.json_response(data, status=status)
+
+    async def _http_answer(self, call: Call, request: web.Request) -> tuple[int, Any]:
+        try:
+            call.body = parse_body(call.raw)
+        except BodyNotJSON:
+            return 400, {"errorText": "the body is not JSON"}
+        if self._limited():
+            return 429, None
+        if call.endpoint == "auth/accesstokenrequest":
+            return 200, self._access_token(call.body)
+        auth = request.headers.get("Authorization", "")
+        call.user_id = self._user_of(auth[7:] if auth.startswith("Bearer ") else None)
+        if call.user_id is None:
+            return 401, "Access is denied"
+        if call.endpoint == "auth/renewaccesstoken":
+            if self.faults.renew_fails:
+                return 401, "Access is denied"
+            self.renewals += 1
+            return 200, self._issue(call.user_id)
+        return await self._dispatch(call.endpoint, call.user_id, dict(request.query), call.body)
 
     # -------------------------------------------------------- WebSocket
     async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
@@ -456,51 +453,71 @@ class TradovateSimulator:
             conn.send("h")
 
     async def _ws_request(self, conn: _Conn, req: Request) -> None:
-        self.requests[req.endpoint.lower()] += 1
-        if req.endpoint == "authorize":
-            user_id = self._user_of(req.body.strip())
+        call = Call(req.endpoint.lower(), raw=req.body, user_id=conn.user_id)
+        self.requests[call.endpoint] += 1
+        if call.endpoint == "authorize":
+            user_id = self._user_of(token_of(req.body))
             if user_id is None:
                 conn.send(encode_response(req.id, 401, "Access is denied"))
                 return
             conn.user_id = user_id
             conn.send(encode_response(req.id, 200))
             return
-        if conn.user_id is None:
-            conn.send(encode_response(req.id, 401, "Access is denied: authorize first"))
+        audited = is_order_request(call.endpoint)
+        drop = self._drop_fault(call.endpoint) if conn.user_id is not None and not self._limited() else None
+        if drop == "before":
+            if audited:
+                call.body = self._body_or_none(req.body)
+                self.admin.refuse_unhandled(call, "connection cut before the request was handled (fault)")
+            conn.abort()
             return
-        if self._limited():
-            conn.send(encode_response(req.id, 429))
-            return
-        try:
-            body = req.json_body()
-        except FrameError as exc:
-            conn.send(encode_response(req.id, 400, {"errorText": str(exc)}))
-            return
-        endpoint = req.endpoint.lower()
-        drop_after = False
-        if endpoint in ORDER_ENDPOINTS and self.faults.drop_after_requests is not None:
-            self.faults.drop_after_requests -= 1
-            if self.faults.drop_after_requests <= 0:
-                self.faults.drop_after_requests = None
-                if self.faults.drop_mode == "before":
-                    conn.abort()
-                    return
-                drop_after = True
-        if endpoint == "user/syncrequest":
-            status, data = self._sync(conn.user_id, body)
-            if status == 200:
-                conn.accounts |= {a["id"] for a in data["accounts"]}
-        else:
-            query = dict(p.split("=", 1) for p in req.query.split("&") if "=" in p)
-            try:
-                status, data = await self._dispatch(endpoint, conn.user_id, query, body)
-            except Exception as exc:  # a simulator bug answers 500, like a server would, and is logged
-                log.exception("simulator: %s failed", endpoint)
-                status, data = 500, {"errorText": f"{type(exc).__name__}: {exc}"}
-        if drop_after:
+        status, data = await self._ws_answer(conn, req, call)
+        if audited:
+            self.admin.record(call, status, data, "answer lost: connection cut (fault)" if drop else "")
+        if drop:
             conn.abort()
             return
         conn.send(encode_response(req.id, status, data))
+
+    def _drop_fault(self, endpoint: str) -> Literal["before", "after"] | None:
+        """``faults.drop_after_requests``: whether this order request is the one the connection dies on."""
+        if endpoint not in ORDER_ENDPOINTS or self.faults.drop_after_requests is None:
+            return None
+        self.faults.drop_after_requests -= 1
+        if self.faults.drop_after_requests > 0:
+            return None
+        self.faults.drop_after_requests = None
+        return self.faults.drop_mode
+
+    @staticmethod
+    def _body_or_none(text: str) -> Any:
+        try:
+            return parse_body(text)
+        except BodyNotJSON:
+            return None
+
+    async def _ws_answer(self, conn: _Conn, req: Request, call: Call) -> tuple[int, Any]:
+        not_json = None
+        try:
+            call.body = parse_body(req.body)  # before any refusal: the audit records what was asked
+        except BodyNotJSON as exc:
+            not_json = exc
+        if conn.user_id is None:
+            return 401, "Access is denied: authorize first"
+        if self._limited():
+            return 429, None
+        if not_json is not None:
+            return 400, {"errorText": f"request {req.endpoint} #{req.id}: {not_json}"}
+        if call.endpoint == "user/syncrequest":
+            status, data = self._sync(conn.user_id, call.body)
+            if status == 200:
+                conn.accounts |= {a["id"] for a in data["accounts"]}
+            return status, data
+        try:
+            return await self._dispatch(call.endpoint, conn.user_id, parse_query(req.query), call.body)
+        except Exception as exc:  # a simulator bug answers 500, like a server would, and is logged
+            log.exception("simulator: %s failed", call.endpoint)
+            return 500, {"errorText": f"{type(exc).__name__}: {exc}"}
 
     # --------------------------------------------------------- endpoints
     async def _dispatch(self, endpoint: str, user_id: int, query: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -524,8 +541,8 @@ class TradovateSimulator:
                 }
                 for a in user.accounts
             ]
-        if entity == "contract":
-            return self._contract(op, query)
+        if entity in REFERENCE_ENTITIES:
+            return self.ledger.reference(entity, op, query)
         if op == "list" and entity in LIST_KEYS:
             return 200, self.ledger.of_accounts(LIST_KEYS[entity], mine)
         if endpoint == "order/item":
@@ -539,32 +556,15 @@ class TradovateSimulator:
             return await self._order(endpoint, mine, body)
         return 404, {"errorText": f"the simulator does not implement {endpoint}"}
 
-    def _contract(self, op: str, query: dict[str, str]) -> tuple[int, Any]:
-        contracts = self.ledger.contracts
-        try:
-            if op == "item":
-                c = contracts.get(int(query.get("id", "0")))
-                return (200, c) if c else (404, {"errorText": "no such contract"})
-            if op == "items":
-                ids = [int(x) for x in query.get("ids", "").split(",") if x]
-                return 200, [contracts[i] for i in ids if i in contracts]
-        except ValueError:
-            return 400, {"errorText": "contract ids must be numbers"}
-        if op == "find":
-            c = self.ledger.contract_by_name.get(query.get("name", ""))
-            return (200, c) if c else (404, {"errorText": "no such contract"})
-        if op == "suggest":
-            text, limit = query.get("t", "").upper(), int(query.get("l", "10") or 10)
-            return 200, [c for c in contracts.values() if c["name"].startswith(text)][:limit]
-        return 404, {"errorText": f"the simulator does not implement contract/{op}"}
-
     def _sync(self, user_id: int, body: Any) -> tuple[int, Any]:
         user = next(u for u in self.users.values() if u.id == user_id)
         if not isinstance(body, dict):
             return 400, {"errorText": "user/syncrequest needs a JSON body"}
         if "accounts" in body or "splitResponses" in body:
-            if not body.get("entityTypes"):
-                return 400, {"errorText": "entityTypes is required with accounts / splitResponses"}
+            # {accounts:[id]} alone is the trading-strategy example's form; entityTypes is required only
+            # with splitResponses (PROTOCOLS.md)
+            if body.get("splitResponses") and not body.get("entityTypes"):
+                return 400, {"errorText": "entityTypes is required with splitResponses"}
             wanted = {a for a in body.get("accounts") or user.accounts if a in user.accounts}
         else:
             users = body.get("users")
@@ -576,25 +576,41 @@ class TradovateSimulator:
         snap["accounts"] = [
             {"id": a, "name": self.accounts[a].name, "userId": user.id, "active": True} for a in sorted(wanted)
         ]
-        snap["cashBalances"] = []
+        snap["cashBalances"] = [self._cash_balance(a) for a in sorted(wanted)]
+        snap["currencies"] = [{"id": 1, "name": "USD"}]
+        for key in EMPTY_SYNC_KEYS:
+            snap[key] = []
         return 200, snap
+
+    def _cash_balance(self, account_id: int) -> dict[str, Any]:
+        """The trading-strategy example reads ``cashBalances[0].realizedPnL``."""
+        paper = self.exchange.accounts[self.accounts[account_id].name]
+        realized = sum(p.realized for p in paper.positions.values())
+        return {
+            "id": 10_000_000 + account_id,  # one cash balance per account and currency
+            "accountId": account_id,
+            "timestamp": now_iso(),
+            "tradeDate": trade_date(),
+            "currencyId": 1,
+            "amount": paper.balance,
+            "realizedPnL": realized,
+            "weekRealizedPnL": realized,
+        }
 
     async def _order(self, endpoint: str, mine: set[int], body: Any) -> tuple[int, Any]:
         if not isinstance(body, dict):
             return 400, {"errorText": f"{endpoint} needs a JSON body"}
-        model = {
-            "order/placeorder": PlaceOrderBody,
-            "order/modifyorder": ModifyOrderBody,
-            "order/cancelorder": CancelOrderBody,
-            "order/liquidateposition": LiquidateBody,
-        }[endpoint]
         try:
-            req = model.model_validate(body)
+            req = ORDER_BODIES[endpoint].model_validate(body)
         except ValidationError as exc:
-            return _bad_body(endpoint, exc)
+            return bad_body(endpoint, exc)
+        if isinstance(req, PlaceOrderBody) and req.accountId is None and req.spec is None:
+            return 400, {"errorText": f"{endpoint}: accountId or accountSpec is required"}
         acct_id = getattr(req, "accountId", None) or self.ledger.order_account.get(getattr(req, "orderId", 0))
+        if acct_id is None and isinstance(req, PlaceOrderBody):
+            acct_id = getattr(self.account_by_name.get(req.spec or ""), "id", None)
         if acct_id not in mine:
-            return 200, _failure("Unauthorized", f"account or order is not yours ({endpoint})")
+            return 200, failure("Unauthorized", f"account or order is not yours ({endpoint})")
         acct = self.accounts[acct_id]
         latency = self.exchange.accounts[acct.name].faults.latency_ms
         if latency:
@@ -613,19 +629,20 @@ class TradovateSimulator:
             self._flush(acct_id)
 
     def _place(self, acct: SimAccount, req: PlaceOrderBody) -> dict[str, Any]:
-        if req.accountSpec != acct.name:
-            return _failure("UnknownReason", f"accountSpec {req.accountSpec!r} is not account {acct.name!r}")
+        if req.spec is not None and req.spec != acct.name:
+            field = "accountSpec" if req.accountSpec else "accountName"
+            return failure("UnknownReason", f"{field} {req.spec!r} is not account {acct.name!r}")
         contract = self.ledger.contract_by_name.get(req.symbol)
         if contract is None:
-            return _failure("InvalidContract", f"unknown contract {req.symbol!r}")
+            return failure("InvalidContract", f"unknown contract {req.symbol!r}")
         otype = ORDER_TYPE_FROM_WIRE.get(req.orderType)
         if otype is None:
-            return _failure("Unsupported", f"the simulator does not trade {req.orderType} orders")
+            return failure("Unsupported", f"the simulator does not trade {req.orderType} orders")
         seen = self.ledger.clordids.get(acct.id, {})
         paper_id = req.clOrdId
         if req.clOrdId and req.clOrdId in seen:
             if self.faults.unique_clordid:
-                return _failure("UnknownReason", f"duplicate clOrdId {req.clOrdId}")
+                return failure("UnknownReason", f"duplicate clOrdId {req.clOrdId}")
             paper_id = f"{req.clOrdId}~{secrets.token_hex(3)}"  # the worst case: a second order
         self._cmd = Command(acct.id, "New", req.clOrdId)
         try:
@@ -642,7 +659,7 @@ class TradovateSimulator:
             )
         except OrderRejected as exc:
             extra = {"orderId": self._cmd.order_id} if self._cmd.order_id else {}
-            return _failure("UnknownReason", str(exc), **extra)
+            return failure("UnknownReason", str(exc), **extra)
         return {"orderId": self._cmd.order_id}
 
     def _paper_order(self, acct: SimAccount, order_id: int) -> str | None:
@@ -651,29 +668,29 @@ class TradovateSimulator:
     def _modify(self, acct: SimAccount, req: ModifyOrderBody) -> dict[str, Any]:
         paper = self._paper_order(acct, req.orderId)
         if paper is None:
-            return _failure("UnknownReason", f"no order {req.orderId}")
+            return failure("UnknownReason", f"no order {req.orderId}")
         self._cmd = Command(acct.id, "Modify", req.clOrdId, order_id=req.orderId)
         try:
             self.exchange.modify(acct.name, paper, qty=req.orderQty, price=req.price, stop_price=req.stopPrice)
         except OrderRejected as exc:
-            return _failure("UnknownReason", str(exc))
+            return failure("UnknownReason", str(exc))
         return {"commandId": self.ledger.next_id("command")}
 
     def _cancel(self, acct: SimAccount, req: CancelOrderBody) -> dict[str, Any]:
         paper = self._paper_order(acct, req.orderId)
         if paper is None:
-            return _failure("UnknownReason", f"no order {req.orderId}")
+            return failure("UnknownReason", f"no order {req.orderId}")
         self._cmd = Command(acct.id, "Cancel", req.clOrdId, order_id=req.orderId)
         try:
             self.exchange.cancel(acct.name, paper)
         except OrderRejected as exc:
-            return _failure("TooLate", str(exc))
+            return failure("TooLate", str(exc))
         return {"commandId": self.ledger.next_id("command")}
 
     def _liquidate(self, acct: SimAccount, req: LiquidateBody) -> dict[str, Any]:
         contract = self.ledger.contracts.get(req.contractId)
         if contract is None:
-            return _failure("InvalidContract", f"unknown contract id {req.contractId}")
+            return failure("InvalidContract", f"unknown contract id {req.contractId}")
         self._cmd = Command(acct.id, "Liquidate", None)
         self.exchange.flatten(acct.name, root_symbol(contract["name"]))
         ids = self._cmd.closing_order_ids
@@ -690,12 +707,13 @@ class TradovateSimulator:
         items = self._outbox.pop(account_id, [])
         if not items:
             return
-        f, r = self.faults, self._rng
-        if f.duplicate_props:
-            items = [x for item in items for x in ([item, item] if r.random() < f.duplicate_props else [item])]
-        if f.reorder_props:
+        dup, reorder = self._wire_faults.get(account_id, (0.0, 0.0))
+        dup, reorder, r = max(dup, self.faults.duplicate_props), max(reorder, self.faults.reorder_props), self._rng
+        if dup:
+            items = [x for item in items for x in ([item, item] if r.random() < dup else [item])]
+        if reorder:
             for i in range(len(items) - 1):
-                if r.random() < f.reorder_props:
+                if r.random() < reorder:
                     items[i], items[i + 1] = items[i + 1], items[i]
         text = encode_array(items)
         for conn in list(self._conns):
@@ -732,15 +750,28 @@ class TradovateSimulator:
 
 
 # -------------------------------------------------------------- standalone
-async def _serve(port: int, accounts: int, seed: int, token_lifetime_s: float, tick_s: float) -> None:
-    sim = TradovateSimulator(seed=seed, token_lifetime_s=token_lifetime_s)
-    made = [sim.add_account(f"DEMO{i:04d}", username=f"trader{i}") for i in range(1, accounts + 1)]
+def standalone(
+    accounts: int,
+    seed: int,
+    *,
+    faults: Faults | None = None,
+    audit: str | None = None,
+    token_lifetime_s: float = 80 * 60.0,
+) -> TradovateSimulator:
+    """The simulator ``copytui sim tradovate`` runs: demo accounts DEMO0001... of users trader1..."""
+    sim = TradovateSimulator(seed=seed, token_lifetime_s=token_lifetime_s, faults=faults, audit=audit)
+    for i in range(1, accounts + 1):
+        sim.add_account(f"DEMO{i:04d}", username=f"trader{i}")
+    return sim
+
+
+async def _serve(sim: TradovateSimulator, port: int, tick_s: float) -> None:
     actual = await sim.start("127.0.0.1", port)
     front = ", ".join(sim.ledger.front(r)["name"] for r in ("ES", "NQ", "MES", "MNQ"))
     print(f"tradovate simulator listening on http://127.0.0.1:{actual}/v1", flush=True)
     print(f"  WebSocket ws://127.0.0.1:{actual}/v1/websocket   contracts {front} ...", flush=True)
     print(f"  logins (password {SIM_PASSWORD!r}, sec {SIM_PASSWORD!r}; simulator only):", flush=True)
-    for a in made:
+    for a in sim.accounts.values():
         user = next(u for u in sim.users.values() if u.id == a.user_id)
         print(f"    username {user.name:<10} account_id {a.name} (id {a.id})", flush=True)
     print(
@@ -748,6 +779,12 @@ async def _serve(port: int, accounts: int, seed: int, token_lifetime_s: float, t
         f"port: {actual}, username: trader1, account_id: DEMO0001",
         flush=True,
     )
+    admin = f"http://127.0.0.1:{actual}/admin"
+    print(f"  admin: {admin}/audit  {admin}/quote?symbol=ES  {admin}/orders (order id -> clOrdId)", flush=True)
+    if sim.account_faults is not None and sim.account_faults != Faults():
+        print(f"  faults on every account: {sim.account_faults}", flush=True)
+    if sim.admin.audit_path:
+        print(f"  audit log: every order request received is appended to {sim.admin.audit_path}", flush=True)
     print("  Ctrl-C to stop", flush=True)
     try:
         await walk_until_stopped(sim.exchange, tick_s, "tradovate-sim")
@@ -757,10 +794,20 @@ async def _serve(port: int, accounts: int, seed: int, token_lifetime_s: float, t
 
 
 def serve(
-    port: int, accounts: int = 3, seed: int = 7, *, token_lifetime_s: float = 80 * 60.0, tick_s: float = 0.25
+    port: int,
+    accounts: int = 3,
+    seed: int = 7,
+    *,
+    faults: Faults | None = None,
+    audit: str | None = None,
+    token_lifetime_s: float = 80 * 60.0,
+    tick_s: float = 0.25,
 ) -> None:
-    """``copytui sim tradovate``: run until Ctrl-C."""
-    asyncio.run(_serve(port, accounts, seed, token_lifetime_s, tick_s))
+    """``copytui sim tradovate``: run until Ctrl-C. ``faults`` apply to every demo account (duplicates and
+    reordering to the WebSocket's props, dropped streams to its sockets); ``audit`` is a JSON-lines file
+    that gets every order request received, refused ones included (also at GET /admin/audit)."""
+    sim = standalone(accounts, seed, faults=faults, audit=audit, token_lifetime_s=token_lifetime_s)
+    asyncio.run(_serve(sim, port, tick_s))
 
 
 @contextlib.asynccontextmanager

@@ -117,6 +117,10 @@ async def open_rig(
     start: bool = True,
 ) -> AsyncIterator[Rig]:
     """The runtime the CLI would build for this config, with a fresh journal in a temp dir."""
+    # the bench fires bursts far above any trader's pace: the per-minute order guard stays off
+    followers = [
+        f.model_copy(update={"risk": f.risk.model_copy(update={"max_orders_per_minute": None})}) for f in followers
+    ]
     with tempfile.TemporaryDirectory(prefix="copytui-bench-") as tmp:
         journal = Path(tmp) / "journal.sqlite3"
         config = Config(leader=AccountConfig(name=LEADER, broker="paper"), followers=followers, journal=str(journal))

@@ -2,14 +2,17 @@
 
 Each simulator speaks its broker's real wire protocol on 127.0.0.1 over its own paper exchange,
 with demo accounts, and prints how to reach it. To add a broker, add one line to SIMULATORS:
-``"<broker>": "<module>:<function>"`` where the function is ``serve(port, accounts, seed)`` and
-blocks until Ctrl-C.
+``"<broker>": "<module>:<function>"`` where the function is
+``serve(port, accounts, seed, *, faults: Faults, audit: str | None)`` and blocks until Ctrl-C:
+``faults`` applies to every demo account, ``audit`` is a JSON-lines file that gets every order
+request received (see adapters/paper/audit.py).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 
 import typer
 
@@ -36,8 +39,28 @@ def _command(broker: str, target: str) -> Callable[..., None]:
         port: int = typer.Option(..., "--port", min=0, max=65535, help="TCP port on 127.0.0.1 (0: any free port)."),
         accounts: int = typer.Option(3, "--accounts", min=1, max=200, help="Demo accounts to create."),
         seed: int = typer.Option(7, "--seed", help="Seed of the simulator's paper exchange."),
+        latency_ms: float = typer.Option(0.0, "--latency-ms", min=0, max=60_000, help="Added to every order request."),
+        reject_rate: float = typer.Option(0.0, "--reject-rate", min=0, max=1, help="Share of orders rejected."),
+        partial_fill_prob: float = typer.Option(
+            0.0, "--partial-fill-prob", min=0, max=1, help="Chance a fill covers part of the order."
+        ),
+        drop_stream_prob: float = typer.Option(
+            0.0, "--drop-stream-prob", min=0, max=1, help="Chance per event that the stream drops."
+        ),
+        duplicate_prob: float = typer.Option(
+            0.0, "--duplicate-prob", min=0, max=1, help="Chance an event comes twice."
+        ),
+        reorder_prob: float = typer.Option(
+            0.0, "--reorder-prob", min=0, max=1, help="Chance an event comes after the next one."
+        ),
+        audit: Path | None = typer.Option(
+            None, "--audit", help="Append every order request received (refused ones too) to this JSON-lines file."
+        ),
     ) -> None:
-        _launcher(target)(port, accounts, seed)
+        from adapters.paper.exchange import Faults
+
+        faults = Faults(latency_ms, reject_rate, partial_fill_prob, drop_stream_prob, duplicate_prob, reorder_prob)
+        _launcher(target)(port, accounts, seed, faults=faults, audit=str(audit) if audit else None)
 
     run.__doc__ = f"Run the {broker} simulator until Ctrl-C."
     return run

@@ -274,11 +274,42 @@ class Reconciler:
         e._emit("reconciled", drifts)
         return drifts
 
-    async def _check_loss(self, f: Follower) -> None:
+    def start_loss_limit(self, f: Follower) -> None:
+        """Our P&L starts from the broker's positions just read; a daily loss limit that P&L cannot
+        keep refuses the follower (never silently off)."""
+        unknown = self.e.pnl.seed(f.state.name, f.positions.values())
+        f.state.loss_baseline = self.e.pnl.session_pnl(f.state.name)
+        if unknown:
+            self._refuse_unknown_loss(f, unknown, "refused at start")
+
+    def _refuse_unknown_loss(self, f: Follower, unknown: list[str], what: str) -> None:
         limit = f.state.cfg.risk.daily_loss_limit
-        pnl = sum(p.realized_pnl + p.unrealized_pnl for p in f.positions.values())
-        if f.state.loss_baseline is None:
-            f.state.loss_baseline = pnl
+        if limit is None or f.state.stopped_by_risk:
+            return
+        name = f.state.name
+        why = f"daily loss limit {limit:,.2f} cannot be computed: {'; '.join(unknown)}"
+        f.state.stopped_by_risk = why
+        f.state.paused = True  # its positions stay as they are: no syncs, no corrections
+        self.e.journal.operator_action("risk_refused", name, why)
+        self.e.raise_alert(
+            "error",
+            name,
+            "loss limit unknown",
+            f"follower {name} {what}: its {why}. Nothing is copied to it this session; "
+            "flatten it at the broker or remove its limit, then restart",
+        )
+
+    async def _check_loss(self, f: Follower) -> None:
+        book, name = self.e.pnl, f.state.name
+        if f.state.loss_baseline is None and not book.unknown(name):  # positions unreadable at start
+            self.start_loss_limit(f)
+            return
+        for n in book.check(name, f.adapter.broker, f.positions, settled=not self._in_flight(f)):
+            self.e.raise_alert(n.level, name, n.kind, n.message)
+        limit = f.state.cfg.risk.daily_loss_limit
+        pnl = book.session_pnl(name)
+        if pnl is None or f.state.loss_baseline is None:
+            self._refuse_unknown_loss(f, book.unknown(name), "stopped")
             return
         loss = f.state.loss_baseline - pnl
         if limit is not None and loss >= limit and not f.state.stopped_by_risk:

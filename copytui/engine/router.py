@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from adapters.base import Capabilities, fit_client_id
 from copytui.config import FollowerConfig
+from copytui.engine.feedback import FeedbackGuard
 from copytui.engine.guards import Breaker, in_window
 from copytui.engine.sizing import SizingRule
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
@@ -52,11 +53,13 @@ class FollowerState:
     intents: dict[str, IntentState] = field(default_factory=dict)
     breaker: Breaker = field(default_factory=Breaker)
     stopped_by_risk: str = ""  # why a risk guard stopped this follower for the session
+    feedback_trip: str = ""  # set by the feedback guard; the engine stops the follower for it
     loss_baseline: float | None = None  # P&L when the session started, for the daily loss limit
 
     def __post_init__(self) -> None:
         r = self.cfg.risk
         self.breaker = Breaker(failures_to_open=r.breaker_failures, cooldown_s=r.breaker_cooldown_s)
+        self.feedback = FeedbackGuard(self.cfg)
 
     @property
     def name(self) -> str:
@@ -133,6 +136,8 @@ class Router:
 
     def route(self, sig: Signal) -> list[FollowerOrder]:
         f = self.f
+        if FeedbackGuard.from_leader(sig):
+            f.feedback.leader_activity(sig)
         if not f.cfg.enabled:
             return self._skip(sig, "follower disabled")
         if f.stopped_by_risk:
@@ -169,7 +174,12 @@ class Router:
             reason = f"risk: outside trading hours {risk.trading_hours}"
         elif not f.breaker.allow():
             reason = f"breaker open: {f.breaker.reason}"
+        elif FeedbackGuard.from_leader(sig) and (loop := f.feedback.refuse(live)):
+            reason = f"risk: {loop}"
+            f.feedback_trip = loop
         if not reason:
+            if FeedbackGuard.from_leader(sig):
+                f.feedback.sent(live)
             return orders
         for o in live:  # the mirror bookkeeping assumed these would go
             loid = o.leader_order_id

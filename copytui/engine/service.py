@@ -8,12 +8,13 @@ adapter -> acks and fills -> journal -> snapshot for the desk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 from adapters.base import (
@@ -29,6 +30,7 @@ from copytui.config import AccountConfig, FollowerConfig, ReconcileConfig
 from copytui.engine.gcpace import GcPacer
 from copytui.engine.lane import OrderLane
 from copytui.engine.lease import Leases
+from copytui.engine.pnl import PnlBook
 from copytui.engine.router import CopyState, FollowerState, IntentState, Router
 from copytui.engine.signals import SignalBuilder, signal_id
 from copytui.engine.sizing import SizingRule
@@ -136,6 +138,7 @@ class Engine:
         self.failed_to_start: str | None = None
         """The first account whose connect failed while starting (for the one-line error)."""
         self._held_leader_events: list[AccountEvent] | None = None
+        self._drops_seen: dict[str, int] = {}
         self._stopping = False
         from copytui.engine.reconciler import Reconciler  # noqa: PLC0415 - the two refer to each other
 
@@ -177,7 +180,7 @@ class Engine:
         for f in self.followers.values():
             try:
                 await self.reconciler.refresh_positions(f)
-                f.state.loss_baseline = sum(p.realized_pnl + p.unrealized_pnl for p in f.positions.values())
+                self.reconciler.start_loss_limit(f)  # seeds our P&L; refuses a limit it cannot compute
             except BrokerError as exc:
                 self.raise_alert("warning", f.state.name, "positions unavailable", str(exc))
         for name, f in self.followers.items():
@@ -295,8 +298,9 @@ class Engine:
                 broker=self.leader.broker,
                 connection=self.leader.health.state,
                 positions={s: p for s, p in self.builder.positions.items() if p},
-                realized_pnl=sum(p.realized_pnl for p in self.leader_positions.values()),
-                unrealized_pnl=sum(p.unrealized_pnl for p in self.leader_positions.values()),
+                # the leader's broker's own figures, 0 where it sends none
+                realized_pnl=sum(p.realized_pnl or 0.0 for p in self.leader_positions.values()),
+                unrealized_pnl=sum(p.unrealized_pnl or 0.0 for p in self.leader_positions.values()),
                 events=tuple(self.leader_events),
             ),
             followers=tuple(self._view(f) for f in self.followers.values()),
@@ -329,6 +333,7 @@ class Engine:
     def _view(self, f: Follower) -> FollowerView:
         s = f.stats
         p50, p99, slip_avg, slip_p95, cash_avg, history = self._figures(f)
+        pnl = self.pnl.figures(f.state.name)
         return FollowerView(
             name=f.state.name,
             broker=f.adapter.broker,
@@ -338,8 +343,10 @@ class Engine:
             positions={sym: p.qty for sym, p in f.positions.items() if p.qty},
             expected={k: v for k, v in self._expected_now(f).items() if v},
             drift={k: v for k, v in f.drift.items() if v},
-            realized_pnl=sum(p.realized_pnl for p in f.positions.values()),
-            unrealized_pnl=sum(p.unrealized_pnl for p in f.positions.values()),
+            realized_pnl=pnl.realized,
+            unrealized_pnl=pnl.unrealized,
+            pnl_known=pnl.known,
+            broker_pnl=pnl.broker,
             last_latency_ms=s.last_latency_ms,
             orders=s.orders,
             rejects=s.rejects,
@@ -434,6 +441,7 @@ class Engine:
     def on_leader_event(self, ev: AccountEvent) -> None:
         """The hot path. Synchronous from the event to the executors' queues."""
         self.last_leader_event_mono = time.monotonic()
+        self.pnl.mark_from(ev)  # the leader's fill prices the contract for every follower's P&L
         if ev.kind is EventKind.POSITION:
             self.leader_events.append(f"position {ev.symbol} {ev.position:+d}")
             self._emit("leader", ev)
@@ -450,7 +458,33 @@ class Engine:
             self.duplicates += 1
             self.journal.count("duplicates_dropped")
             return
+        if ev.client_order_id is not None and (echoed := self._echo_of(ev.client_order_id)) is not None:
+            # copytui's own follower order came back as a leader order: copying it would feed a loop
+            self.journal.count("echoes_dropped")
+            self.journal.error("leader", f"echo of {echoed.state.name}'s order {ev.client_order_id}")
+            self._stop_runaway(echoed, f"feedback loop: its order {ev.client_order_id} came back as a leader order")
+            return
         self.process_signal(sig)
+
+    def _echo_of(self, client_order_id: str) -> Follower | None:
+        for f in self.followers.values():
+            if client_order_id in f.state.intents:
+                return f
+        return None
+
+    def _stop_runaway(self, f: Follower, why: str) -> None:
+        """Invariant 10's runtime guard: stop the follower at once (nothing more is routed to it),
+        open its breaker, then flatten it, with an alert naming the cause."""
+        name = f.state.name
+        f.state.stopped_by_risk = why
+        f.state.breaker.failure(why, True)
+        self.journal.operator_action("risk_stop", name, why)
+        self.raise_alert("error", name, "feedback loop", f"{why}: flattening and stopping this follower")
+        self.tasks.spawn(self._flatten_quietly(name), f"runaway-flatten-{name}")
+
+    async def _flatten_quietly(self, name: str) -> None:
+        with contextlib.suppress(BrokerError):  # flatten() raised its own alert
+            await self.flatten(name)
 
     def process_signal(self, sig: Signal) -> None:
         orders: list[FollowerOrder] = []
@@ -460,6 +494,8 @@ class Engine:
             except (UnknownSymbol, ValueError) as exc:
                 self.journal.error(f"router:{f.state.name}", str(exc), sig.model_dump_json())
                 self.raise_alert("error", f.state.name, "cannot route", str(exc))
+            if f.state.feedback_trip and not f.state.stopped_by_risk:
+                self._stop_runaway(f, f.state.feedback_trip)
         if not self.journal.commit_signal(sig, orders):
             self.duplicates += 1
             return
@@ -661,6 +697,23 @@ class Engine:
                     f.queue.expire_overdue(now, self.order_timeout_s)
                 if len(f.state.intents) > INTENTS_KEPT:
                     f.state.prune(INTENTS_KEPT // 2)
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        """Anything an adapter refused at its edge since the last look: counted in the journal and
+        alerted, once per batch (invariant 9: never only logged)."""
+        accounts = [(self.leader_cfg.name, self.leader), *((n, f.adapter) for n, f in self.followers.items())]
+        for name, adapter in accounts:
+            health = adapter.health
+            seen = self._drops_seen.get(name, 0)
+            if health.dropped > seen:
+                new = health.dropped - seen
+                self._drops_seen[name] = health.dropped
+                self.journal.count(f"dropped:{name}", new)
+                self.journal.error(f"adapter:{name}", f"{new} dropped at the edge: {health.last_dropped}")
+                self.raise_alert(
+                    "warning", name, "dropped at the edge", f"{new} frame(s) refused, latest: {health.last_dropped}"
+                )
 
     def _breaker_failure(self, f: Follower, reason: str, fatal: bool = False) -> None:
         if f.state.breaker.failure(reason, fatal):
@@ -711,14 +764,16 @@ class Engine:
                 symbol=ev.symbol,
                 qty=ev.position,
                 avg_price=ev.avg_price or 0.0,
-                realized_pnl=old.realized_pnl if old else 0.0,
-                unrealized_pnl=old.unrealized_pnl if old else 0.0,
+                realized_pnl=old.realized_pnl if old else None,  # None: the broker sent no figure
+                unrealized_pnl=old.unrealized_pnl if old else None,
             )
             self._emit("position", f.state.name)
             return
         it = f.state.intents.get(ev.client_order_id or "")
         if it is None:
-            return  # not ours (manual trade, flatten order): positions still come through
+            if ev.kind is EventKind.FILL:  # not ours (manual trade, flatten order): P&L still counts it
+                self.pnl.other_fill(f.state.name, ev)
+            return
         if ev.kind is EventKind.FILL:
             self._on_follower_fill(f, it, ev)
         elif ev.kind is EventKind.ORDER_REJECTED:
@@ -728,6 +783,11 @@ class Engine:
             self._finalize(f, it, OrderStatus.CANCELLED, ev.reason)
         elif ev.kind in (EventKind.ORDER_NEW, EventKind.ORDER_MODIFIED) and ev.order_id:
             it.broker_order_id = ev.order_id
+
+    @cached_property
+    def pnl(self) -> PnlBook:
+        """Every follower's P&L from its own fills and the marks all accounts' fills give."""
+        return PnlBook()
 
     def _on_follower_fill(self, f: Follower, it: IntentState, ev: AccountEvent) -> None:
         if ev.cum_qty <= it.filled:
@@ -749,6 +809,7 @@ class Engine:
             f.stats.slippage_ticks.append(ticks)
             f.stats.slippage_cash.append(cash)
         f.stats.fills += 1
+        self.pnl.fill(f.state.name, ev.symbol, it.order.side, ev.fill_qty, ev.fill_price)
         self.journal.record_fill(
             f.state.name,
             ev.fill_id or f"{ev.order_id}-{ev.cum_qty}",

@@ -81,6 +81,10 @@ class FollowerView:
     slippage_p95_ticks: float
     slippage_avg_cash: float
     latency_history: tuple[float, ...]
+    pnl_known: bool = True
+    """False when a position's average price or mark is unknown: the P&L figures leave it out."""
+    broker_pnl: float | None = None
+    """The broker's own P&L since start (realised plus unrealised), None when the broker sends none."""
 
 
 @dataclass(frozen=True, slots=True)

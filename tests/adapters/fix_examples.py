@@ -1,8 +1,10 @@
 """QuickFIX's own example acceptors, ``executor`` and ``ordermatch``, as real counterparties.
 
 They are C++ programs from the quickfix source distribution (not in the PyPI sdist; the Debian
-source package has them). Build them with ``adapters/fix/build_quickfix_examples.sh DIR`` and point
-``COPYTUI_QUICKFIX_EXAMPLES`` at DIR; without it the interop tests are skipped.
+source package has them), and ``executor.py``, the same executor in Python, run here with the
+tests' own interpreter. Build them with ``adapters/fix/build_quickfix_examples.sh DIR`` and point
+``COPYTUI_QUICKFIX_EXAMPLES`` at DIR; without it the interop tests are skipped, unless
+``COPYTUI_REQUIRE_FIX_EXAMPLES=1`` (CI sets it): then they fail, since a skip there would hide them.
 """
 
 from __future__ import annotations
@@ -19,16 +21,27 @@ from pathlib import Path
 import pytest
 
 ENV = "COPYTUI_QUICKFIX_EXAMPLES"
+REQUIRE = "COPYTUI_REQUIRE_FIX_EXAMPLES"
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail where the examples must run (``COPYTUI_REQUIRE_FIX_EXAMPLES=1``)."""
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"{reason} ({REQUIRE}=1: these tests must run here, not skip)", pytrace=False)
+    pytest.skip(reason)
 
 
 def example(name: str) -> Path:
+    """The example's path; ``executor.py`` is a Python script, the others are programs."""
     base = os.environ.get(ENV)
     path = Path(base) / name if base else None
-    if path is None or not os.access(path, os.X_OK):
-        pytest.skip(
+    ready = path is not None and (path.is_file() if name.endswith(".py") else os.access(path, os.X_OK))
+    if path is None or not ready:
+        unavailable(
             f"QuickFIX example acceptor `{name}` not built: run adapters/fix/build_quickfix_examples.sh DIR "
             f"and set {ENV}=DIR (README, FIX: trying real counterparties)"
         )
+        raise AssertionError("unreachable")
     return path
 
 
@@ -37,7 +50,7 @@ def spec_dir() -> Path:
     for candidate in (Path(sys.prefix) / "share" / "quickfix", Path("/usr/share/quickfix")):
         if (candidate / "FIX42.xml").is_file():
             return candidate
-    pytest.skip("quickfix's FIX42.xml / FIX44.xml data dictionaries not found")
+    unavailable("quickfix's FIX42.xml / FIX44.xml data dictionaries not found")
     raise AssertionError("unreachable")
 
 
@@ -75,8 +88,10 @@ def _listening(port: int) -> bool:
 @contextlib.contextmanager
 def running(name: str, port: int, cfg: Path, work: Path) -> Iterator[subprocess.Popen[str]]:
     """Start the example on ``cfg``; ordermatch reads commands from stdin, so it gets a pipe."""
+    path = example(name)
+    command = [sys.executable, str(path)] if path.suffix == ".py" else [str(path)]
     proc = subprocess.Popen(
-        [str(example(name)), str(cfg)],
+        [*command, str(cfg)],
         cwd=work,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -96,7 +111,7 @@ def running(name: str, port: int, cfg: Path, work: Path) -> Iterator[subprocess.
                 assert proc.stdin is not None
                 proc.stdin.write("#quit\n")
                 proc.stdin.flush()
-        else:
+        else:  # executor (and executor.py) stop only on a signal
             proc.terminate()
         try:
             proc.wait(timeout=5)

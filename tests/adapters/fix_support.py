@@ -87,3 +87,11 @@ async def until(what: str, cond: Callable[[], Any], timeout: float = 5.0) -> Any
         return await asyncio.wait_for(check(), timeout)
     except TimeoutError:
         raise AssertionError(f"{what} did not happen within {timeout}s") from None
+
+
+def sent(a: FixAdapter, msg_type: str) -> int:
+    """How many ``msg_type`` messages the adapter wrote, read from its own message log."""
+    log = a.data_dir / "messages.log"
+    if not log.exists():
+        return 0
+    return sum(1 for line in log.read_text().splitlines() if " out " in line and f"|35={msg_type}|" in line)

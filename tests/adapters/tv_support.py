@@ -3,9 +3,13 @@ real factory from an account config, and secrets standing in for the keyring."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import aiohttp
 
 from adapters.base import AdapterContext
 from adapters.paper.exchange import PaperExchange
@@ -62,3 +66,92 @@ async def running_sim(
         yield sim
     finally:
         await sim.stop()
+
+
+class RawClient:
+    """Tradovate's wire spoken the way Tradovate's own sample clients speak it (tradovate/example-api-js,
+    example-api-trading-strategy): REST over aiohttp and WebSocket text frames written out by hand, so a
+    test states the exact bytes a sample sends. No code of theirs: the frames are facts in our tests."""
+
+    def __init__(self, base: str, ws_url: str) -> None:
+        self.base, self.ws_url = base, ws_url
+        self.http = aiohttp.ClientSession()
+        self.token = ""
+        self.user_id = 0
+        self.accounts: list[dict[str, Any]] = []
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.events: list[dict[str, Any]] = []
+        """Every server event (``{"e": ...}``) read so far, in order."""
+        self.responses: dict[Any, dict[str, Any]] = {}
+
+    @classmethod
+    def of(cls, sim: TradovateSimulator) -> RawClient:
+        return cls(sim.url, sim.ws_url)
+
+    async def rest(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        async with self.http.request(method, f"{self.base}/{path}", headers=headers, **kw) as r:
+            text = await r.text()
+            try:
+                return r.status, json.loads(text) if text else None
+            except ValueError:
+                return r.status, text
+
+    async def login(self, name: str, password: str = PASSWORD) -> None:
+        """The trading-strategy example's access token request (camel-cased path, its body's fields)."""
+        body = {"name": name, "password": password, "appId": "AutoTrade", "appVersion": "1.0"}
+        body |= {"deviceId": "d" * 64, "cid": 0, "sec": SEC}
+        status, answer = await self.rest("POST", "auth/accessTokenRequest", json=body)
+        assert status == 200 and "accessToken" in answer, answer
+        self.token, self.user_id = answer["accessToken"], answer["userId"]
+        status, self.accounts = await self.rest("GET", "account/list")
+        assert status == 200, self.accounts
+
+    async def open_socket(self) -> None:
+        self.ws = await self.http.ws_connect(self.ws_url)
+        assert await self._frame() == "o"
+
+    async def send(self, text: str) -> None:
+        assert self.ws is not None
+        await self.ws.send_str(text)
+
+    async def _frame(self) -> str:
+        assert self.ws is not None
+        async with asyncio.timeout(10):  # a hang guard, not a timing assertion
+            msg = await self.ws.receive()
+        if msg.type is not aiohttp.WSMsgType.TEXT:
+            raise ConnectionError(f"socket closed: {msg.type.name}")
+        return str(msg.data)
+
+    async def _read(self) -> None:
+        """One frame: its events go to ``events``, its responses to ``responses``."""
+        frame = await self._frame()
+        if frame.startswith("a"):
+            for item in json.loads(frame[1:]):
+                if "e" in item:
+                    self.events.append(item)
+                else:
+                    self.responses[item.get("i")] = item
+
+    async def answer(self, request_id: int) -> dict[str, Any]:
+        """The response to request ``request_id`` (``{"i": id, "s": status, "d": ...}``)."""
+        while request_id not in self.responses:
+            await self._read()
+        return self.responses.pop(request_id)
+
+    async def event(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The first event (already read or still to come) that ``match`` accepts."""
+        seen = 0
+        while True:
+            for item in self.events[seen:]:
+                if match(item):
+                    return item
+            seen = len(self.events)
+            await self._read()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        await self.http.close()

@@ -1,0 +1,75 @@
+"""Defence in depth against a feedback loop (DESIGN.md invariant 10).
+
+The identity check at start refuses a follower on the leader's own account when the brokers say
+so; this guard catches what it cannot see (an account reached through a bridge, a broker that
+reports no canonical id). A follower whose orders outgrow what its rule applied to the leader's
+activity can explain, or that is sent orders faster than any trader trades, is stopped for the
+session: its breaker opens, it is flattened, and an alert says why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from copytui.config import FollowerConfig
+from copytui.models import FollowerOrder, Signal, SignalKind
+
+SLACK_CONTRACTS = 10
+"""Contracts a follower may be sent beyond its rule's share, for rounding carried between fills."""
+WINDOW_S = 60.0
+
+
+def contracts_per_leader_contract(cfg: FollowerConfig) -> float:
+    """The most follower contracts one leader contract can cause under ``cfg``'s rule."""
+    if cfg.fixed_qty:
+        return float(cfg.fixed_qty)  # a 1-lot entry opens fixed_qty; a flip of 2 closes and reopens
+    factor = max([1.0, *(m.factor for m in cfg.symbol_map.values())])
+    return cfg.multiplier * factor
+
+
+class FeedbackGuard:
+    """One follower's budget: contracts sent against the leader's activity, orders per minute."""
+
+    def __init__(self, cfg: FollowerConfig) -> None:
+        self.ratio = contracts_per_leader_contract(cfg)
+        self.max_per_minute = cfg.risk.max_orders_per_minute
+        self.leader_contracts = 0
+        self.leader_signals = 0
+        self.sent_contracts = 0
+        self._sent_at: deque[float] = deque()
+
+    @staticmethod
+    def from_leader(sig: Signal) -> bool:
+        return sig.kind in (SignalKind.NEW, SignalKind.MODIFY, SignalKind.CANCEL, SignalKind.FILL)
+
+    def leader_activity(self, sig: Signal) -> None:
+        """Count what the leader did: an order's quantity and each fill's (both, generously)."""
+        self.leader_signals += 1
+        self.leader_contracts += sig.fill_qty if sig.kind is SignalKind.FILL else sig.qty
+
+    def refuse(self, live: list[FollowerOrder], now: float | None = None) -> str:
+        """Why these orders may not go ("" when they may), before they are sent."""
+        contracts = sum(o.qty for o in live)
+        allowed = self.ratio * self.leader_contracts + self.leader_signals + SLACK_CONTRACTS
+        if self.sent_contracts + contracts > allowed:
+            return (
+                f"feedback loop suspected: {self.sent_contracts + contracts} contracts sent for "
+                f"{self.leader_contracts} leader contracts, more than the rule can explain ({allowed:g})"
+            )
+        if self.max_per_minute is not None:
+            now = time.monotonic() if now is None else now
+            while self._sent_at and self._sent_at[0] < now - WINDOW_S:
+                self._sent_at.popleft()
+            if len(self._sent_at) + len(live) > self.max_per_minute:
+                return (
+                    f"feedback loop suspected: more than {self.max_per_minute} orders in a minute "
+                    "(risk.max_orders_per_minute)"
+                )
+        return ""
+
+    def sent(self, live: list[FollowerOrder], now: float | None = None) -> None:
+        self.sent_contracts += sum(o.qty for o in live)
+        if self.max_per_minute is not None:
+            now = time.monotonic() if now is None else now
+            self._sent_at.extend(now for _ in live)
