@@ -70,6 +70,10 @@ class Capabilities:
     client_ids: bool = True
     client_id_max_len: int = 32
     client_id_charset: str = "0123456789abcdefghijklmnopqrstuvwxyz"
+    order_ids_restart: bool = False
+    """The broker's order ids are unique only within a session or a counterparty's process (FIX's
+    OrderID): a leader's orders are then known by client order id and order id together
+    (DESIGN.md invariant 12), so a restarted counterparty's order 1 is not the previous one's."""
 
 
 @dataclass(slots=True)

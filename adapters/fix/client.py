@@ -127,7 +127,11 @@ class FixAdapter(BrokerAdapter):
         self._session_id: fix.SessionID | None = None
         self.data_dir = data_dir
         self.capabilities = Capabilities(
-            modify=True, brackets=False, client_ids=True, client_id_max_len=opts.clordid_max_len
+            modify=True,
+            brackets=False,
+            client_ids=True,
+            client_id_max_len=opts.clordid_max_len,
+            order_ids_restart=True,  # OrderID (37) is unique per day and counterparty process at best
         )
         self._secret = secret
         self._password: str | None = None

@@ -124,6 +124,7 @@ class ProjectXAdapter(BrokerAdapter):
         self.ping_interval_s = ping_interval_s
         self.server_timeout_s = server_timeout_s
         self.reconnect_delay_s = reconnect_delay_s
+        self._held_live: list[tuple[str, list[Any], int]] | None = None
         self.max_reconnect_delay_s = max_reconnect_delay_s
         self.lookback = timedelta(hours=lookback_h)
         self.contract_ids: dict[str, str] = dict(contract_overrides or {})
@@ -289,7 +290,16 @@ class ProjectXAdapter(BrokerAdapter):
             for method in ("SubscribeOrders", "SubscribePositions", "SubscribeTrades"):
                 await hub.invoke(method, self.account_id)
             if self._subscribed.is_set():
-                await self._resync()
+                # live events wait while what happened during the outage is read, so the account's
+                # events stay in the broker's order (invariant 11); a live event the resync already
+                # brought is known by its id and dropped by the translator
+                self._held_live = []
+                try:
+                    await self._resync()
+                finally:
+                    held, self._held_live = self._held_live, None
+                    for target, args, recv_ns in held:
+                        self._on_invocation(target, args, recv_ns)
                 self.health.reconnects += 1
             self._subscribed.set()
             self._was_up = True
@@ -305,6 +315,9 @@ class ProjectXAdapter(BrokerAdapter):
             await hub.close()
 
     def _on_invocation(self, target: str, args: list[Any], recv_ns: int) -> None:
+        if self._held_live is not None:
+            self._held_live.append((target, args, recv_ns))
+            return
         model = _EVENT_MODELS.get(target)
         if model is None:
             return  # GatewayUserAccount and anything newer: not needed for copying

@@ -79,6 +79,7 @@ class GatewayTrading:
     book: GatewayBook
     contract_month: str
     place_stall_s: float
+    trade_search_stall_s: float
 
     def contract_of(self, symbol: str) -> str:
         return contracts.contract_for(symbol, self.contract_month)
@@ -335,6 +336,8 @@ class GatewayTrading:
         return answer_ok()
 
     async def _trades(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
+        if self.trade_search_stall_s:  # a slow gateway: the answer is read after the stall
+            await asyncio.sleep(self.trade_search_stall_s)
         name = self._account(body)
         start = body_timestamp(body, "startTimestamp", required=True) or 0
         end = body_timestamp(body, "endTimestamp", required=False) or time.time_ns() + 1

@@ -104,6 +104,8 @@ class ProjectXSimulator(GatewayTrading):
         self.answered_429 = 0
         self.retry_after_s = 1.0
         self.place_stall_s = 0.0
+        self.trade_search_stall_s = 0.0
+        """Seconds Trade/search takes: widens the window in which a resync races live hub events."""
         self.requests: list[str] = []
         self.book = GatewayBook(self.exchange, self.account_ids, self.contract_of)
         self.hub_faults = HubFaults(wrap=wrap, ping_interval_s=ping_interval_s)

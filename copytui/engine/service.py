@@ -114,7 +114,7 @@ class Engine:
         self.last_signal_mono = 0.0
         self.order_timeout_s = order_timeout_s
         self.flush_interval_s = flush_interval_s
-        self.builder = SignalBuilder(leader_cfg.name)
+        self.builder = SignalBuilder(leader_cfg.name, order_ids_restart=leader.capabilities.order_ids_restart)
         self.followers: dict[str, Follower] = {}
         for cfg, adapter in followers:
             st = FollowerState(cfg=cfg, caps=adapter.capabilities, rule=SizingRule.from_config(cfg))

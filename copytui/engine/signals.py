@@ -39,10 +39,15 @@ class SignalBuilder:
     positions: dict[str, int] = field(default_factory=dict)
     orders: dict[str, LeaderOrder] = field(default_factory=dict)
     stale_dropped: int = 0
+    order_ids_restart: bool = False
+    """The leader's broker reuses order ids across sessions (FIX): an order is then known by its
+    client order id and order id together (invariant 12)."""
 
     def build(self, ev: AccountEvent) -> Signal | None:
         if ev.symbol is not None and ev.kind is not EventKind.POSITION:
             instrument(ev.symbol)  # an unknown symbol is refused here, before any state changes
+        if self.order_ids_restart and ev.order_id and ev.client_order_id:
+            ev = ev.model_copy(update={"order_id": f"{ev.client_order_id}~{ev.order_id}"})
         if ev.kind is EventKind.FILL:
             return self._fill(ev)
         if ev.kind is EventKind.ORDER_NEW:

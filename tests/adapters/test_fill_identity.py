@@ -190,3 +190,43 @@ def _venue_fills(venue: FixSimulator) -> int:
     with venue.locked() as x:
         acct = x.accounts.get("FIXF")
         return len(acct.fills) if acct else 0
+
+
+async def test_a_fix_leader_whose_counterparty_restarts_is_copied_in_full(tmp_path: Path) -> None:
+    """The leader's counterparty restarts and reuses OrderIDs 1, 2...: the leader's new orders are
+    new orders to copytui (known by ClOrdID and OrderID together), so every one is copied."""
+    from adapters.paper import PaperAdapter, PaperExchange
+    from copytui.config import AccountConfig, FollowerConfig
+    from copytui.engine import Engine
+    from copytui.journal import Journal
+
+    sender, port = comp_id("LR"), free_port()
+    leader = adapter(account("lead", port, sender, account_id="LEADACC"), tmp_path / "data")
+    x = PaperExchange(seed=2)
+    x.account("copy")
+    journal = Journal(tmp_path / "journal.sqlite3")
+    engine = Engine(
+        leader_cfg=AccountConfig(name="lead", broker="fix"),
+        leader=leader,
+        followers=[(FollowerConfig(name="copy", broker="paper"), PaperAdapter(x, "copy"))],
+        journal=journal,
+        reconcile_interval_s=3600,
+    )
+    venue = restarting(tmp_path, sender, port).start()
+    try:
+        await engine.start()
+        for coid in ("la1", "la2"):  # the trader's platform places through the leader's session
+            await leader.place(order(coid, Side.BUY))
+        await until("two copies", lambda: x.accounts["copy"].positions.get("ES") is not None
+                    and x.accounts["copy"].positions["ES"].qty == 2)  # fmt: skip
+        venue.stop()
+        await until("the leader to see the logout", lambda: not leader.health.connected)
+        venue = restarting(tmp_path, sender, port).start()
+        await until("a logon to the new process", lambda: leader.health.connected, timeout=10)
+        for coid in ("lb1", "lb2"):  # OrderIDs 1 and 2 again
+            await leader.place(order(coid, Side.BUY))
+        await until("four copies", lambda: x.accounts["copy"].positions["ES"].qty == 4, timeout=8)
+    finally:
+        await engine.stop(settle=False)
+        journal.close()
+        venue.stop()
