@@ -181,3 +181,53 @@ class AdapterContext:
 
 
 AdapterFactory = Callable[[Any, AdapterContext], BrokerAdapter]
+
+
+@dataclass(frozen=True)
+class SecretField:
+    """One secret an account of a broker needs, kept in the OS keyring."""
+
+    field: str
+    """Key suffix in the keyring and the name adapters ask for (``NAME:FIELD``)."""
+    label: str
+    """What the prompt asks for."""
+    required: bool = True
+
+
+UNDECLARED_SECRETS = (SecretField("password", "password (optional, Enter to skip)", required=False),)
+"""What a broker that declares nothing (a bare factory entry point) is asked for."""
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """Everything copytui needs to know about a broker, declared by the broker's own package and
+    registered under the ``copytui.adapters`` entry point: copytui keeps no list of brokers.
+
+    The targets are ``module:function`` strings, imported only when used, so that reading the
+    declaration never needs a broker's optional packages (``requires`` says which, and how to
+    install them)."""
+
+    name: str
+    factory: str
+    """``module:function(account_config, AdapterContext) -> BrokerAdapter``."""
+    secrets: tuple[SecretField, ...] = ()
+    """What ``copytui accounts add`` asks for, in this order; the first is stored under the
+    account's own name, the others under ``NAME:FIELD``."""
+    simulator: str | None = None
+    """``module:function(port, accounts, seed, *, faults, audit)`` for ``copytui sim NAME``:
+    serves the broker's wire protocol on 127.0.0.1 until Ctrl-C."""
+    bench: str | None = None
+    """``module:function(names)``: an async context manager yielding (configs, secret lookup) for
+    ``copytui bench`` (see copytui/bench/brokers.py)."""
+    requires: tuple[tuple[str, str], ...] = ()
+    """(module to import, how to install it): what ``copytui doctor`` checks."""
+    summary: str = ""
+    """One line for help texts."""
+
+    @staticmethod
+    def load(target: str) -> Any:
+        """The object a ``module:function`` target names."""
+        import importlib
+
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)

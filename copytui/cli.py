@@ -11,7 +11,6 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,15 +111,9 @@ after its fill, the fill of a resting order) updates that line; then it is forgo
 
 def price_text(symbol: str, price: float) -> str:
     """A price as the contract is quoted: the decimals of its tick size (ES 5000.25, YM 39000)."""
-    from copytui.instruments import UnknownSymbol, instrument
+    from copytui.instruments import format_price
 
-    try:
-        tick = Decimal(str(instrument(symbol).tick_size)).normalize()
-    except UnknownSymbol:
-        return f"{price:g}"
-    exponent = tick.as_tuple().exponent
-    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return f"{price:.{decimals}f}"
+    return format_price(symbol, price)
 
 
 def slip_text(ticks: float) -> str:

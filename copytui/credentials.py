@@ -17,8 +17,9 @@ import re
 import secrets as _random
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from adapters.base import UNDECLARED_SECRETS, SecretField
 
 SERVICE = "copytui"
 MIN_REDACT_LEN = 4
@@ -29,33 +30,17 @@ MASK = "***"
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SecretField:
-    field: str
-    """Key suffix in the keyring and the name adapters ask for (``NAME:FIELD``)."""
-    label: str
-    """What the prompt asks for."""
-    required: bool = True
-
-
-# What each broker needs. paper needs nothing, but accepts an optional secret so that the whole
-# keyring path (prompt, stdin, storage, lookup, redaction) can be exercised without a broker.
-BROKER_SECRETS: dict[str, tuple[SecretField, ...]] = {
-    "paper": (SecretField("password", "paper password (optional, Enter to skip)", required=False),),
-    "tradovate": (SecretField("password", "Tradovate password"), SecretField("sec", "Tradovate API secret (sec)")),
-    "projectx": (SecretField("api_key", "ProjectX API key"),),
-    "fix": (SecretField("password", "FIX logon password (tag 554)"),),
-    "rithmic": (SecretField("password", "Rithmic password"),),
-    "ninjatrader": (),
-    "sierra": (SecretField("password", "Sierra Chart DTC password (optional, Enter to skip)", required=False),),
-    "dxfeed": (SecretField("token", "dxFeed token"),),
-}
-DEFAULT_SECRETS = (SecretField("password", "password (optional, Enter to skip)", required=False),)
-"""For an installed broker this table does not know yet."""
+DEFAULT_SECRETS = UNDECLARED_SECRETS
+"""For a broker that is not installed, or that registered a bare factory without declarations."""
 
 
 def secret_fields(broker: str) -> tuple[SecretField, ...]:
-    return BROKER_SECRETS.get(broker, DEFAULT_SECRETS)
+    """What an account of ``broker`` keeps in the keyring, as the broker's package declares it
+    (``AdapterSpec.secrets``); a broker that is not installed gets one optional password."""
+    from copytui import registry
+
+    found = registry.specs().get(broker)
+    return DEFAULT_SECRETS if found is None else found.secrets
 
 
 def entry_name(account: str, broker: str, field: str) -> str:

@@ -28,6 +28,16 @@ class Instrument:
     def ticks_between(self, a: float, b: float) -> float:
         return round((a - b) / self.tick_size, 6)
 
+    @property
+    def price_decimals(self) -> int:
+        """Decimals of the tick size: ES 0.25 -> 2, YM 1 -> 0, RTY 0.1 -> 1, CL 0.01 -> 2."""
+        text = f"{self.tick_size:.10f}".rstrip("0")
+        return len(text.split(".")[1])
+
+    def format_price(self, price: float) -> str:
+        """A price as the contract is quoted, with its tick size's decimals: ES 5000.25, YM 39001, CL 75.42."""
+        return f"{price:.{self.price_decimals}f}"
+
 
 INSTRUMENTS: dict[str, Instrument] = {
     i.symbol: i
@@ -65,6 +75,15 @@ class UnknownSymbol(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def format_price(symbol: str, price: float) -> str:
+    """``price`` on ``symbol``'s tick grid (``format_price("NQ", 17501.25)`` -> ``"17501.25"``).
+
+    The one price formatter of the desk, headless output and reports. A symbol copytui does not
+    know (a price read back from an old journal) keeps every digit it has, never rounded away."""
+    spec = INSTRUMENTS.get(symbol)
+    return spec.format_price(price) if spec is not None else repr(float(price))
 
 
 def instrument(symbol: str) -> Instrument:

@@ -453,7 +453,7 @@ async def summary(path: str | Path) -> dict[str, Any]:
             "unresolved": await scalar("SELECT COUNT(*) FROM intents WHERE status IN ('pending','sent','unknown')"),
             "duplicates_dropped": await scalar("SELECT value FROM counters WHERE name = 'duplicates_dropped'"),
             "duplicate_orders": await scalar("SELECT COUNT(*) FROM intents WHERE send_count > 1"),
-            "alerts": await scalar("SELECT COUNT(*) FROM alerts"),
+            "alerts": await scalar("SELECT COUNT(*) FROM alerts WHERE level != 'info'"),  # info is news, not an alert
             "errors": await scalar("SELECT COUNT(*) FROM errors"),
             "operator_actions": await scalar("SELECT COUNT(*) FROM operator_actions"),
         }
@@ -498,7 +498,11 @@ def summary_text(s: dict[str, Any]) -> str:
     for f, v in s["latency_ms"].items():
         d = s["open_drift"].get(f, {})
         drift = ", ".join(f"{k} {n:+d}" for k, n in d.items() if n) or "none"
-        lines.append(f"  {f:<14} copy latency p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms  drift {drift}")
+        slip = s.get("slippage_ticks", {}).get(f)
+        slipped = f"  slip avg {slip['avg']:+.2f}t p95 {slip['p95']:+.1f}t" if slip else ""
+        lines.append(f"  {f:<14} copy latency p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms{slipped}  drift {drift}")
+    if s.get("slippage_ticks"):
+        lines.append("  (slippage: + worse for the follower, - better)")
     return "\n".join(lines)
 
 
@@ -516,7 +520,7 @@ REPORT_COLUMNS = (
     "filled_qty",
     "slippage_avg_ticks",
     "slippage_p95_ticks",
-    "slippage_cash",
+    "slippage_cash_total",
     "latency_p50_ms",
     "latency_p99_ms",
 )
@@ -524,6 +528,9 @@ REPORT_COLUMNS = (
 
 async def report_rows(path: str | Path, by: Sequence[str] = REPORT_KEYS) -> list[dict[str, Any]]:
     """Fills, slippage and copy latency grouped by any of day (local date), follower and symbol.
+
+    Slippage keeps the engine's sign: positive is worse for the follower (ticks per fill, and the
+    currency total of the group).
 
     Read-only, on its own connection: safe while the engine writes. Rows come sorted by the
     group keys, newest day first; keys not grouped by read ``*``.
@@ -578,7 +585,7 @@ async def report_rows(path: str | Path, by: Sequence[str] = REPORT_KEYS) -> list
             filled_qty=g["filled_qty"],
             slippage_avg_ticks=round(sum(slip) / len(slip), 3) if slip else None,
             slippage_p95_ticks=_pct(slip, 0.95) if slip else None,
-            slippage_cash=round(g["cash"], 2),
+            slippage_cash_total=round(g["cash"], 2),
             latency_p50_ms=round(statistics.median(lat), 3) if lat else None,
             latency_p99_ms=round(_pct(lat, 0.99), 3) if lat else None,
         )

@@ -7,13 +7,32 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import AdapterContext, BrokerAdapter
-from adapters.fix.client import FixAdapter
-from adapters.fix.session_config import FixConfigError, FixOptions, parse_options
+
+if TYPE_CHECKING:
+    from adapters.fix.client import FixAdapter
+    from adapters.fix.session_config import FixConfigError, FixOptions, parse_options
 
 __all__ = ["FixAdapter", "FixConfigError", "FixOptions", "create_adapter", "parse_options"]
+
+_LAZY = {
+    "FixAdapter": "adapters.fix.client",
+    "FixConfigError": "adapters.fix.session_config",
+    "FixOptions": "adapters.fix.session_config",
+    "parse_options": "adapters.fix.session_config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The quickfix-backed parts load on first use, so that ``adapters.fix.spec`` (what copytui
+    reads to list brokers and to tell how to install quickfix) imports without quickfix."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(name)
 
 
 def session_dir(ctx: AdapterContext, opts: FixOptions) -> Path:
@@ -25,7 +44,10 @@ def session_dir(ctx: AdapterContext, opts: FixOptions) -> Path:
 
 
 def create_adapter(account: Any, ctx: AdapterContext) -> BrokerAdapter:
-    """Entry point of the ``copytui.adapters`` group for broker ``fix``."""
+    """The factory of broker ``fix`` (adapters/fix/spec.py)."""
+    from adapters.fix.client import FixAdapter
+    from adapters.fix.session_config import parse_options
+
     opts = parse_options(account)
     name = account.name
 

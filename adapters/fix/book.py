@@ -138,7 +138,9 @@ class SessionBook:
         for key in (rep.cl_ord_id, rep.orig_cl_ord_id):
             if key and key in self.alias:
                 return self.alias[key]
-        if rep.order_id and rep.order_id in self.by_order_id:
+        # by OrderID only when the report names no ClOrdID: a counterparty that restarted reuses its
+        # OrderIDs, so a report with a ClOrdID this session never saw is a new order (invariant 12)
+        if rep.order_id and not rep.cl_ord_id and rep.order_id in self.by_order_id:
             return self.by_order_id[rep.order_id]
         return None
 

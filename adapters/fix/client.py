@@ -219,6 +219,13 @@ class FixAdapter(BrokerAdapter):
             self.health.detail = f"{text}; quickfix retries every {self.opts.reconnect_interval}s"
 
     # -------------------------------------------------------------- session
+    @property
+    def account_key(self) -> str:
+        """The gateway, the session (SenderCompID -> TargetCompID) and the Account (1) it carries:
+        what the counterparty itself knows this account by, whatever the config calls it."""
+        o = self.opts
+        return f"fix-{o.host}:{o.port}-{o.sender_comp_id}-{o.target_comp_id}-{self.account}".lower()
+
     async def connect(self) -> None:
         if self._initiator is not None:
             return

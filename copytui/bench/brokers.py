@@ -1,8 +1,8 @@
 """Which brokers the benchmark runs, and how a broker's simulator joins in.
 
 ``paper`` is the in-process paper adapter. Any other broker is benchmarked through its simulator
-on 127.0.0.1, so its real wire code runs: a simulator module ``adapters.<broker>.simulator``
-joins by offering one async context manager::
+on 127.0.0.1, so its real wire code runs: a broker joins by naming, as ``bench`` in its
+``AdapterSpec``, one async context manager::
 
     @asynccontextmanager
     async def bench_accounts(names: Sequence[str]) -> AsyncIterator[tuple[list[AccountConfig], SecretLookup]]:
@@ -12,7 +12,7 @@ joins by offering one async context manager::
 
 Each AccountConfig carries what the adapter's factory needs (broker, host, port, account_id,
 username, options), never a secret: ``secret`` stands in for the keyring. A broker without that
-module or hook is skipped with a note saying which is missing.
+hook is skipped with a note saying which is missing.
 
 The benchmark enters the hook in a process of its own (``copytui.bench.simhost``), as a real
 broker is elsewhere: the simulator's work is then not counted as copytui's overhead.
@@ -21,8 +21,6 @@ broker is elsewhere: the simulator's work is then not counted as copytui's overh
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import sys
 import tempfile
@@ -31,6 +29,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.base import AdapterSpec
 from copytui import registry
 from copytui.config import AccountConfig, FaultConfig, FollowerConfig
 
@@ -49,18 +48,17 @@ class Broker:
 def find(name: str) -> Broker:
     if name == "paper":
         return Broker(name)
-    if name not in registry.available():
+    declared = registry.specs().get(name)
+    if declared is None:
         return Broker(name, skipped=f"{name}: no adapter registered (entry point copytui.adapters.{name}); skipped")
-    module = f"adapters.{name}.simulator"
+    if declared.bench is None:
+        return Broker(name, skipped=f"{name}: its AdapterSpec declares no bench hook (see copytui/bench/brokers.py)")
     try:
-        spec = importlib.util.find_spec(module)
-    except ModuleNotFoundError:
-        spec = None
-    if spec is None:
-        return Broker(name, skipped=f"{name}: no simulator module {module}; skipped")
-    hook = getattr(importlib.import_module(module), HOOK, None)
+        hook = AdapterSpec.load(declared.bench)
+    except (ImportError, AttributeError) as exc:
+        return Broker(name, skipped=f"{name}: its bench hook {declared.bench} does not load ({exc}); skipped")
     if not callable(hook):
-        return Broker(name, skipped=f"{name}: {module} has no {HOOK}(names) hook (see copytui/bench/brokers.py)")
+        return Broker(name, skipped=f"{name}: {declared.bench} is not a {HOOK}(names) hook")
     return Broker(name, hook=hook)
 
 

@@ -17,10 +17,6 @@ from copytui.config import Config
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 MIN_COLUMNS, MIN_LINES = 80, 24
-EXTRAS: dict[str, tuple[str, str]] = {
-    "fix": ("quickfix", "pip install 'copytui[fix]'  (builds QuickFIX: several minutes the first time)"),
-}
-"""broker -> (module it needs beyond copytui's own dependencies, how to install it)."""
 
 
 @dataclass(frozen=True)
@@ -120,14 +116,15 @@ def _check_brokers(cfg: Config) -> list[Check]:
                 Check(name, FAIL, f"not installed (installed: {known})", "pip install -e . in copytui's folder")
             )
             continue
-        extra = EXTRAS.get(broker)
-        if extra and importlib.util.find_spec(extra[0]) is None:
-            checks.append(Check(name, FAIL, f"needs the Python module {extra[0]}", extra[1]))
+        missing = [(m, how) for m, how in registry.spec(broker).requires if importlib.util.find_spec(m) is None]
+        if missing:
+            module, how = missing[0]
+            checks.append(Check(name, FAIL, f"needs the Python module {module}", how))
             continue
         try:
             registry.factory(broker)
         except Exception as exc:  # noqa: BLE001 - an adapter that fails to import, for any reason
-            checks.append(Check(name, FAIL, f"fails to load: {type(exc).__name__}: {exc}", "pip install -e '.[fix]'"))
+            checks.append(Check(name, FAIL, f"fails to load: {type(exc).__name__}: {exc}", "pip install -e . again"))
             continue
         checks.append(Check(name, OK, f"installed ({installed[broker]})"))
     return checks

@@ -1,26 +1,22 @@
-"""`copytui sim <broker> --port P [--accounts N] [--seed N]`: run a broker simulator standalone.
+"""`copytui sim <broker> --port P [--accounts N] [--seed N] [faults] [--audit F]`: run a broker
+simulator standalone.
 
 Each simulator speaks its broker's real wire protocol on 127.0.0.1 over its own paper exchange,
-with demo accounts, and prints how to reach it. To add a broker, add one line to SIMULATORS:
-``"<broker>": "<module>:<function>"`` where the function is
-``serve(port, accounts, seed, *, faults: Faults, audit: str | None)`` and blocks until Ctrl-C:
-``faults`` applies to every demo account, ``audit`` is a JSON-lines file that gets every order
-request received (see adapters/paper/audit.py).
+with demo accounts, and prints how to reach it. A broker offers one by naming it as ``simulator``
+in its ``AdapterSpec`` (adapters/base.py): ``serve(port, accounts, seed, *, faults: Faults,
+audit: str | None)``, which blocks until Ctrl-C: ``faults`` applies to every demo account,
+``audit`` is a JSON-lines file that gets every order request received (adapters/paper/audit.py).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-SIMULATORS: dict[str, str] = {
-    "tradovate": "adapters.tradovate.simulator:serve",
-    "projectx": "adapters.projectx.simulator:serve",
-    "fix": "adapters.fix.simulator:serve",
-}
+from adapters.base import AdapterSpec
+from copytui import registry
 
 sim_app = typer.Typer(
     help="Run a broker simulator on 127.0.0.1 (real wire protocol, paper exchange behind it).",
@@ -29,8 +25,7 @@ sim_app = typer.Typer(
 
 
 def _launcher(target: str) -> Callable[..., None]:
-    module, _, func = target.partition(":")
-    launcher: Callable[..., None] = getattr(importlib.import_module(module), func)
+    launcher: Callable[..., None] = AdapterSpec.load(target)
     return launcher
 
 
@@ -66,5 +61,6 @@ def _command(broker: str, target: str) -> Callable[..., None]:
     return run
 
 
-for _broker, _target in SIMULATORS.items():
-    sim_app.command(_broker)(_command(_broker, _target))
+for _broker, _spec in sorted(registry.specs().items()):
+    if _spec.simulator is not None:
+        sim_app.command(_broker)(_command(_broker, _spec.simulator))

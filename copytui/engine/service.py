@@ -517,11 +517,15 @@ class Engine:
 
     @staticmethod
     def _describe(sig: Signal) -> str:
+        from copytui.instruments import format_price  # noqa: PLC0415 - only here: this file has other owners
+
         side = sig.side.value if sig.side else ""
         if sig.kind is SignalKind.FILL:
-            return f"fill {side} {sig.fill_qty} {sig.symbol} @ {sig.fill_price:g} -> pos {sig.leader_position:+d}"
+            at = format_price(sig.symbol, sig.fill_price) if sig.fill_price is not None else "?"
+            return f"fill {side} {sig.fill_qty} {sig.symbol} @ {at} -> pos {sig.leader_position:+d}"
         price = sig.price if sig.price is not None else sig.stop_price
-        return f"{sig.kind.value} {side} {sig.qty} {sig.symbol} {sig.order_type or ''} @ {price}"
+        at = f" @ {format_price(sig.symbol, price)}" if price is not None else ""
+        return f"{sig.kind.value} {side} {sig.qty} {sig.symbol} {sig.order_type or ''}{at}"
 
     def _sync_symbol(self, f: Follower, leader_symbol: str, leader_pos: int) -> None:
         target = f.state.target(leader_symbol, leader_pos)

@@ -24,25 +24,45 @@ class Palette:
 
 
 def signed_positions(positions: dict[str, int]) -> str:
-    """``{"ES": 2, "NQ": -1}`` -> ``"ES +2  NQ -1"``; flat -> ``"flat"``."""
+    """``{"ES": 2, "NQ": -1}`` -> ``"ES +2 NQ -1"`` (the sign starts each quantity); flat -> ``"flat"``."""
     items = [(s, q) for s, q in sorted(positions.items()) if q]
-    return "  ".join(f"{s} {q:+d}" for s, q in items) if items else "flat"
+    return " ".join(f"{s} {q:+d}" for s, q in items) if items else "flat"
 
 
 def drift_text(drift: dict[str, int], pal: Palette) -> Text:
+    """Every symbol's drift: ``≠ MES -60 MNQ +10``; none: ``ok``."""
     items = [(s, q) for s, q in sorted(drift.items()) if q]
     if not items:
         return Text("ok", style=pal.dim)
-    return Text("≠ " + "  ".join(f"{s} {q:+d}" for s, q in items), style=f"bold {pal.warn}")
+    return Text("≠ " + " ".join(f"{s} {q:+d}" for s, q in items), style=f"bold {pal.warn}")
 
 
-def money(value: float, pal: Palette) -> Text:
-    """P&L: arrow, sign and colour. ``▲ +1,250.00`` / ``▼ -87.50`` / ``  0.00``."""
+UNKNOWN = "—"
+"""A figure the desk cannot know (a P&L without an average price or a mark): never shown as 0.00."""
+
+
+def money(value: float | None, pal: Palette) -> Text:
+    """P&L: arrow, sign and colour. ``▲ +1,250.00`` / ``▼ -87.50`` / ``  0.00``; None (unknown): ``—``."""
+    if value is None:
+        return Text(UNKNOWN, style=pal.dim, justify="right")
     if abs(value) < 0.005:
         return Text("0.00", style=pal.dim, justify="right")
     if value > 0:
         return Text(f"▲ +{value:,.2f}", style=pal.up, justify="right")
     return Text(f"▼ -{abs(value):,.2f}", style=pal.down, justify="right")
+
+
+SLIP_LEGEND = "slippage: + worse for the follower, - better"
+"""The one sign convention for slippage, everywhere (panel, details, log, reports, CSV, journal summary):
+the engine stores ticks and currency as the follower's cost against the leader's price."""
+
+
+def slip_money(value: float, pal: Palette) -> Text:
+    """Slippage in currency: ``+12.50`` (a cost, the ``down`` colour), ``-5.00`` (a gain), ``0.00``."""
+    text = signed(value, 2)
+    if float(text) == 0:
+        return Text(text, style=pal.dim, justify="right")
+    return Text(f"{float(text):+,.2f}", style=pal.down if value > 0 else pal.up, justify="right")
 
 
 def side_text(side: str, pal: Palette) -> Text:
@@ -84,7 +104,10 @@ COPY_STATE_MARK = {
 }
 
 
-def copy_state_text(state: str, pal: Palette) -> Text:
+def copy_state_text(state: str, pal: Palette, connection: str = "connected") -> Text:
+    """The copy state; a follower set to copy whose broker is not connected is not copying: ``✖ offline``."""
+    if state == "copying" and connection != "connected":
+        return Text("✖ offline", style=f"bold {pal.bad}")
     label = COPY_STATE_MARK.get(state, state)
     if state == "copying":
         return Text(label, style=pal.up)
@@ -95,12 +118,24 @@ def copy_state_text(state: str, pal: Palette) -> Text:
     return Text(label, style=pal.dim)
 
 
+CONNECTION_MARK = {
+    "connected": "● up",
+    "connecting": "◌ conn",
+    "reconnecting": "◌ retry",
+    "disconnected": "✖ down",
+    "auth failed": "✖ auth",
+    "stopped": "✖ stop",
+}
+"""Short enough for the grid's Conn column at every size; the details give the full word."""
+
+
 def connection_text(state: str, pal: Palette) -> Text:
+    label = CONNECTION_MARK.get(state, f"✖ {state}")
     if state == "connected":
-        return Text("● up", style=pal.up)
+        return Text(label, style=pal.up)
     if state in ("connecting", "reconnecting"):
-        return Text(f"◌ {state}", style=pal.warn)
-    return Text(f"✖ {state}", style=f"bold {pal.bad}")
+        return Text(label, style=pal.warn)
+    return Text(label, style=f"bold {pal.bad}")
 
 
 def status_text(status: str, pal: Palette) -> Text:

@@ -16,53 +16,76 @@ from copytui.tui.format import (
 )
 from copytui.tui.table import DeskTable
 
-# most important first: at 80 columns the rest scrolls sideways
+NARROW_BELOW = 110
+"""Terminals narrower than this (80x24, 100x30) get ``NARROW_COLUMNS``: the same as the desk's breakpoint."""
+
+# most important first; the rule column takes the room that is left
 GRID_COLUMNS = (
     ("name", "Follower", 8),
     ("state", "Copy", 11),
-    ("pos", "Position", 13),
-    ("expected", "Expected", 13),
-    ("drift", "Drift", 8),
+    ("conn", "Conn", 7),
+    ("pos", "Position", 15),
+    ("expected", "Expected", 15),
+    ("drift", "Drift", 17),
     ("unreal", "Unrealised", 11),
     ("real", "Realised", 11),
     ("latency", "Lat ms", 6),
     ("orders", "Ord", 4),
     ("rejects", "Rej", 4),
-    ("conn", "Conn", 7),
     ("broker", "Broker", 9),
-    ("rule", "Rule", 26),
+    ("rule", "Rule", 14),
+)
+
+# 80 columns: what a trader must see per follower; the rest is in its details (enter)
+NARROW_COLUMNS = (
+    ("name", "Name", 7),
+    ("state", "Copy", 11),
+    ("conn", "Conn", 6),
+    ("pos", "Position", 11),
+    ("expected", "Expected", 11),
+    ("drift", "Drift", 9),
+    ("pnl", "P&L", 11),
 )
 
 
-def grid_cells(v: FollowerView, pal: Palette, reconciled: bool = True) -> tuple[object, ...]:
-    """One follower's row. Expected and drift come from the reconciler: "-" until its first pass."""
-    rejects = Text(str(v.rejects), style=f"bold {pal.bad}" if v.rejects else pal.dim, justify="right")
-    return (
-        Text(v.name, style="bold"),
-        copy_state_text(v.copy_state, pal),
-        signed_positions(v.positions),
-        signed_positions(v.expected) if reconciled else "-",
-        drift_text(v.drift, pal) if reconciled else "-",
-        money(v.unrealized_pnl, pal),
-        money(v.realized_pnl, pal),
-        Text(ms(v.last_latency_ms), justify="right"),
-        Text(str(v.orders), justify="right"),
-        rejects,
-        connection_text(v.connection, pal),
-        v.broker,
-        v.rule,
-    )
+def grid_cells(
+    v: FollowerView, pal: Palette, reconciled: bool = True, columns: tuple[str, ...] | None = None
+) -> tuple[object, ...]:
+    """One follower's row (``columns``: the keys shown, every column by default). Expected and drift
+    come from the reconciler: "-" until its first pass. P&L is ``—`` where it is unknown."""
+    known = v.pnl_known
+    cells: dict[str, object] = {
+        "name": Text(v.name, style="bold"),
+        "state": copy_state_text(v.copy_state, pal, v.connection),
+        "conn": connection_text(v.connection, pal),
+        "pos": signed_positions(v.positions),
+        "expected": signed_positions(v.expected) if reconciled else "-",
+        "drift": drift_text(v.drift, pal) if reconciled else "-",
+        "unreal": money(v.unrealized_pnl if known else None, pal),
+        "real": money(v.realized_pnl if known else None, pal),
+        "pnl": money(v.realized_pnl + v.unrealized_pnl if known else None, pal),
+        "latency": Text(ms(v.last_latency_ms), justify="right"),
+        "orders": Text(str(v.orders), justify="right"),
+        "rejects": Text(str(v.rejects), style=f"bold {pal.bad}" if v.rejects else pal.dim, justify="right"),
+        "broker": v.broker,
+        "rule": v.rule,
+    }
+    keys = columns if columns is not None else tuple(key for key, _, _ in GRID_COLUMNS)
+    return tuple(cells[key] for key in keys)
 
 
 class AccountGrid(DeskTable):
     """Rows hold the followers' views; a row's cells are made again only when its view changed."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(GRID_COLUMNS, **kwargs)  # type: ignore[arg-type]
+        super().__init__(GRID_COLUMNS, flex="rule", **kwargs)  # type: ignore[arg-type]
         self.reconciled = True
 
     def row_cells(self, data: FollowerView) -> tuple[object, ...]:
-        return grid_cells(data, self.palette or Palette(), self.reconciled)
+        return grid_cells(data, self.palette or Palette(), self.reconciled, self.column_keys)
+
+    def on_resize(self) -> None:
+        self.set_columns(NARROW_COLUMNS if self.app.size.width < NARROW_BELOW else GRID_COLUMNS)
 
     def show(self, followers: tuple[FollowerView, ...], pal: Palette, reconciled: bool = True) -> None:
         self.set_palette(pal)

@@ -12,7 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Sparkline, Static
 
 from copytui.engine import FollowerView, LogRow
-from copytui.tui.format import clock, ms, signed_positions
+from copytui.instruments import format_price
+from copytui.tui.format import SLIP_LEGEND, UNKNOWN, clock, ms, signed, signed_positions, ticks
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -162,13 +163,18 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
     line("position", signed_positions(v.positions))
     line("expected", signed_positions(v.expected))
     line("drift", signed_positions(v.drift) if v.drift else "none")
-    line("P&L", f"realised {v.realized_pnl:+,.2f}  unrealised {v.unrealized_pnl:+,.2f}")
+    line("P&L", pnl_text(v))
     line("orders", f"{v.orders} sent  {v.rejects} rejected  {v.fills} fills")
     line("latency", f"last {ms(v.last_latency_ms)}  p50 {ms(v.latency_p50)}  p99 {ms(v.latency_p99)} ms")
-    line(
-        "slippage",
-        f"avg {v.slippage_avg_ticks:+.2f}t (p95 {v.slippage_p95_ticks:+.1f}t), avg {v.slippage_avg_cash:+.2f} per fill",
-    )
+    if v.fills:
+        line(
+            "slippage",
+            f"avg {signed(v.slippage_avg_ticks, 2)}t  p95 {signed(v.slippage_p95_ticks)}t"
+            f"  avg {signed(v.slippage_avg_cash, 2)} per fill",
+        )
+        line("", SLIP_LEGEND.split(": ", 1)[1])
+    else:
+        line("slippage", "- (no fills yet)")
     recent = [r for r in rows if r.follower == v.name][-8:]
     if recent:
         t.append("\nlatest\n", style="bold")
@@ -176,6 +182,18 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
             what = r.reason if r.action == "operator" else f"{r.action} {r.side} {r.qty} {r.symbol} {r.status}"
             t.append(f"  {clock(r.wall_ns)}  {what}\n")
     return t
+
+
+def pnl_text(v: FollowerView) -> str:
+    """Realised and unrealised, or ``—`` when a position's average price or mark is unknown; the
+    broker's own figure beside it when the broker sends one."""
+    if v.pnl_known:
+        text = f"realised {v.realized_pnl:+,.2f}  unrealised {v.unrealized_pnl:+,.2f}"
+    else:
+        text = f"realised {UNKNOWN}  unrealised {UNKNOWN}  (a position's average price or mark is unknown)"
+    if v.broker_pnl is not None:
+        text += f"  broker's figure {v.broker_pnl:+,.2f}"
+    return text
 
 
 def log_detail(r: LogRow) -> Text:
@@ -189,8 +207,8 @@ def log_detail(r: LogRow) -> Text:
         ("order", f"{r.side} {r.qty} {r.symbol}".strip() or "-"),
         ("status", r.status),
         ("copy latency", f"{ms(r.latency_ms)} ms"),
-        ("fill price", f"{r.fill_price:g}" if r.fill_price is not None else "-"),
-        ("slippage", f"{r.slippage_ticks:+.1f} ticks" if r.slippage_ticks is not None else "-"),
+        ("fill price", format_price(r.symbol, r.fill_price) if r.fill_price is not None else "-"),
+        ("slippage", f"{ticks(r.slippage_ticks)}  ({SLIP_LEGEND})" if r.slippage_ticks is not None else "-"),
         ("note", r.reason or "-"),
     ]
     for label, value in fields:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from copytui.engine import LogRow
+from copytui.instruments import format_price
 from copytui.tui.format import Palette, clock, ms, side_text, status_text, ticks
 from copytui.tui.table import DeskTable
 
@@ -19,10 +20,9 @@ LOG_COLUMNS = (
     ("side", "Side", 6),
     ("qty", "Qty", 4),
     ("latency", "Lat ms", 7),
-    ("fill", "Fill", 10),
+    ("fill", "Fill", 9),
     ("slip", "Slip", 6),
-    ("signal", "Signal", 8),
-    ("reason", "Note", 48),
+    ("reason", "Note", 16),  # takes the room left on screen; the signal id and the whole note: enter
 )
 
 MAX_ROWS = 400
@@ -42,13 +42,7 @@ def log_cells(row: LogRow, pal: Palette) -> tuple[object, ...]:
             clock(row.wall_ns),
             Text(row.follower, style="bold"),
             Text(what, style=f"bold {pal.warn}"),
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "operator",
+            *("",) * 6,  # symbol .. slippage
             Text(row.reason, style=f"bold {pal.warn}"),
         )
     action = "" if row.action == "place" else f"{row.action} "
@@ -60,9 +54,8 @@ def log_cells(row: LogRow, pal: Palette) -> tuple[object, ...]:
         side_text(row.side, pal),
         Text(str(row.qty), justify="right"),
         Text(ms(row.latency_ms) if row.latency_ms is not None else "", justify="right"),
-        f"{row.fill_price:g}" if row.fill_price is not None else "",
-        ticks(row.slippage_ticks) if row.slippage_ticks is not None else "",
-        row.signal_id[:8],
+        Text(format_price(row.symbol, row.fill_price), justify="right") if row.fill_price is not None else "",
+        Text(ticks(row.slippage_ticks), justify="right") if row.slippage_ticks is not None else "",
         action + row.reason,
     )
 
@@ -72,7 +65,7 @@ class OrderLog(DeskTable):
     lines, the oldest dropped ``TRIM_BATCH`` or more at a time."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(LOG_COLUMNS, **kwargs)  # type: ignore[arg-type]
+        super().__init__(LOG_COLUMNS, flex="reason", **kwargs)  # type: ignore[arg-type]
         self.needle = ""
         self.last_seq = 0
 

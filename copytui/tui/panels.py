@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,7 +11,17 @@ from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from copytui.engine import Alert, EngineSnapshot, FollowerView
-from copytui.tui.format import Palette, clock, connection_text, money, ms, signed, signed_positions
+from copytui.tui.format import (
+    SLIP_LEGEND,
+    Palette,
+    clock,
+    connection_text,
+    money,
+    ms,
+    signed,
+    signed_positions,
+    slip_money,
+)
 from copytui.tui.table import DeskTable
 
 
@@ -45,8 +56,16 @@ class LeaderPanel(Panel):
         self.show_text(text)
 
 
+def alert_count(alerts: Iterable[Alert]) -> int:
+    """Alerts a trader must look at: warnings and worse. Info lines ("drift cleared") are news, not alerts."""
+    return sum(a.level != "info" for a in alerts)
+
+
 def _alert_line(a: Alert, pal: Palette) -> Text:
-    style = f"bold {pal.bad}" if a.level in ("error", "critical") else pal.warn
+    if a.level == "info":
+        style = pal.dim
+    else:
+        style = f"bold {pal.bad}" if a.level in ("error", "critical") else pal.warn
     return Text.assemble(
         (f"{clock(a.wall_ns)} ", pal.dim),
         (f"{a.level.upper():<7}", style),
@@ -73,7 +92,7 @@ class AlertsPanel(Panel):
             )
         else:
             head.append("✓ no drift", style=pal.up)
-        head.append(f"  alerts {len(snap.alerts)}  dup dropped {snap.duplicates_dropped}", style=pal.dim)
+        head.append(f"  alerts {alert_count(snap.alerts)}  dup dropped {snap.duplicates_dropped}", style=pal.dim)
         for a in reversed(snap.alerts[-8:]):
             head.append("\n")
             head.append_text(_alert_line(a, pal))
@@ -84,7 +103,7 @@ SLIP_COLUMNS = (
     ("name", "Follower", 8),
     ("avg", "Slip t", 6),
     ("p95", "p95 t", 5),
-    ("cash", "Slip $", 9),
+    ("cash", "$/fill", 9),
     ("p50", "Lat p50", 7),
     ("p99", "p99 ms", 6),
 )
@@ -96,7 +115,7 @@ def slip_cells(v: FollowerView, pal: Palette) -> tuple[object, ...]:
         v.name,
         Text(signed(v.slippage_avg_ticks, 2) if have else "-", justify="right"),
         Text(signed(v.slippage_p95_ticks) if have else "-", justify="right"),
-        money(-v.slippage_avg_cash, pal) if have else Text("-", justify="right"),
+        slip_money(v.slippage_avg_cash, pal) if have else Text("-", justify="right"),
         Text(ms(v.latency_p50) if v.orders else "-", justify="right"),
         Text(ms(v.latency_p99) if v.orders else "-", justify="right"),
     )
@@ -118,6 +137,7 @@ class SlippagePanel(Vertical):
     _label = ""
 
     def compose(self) -> ComposeResult:
+        yield Label(SLIP_LEGEND, id="slip-legend")
         yield SlipTable(id="slip-table")
         yield Label("latency ms", id="spark-label")
         yield Sparkline([], id="spark")  # the selected follower's recent copy latencies

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,7 @@ from textual.worker import Worker
 
 from copytui.journal import REPORT_COLUMNS, report_rows
 from copytui.tui.failures import report_failure
+from copytui.tui.format import SLIP_LEGEND, signed
 from copytui.tui.table import DeskTable
 
 GROUPINGS: tuple[tuple[str, ...], ...] = (
@@ -37,7 +39,7 @@ HEADERS = {
     "filled_qty": ("Qty", 5),
     "slippage_avg_ticks": ("Slip avg t", 10),
     "slippage_p95_ticks": ("p95 t", 6),
-    "slippage_cash": ("Slip $", 10),
+    "slippage_cash_total": ("Slip $ total", 12),
     "latency_p50_ms": ("Lat p50", 7),
     "latency_p99_ms": ("p99", 7),
 }
@@ -53,9 +55,11 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _cell(value: Any) -> str:
+def _cell(key: str, value: Any) -> Any:
     if value is None:
         return "-"
+    if key.startswith("slippage"):  # signed as everywhere on the desk: + is worse for the follower
+        return Text(signed(float(value), 2), justify="right")
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
@@ -96,10 +100,11 @@ class ReportsScreen(Screen[None]):
         table = self.query_one("#report-table", DeskTable)
         table.drop_all()
         for i, row in enumerate(self.rows):
-            table.sync_row(str(i), tuple(_cell(row[k]) for k in REPORT_COLUMNS))
+            table.sync_row(str(i), tuple(_cell(k, row[k]) for k in REPORT_COLUMNS))
         table.commit()
+        count = f"{len(self.rows)} row" if len(self.rows) == 1 else f"{len(self.rows)} rows"
         self.query_one("#report-title", Label).update(
-            f"Reports by {' / '.join(self.by)} · {len(self.rows)} rows · journal {self.journal_path}"
+            f"Reports by {' / '.join(self.by)} · {count} · {SLIP_LEGEND} · journal {self.journal_path}"
         )
         table.focus()
 

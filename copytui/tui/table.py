@@ -31,6 +31,7 @@ from copytui.tui.format import Palette
 
 CELL_PADDING = 1
 HEADER_HEIGHT = 1
+ELLIPSIS = "…"
 
 
 @lru_cache(maxsize=512)
@@ -47,7 +48,8 @@ Part = tuple[str, Style | None]
 def cell_parts(value: object, width: int) -> list[Part]:
     """One cell as (text, style) parts exactly ``width`` + 2 * padding cells wide; ``None``: the row's style only.
 
-    Cells are plain values or ``rich.text.Text`` (style, spans, justify); longer ones are cropped, as in a DataTable.
+    Cells are plain values or ``rich.text.Text`` (style, spans, justify); longer ones are cropped and end
+    in ``…``, so that a cut value never passes for a whole one (``≠ MNQ +1`` for a drift of +10).
     """
     style: Style | None = None
     justify = None
@@ -67,9 +69,9 @@ def cell_parts(value: object, width: int) -> list[Part]:
     if "\n" in plain:
         plain = plain.split("\n", 1)[0]
     size = cell_len(plain)
-    if size > width:
-        plain = set_cell_size(plain, width)
-        size = width
+    if size > width:  # never cut without a mark: the last cell shown is an ellipsis
+        plain = set_cell_size(plain, max(0, width - 1)).rstrip() + ELLIPSIS if width else ""
+        size = cell_len(plain)
     body: list[Part] = _spans(plain, spans, style) if spans else [(plain, style)] if plain else []
     gap = width - size
     left = right = ""
@@ -240,9 +242,12 @@ class DeskTable(ScrollView, can_focus=True):
     class RowSelected(RowHighlighted):
         """Enter (or a click) on a row."""
 
-    def __init__(self, columns: Sequence[tuple[str, str, int]], **kwargs: Any) -> None:
-        """``columns``: (key, label, width) in display order."""
+    def __init__(self, columns: Sequence[tuple[str, str, int]], *, flex: str | None = None, **kwargs: Any) -> None:
+        """``columns``: (key, label, width) in display order. ``flex``: the key of a column that takes
+        the room left over on screen (its width in ``columns`` is its least)."""
         super().__init__(**kwargs)
+        self._columns = tuple(columns)
+        self._flex = flex
         self._spec = tuple(columns)
         self._col_index = {key: i for i, (key, _, _) in enumerate(self._spec)}
         self._rows: dict[str, Row] = {}
@@ -260,6 +265,40 @@ class DeskTable(ScrollView, can_focus=True):
         self._changed: list[str] = []  # rows given new data since the last commit
         self.palette: Palette | None = None
         self.virtual_size = Size(self._width, HEADER_HEIGHT)
+
+    def set_columns(self, columns: Sequence[tuple[str, str, int]]) -> None:
+        """Show other columns (another set for another terminal size); ``row_cells`` must follow them."""
+        if tuple(columns) != self._columns:
+            self._columns = tuple(columns)
+            self._col_index = {key: i for i, (key, _, _) in enumerate(self._columns)}
+            self.forget_cells()
+        self._fit()
+
+    @property
+    def column_keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _, _ in self._columns)
+
+    def _fit(self) -> None:
+        """Column widths for the room on screen: the flexible column takes what the others leave."""
+        spec = self._columns
+        # room for a vertical scrollbar is kept: rows come without a resize, and a cut must never hide
+        room = max(0, self.size.width - self.styles.scrollbar_size_vertical)
+        if self._flex is not None and room:
+            others = sum(w + 2 * CELL_PADDING for key, _, w in spec if key != self._flex)
+            spec = tuple(
+                (key, label, max(w, room - others - 2 * CELL_PADDING)) if key == self._flex else (key, label, w)
+                for key, label, w in spec
+            )
+        if spec != self._spec:
+            self._spec = spec
+            self._width = sum(w + 2 * CELL_PADDING for _, _, w in spec)
+            self._header = None
+            self.forget_lines()
+            self._resized()
+            self.refresh()
+
+    def on_resize(self) -> None:
+        self._fit()
 
     def set_palette(self, palette: Palette) -> None:
         """Cells painted with another palette (a theme change) are computed again when drawn."""

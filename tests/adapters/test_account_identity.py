@@ -102,3 +102,14 @@ def test_the_lease_folder_is_the_hosts_whatever_the_data_folder(monkeypatch: pyt
     monkeypatch.setenv("HOME", str(tmp_path / "h"))
     assert host_lease_dir() == one
     assert not str(one).startswith(str(tmp_path))
+
+
+def test_two_fix_followers_on_one_session_and_account_share_one_key(tmp_path: Path) -> None:
+    """FIX: the gateway knows an account by its session and Account (1), not by our alias."""
+    from tests.adapters.fix_support import account, adapter
+
+    one = adapter(account("alpha", 9876, "CLIENT1", account_id="ACC-7"), tmp_path / "a")
+    two = adapter(account("bravo", 9876, "CLIENT1", account_id="acc-7"), tmp_path / "b")
+    other = adapter(account("charlie", 9876, "CLIENT2", account_id="ACC-7"), tmp_path / "c")
+    assert one.account_key == two.account_key == "fix-127.0.0.1:9876-client1-sim-acc-7"
+    assert other.account_key != one.account_key

@@ -193,7 +193,7 @@ def _venue_fills(venue: FixSimulator) -> int:
 
 
 async def test_a_fix_leader_whose_counterparty_restarts_is_copied_in_full(tmp_path: Path) -> None:
-    """The leader's counterparty restarts and reuses OrderIDs 1, 2...: the leader's new orders are
+    """The leader's counterparty restarts and reuses OrderIDs P1, P2...: the leader's new orders are
     new orders to copytui (known by ClOrdID and OrderID together), so every one is copied."""
     from adapters.paper import PaperAdapter, PaperExchange
     from copytui.config import AccountConfig, FollowerConfig
@@ -201,6 +201,13 @@ async def test_a_fix_leader_whose_counterparty_restarts_is_copied_in_full(tmp_pa
     from copytui.journal import Journal
 
     sender, port = comp_id("LR"), free_port()
+
+    def venue_process() -> FixSimulator:  # copytui watches the leader's account, as a drop copy
+        sim = restarting(tmp_path, sender, port)
+        sim.watch[sender] = "LEADACC"
+        sim.account("LEADACC")
+        return sim
+
     leader = adapter(account("lead", port, sender, account_id="LEADACC"), tmp_path / "data")
     x = PaperExchange(seed=2)
     x.account("copy")
@@ -212,20 +219,27 @@ async def test_a_fix_leader_whose_counterparty_restarts_is_copied_in_full(tmp_pa
         journal=journal,
         reconcile_interval_s=3600,
     )
-    venue = restarting(tmp_path, sender, port).start()
+
+    def copied() -> int:
+        p = x.accounts["copy"].positions.get("ES")
+        return p.qty if p else 0
+
+    def platform_buys(venue: FixSimulator, *coids: str) -> list[str]:
+        with venue.locked() as ex:  # the trader's platform places orders; copytui only watches
+            return [ex.submit("LEADACC", symbol="ES", side=Side.BUY, qty=1, client_order_id=c).id for c in coids]
+
+    venue = venue_process().start()
     try:
         await engine.start()
-        for coid in ("la1", "la2"):  # the trader's platform places through the leader's session
-            await leader.place(order(coid, Side.BUY))
-        await until("two copies", lambda: x.accounts["copy"].positions.get("ES") is not None
-                    and x.accounts["copy"].positions["ES"].qty == 2)  # fmt: skip
+        first = platform_buys(venue, "la1", "la2")
+        await until("two copies", lambda: copied() == 2)
         venue.stop()
         await until("the leader to see the logout", lambda: not leader.health.connected)
-        venue = restarting(tmp_path, sender, port).start()
+        venue = venue_process().start()
         await until("a logon to the new process", lambda: leader.health.connected, timeout=10)
-        for coid in ("lb1", "lb2"):  # OrderIDs 1 and 2 again
-            await leader.place(order(coid, Side.BUY))
-        await until("four copies", lambda: x.accounts["copy"].positions["ES"].qty == 4, timeout=8)
+        second = platform_buys(venue, "lb1", "lb2")
+        assert second == first  # the new process numbers its orders from 1 again
+        await until("four copies", lambda: copied() == 4, timeout=8)
     finally:
         await engine.stop(settle=False)
         journal.close()

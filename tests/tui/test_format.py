@@ -20,7 +20,7 @@ def test_gain_loss_and_sides_carry_arrow_and_sign() -> None:
 
 def test_numbers_never_show_minus_zero() -> None:
     assert signed(-0.01) == "0.0" and ticks(-0.04) == "0.0t" and ticks(1.0) == "+1.0t" and ticks(None) == "-"
-    assert signed_positions({"NQ": -1, "ES": 2, "CL": 0}) == "ES +2  NQ -1"
+    assert signed_positions({"NQ": -1, "ES": 2, "CL": 0}) == "ES +2 NQ -1"
     assert signed_positions({}) == "flat"
 
 

@@ -45,7 +45,7 @@ def plain(strip) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_cells_are_padded_cropped_and_justified() -> None:
-    assert cell_parts("abcdefgh", 4) == [(" ", None), ("abcd", None), (" ", None)]
+    assert cell_parts("abcdefgh", 4) == [(" ", None), ("abc…", None), (" ", None)]  # a cut is marked
     right = cell_parts(Text("7", justify="right", style="bold"), 3)
     assert right == [("   ", None), ("7", Style.parse("bold")), (" ", None)]
     line = build_line([cell_parts("ab", 3), cell_parts("cd", 2)], Style.null(), None, 0, 12)
@@ -53,7 +53,7 @@ def test_cells_are_padded_cropped_and_justified() -> None:
     scrolled = build_line([cell_parts("ab", 3), cell_parts("cd", 2)], Style.null(), None, 4, 5)
     assert plain(scrolled) == "  cd " and scrolled.cell_length == 5
     wide = build_line([cell_parts("日本語", 4)], Style.null(), None, 0, 8)  # double-width: cropped by cells
-    assert plain(wide).startswith(" 日本") and wide.cell_length == 8
+    assert plain(wide).startswith(" 日…") and wide.cell_length == 8
 
 
 def test_merged_keeps_what_a_later_row_of_the_same_order_does_not_say() -> None:
