@@ -81,3 +81,22 @@ def test_contracts_beyond_what_the_rule_explains_are_refused() -> None:
     # 6 + 12 > 2 x 3 + 1 signal + 10 slack
     assert "more than the rule can explain" in guard.refuse([_order(12)])
     assert guard.refuse([_order(5)]) == ""
+
+
+async def test_a_stopped_follower_gets_no_correction_or_sync_on_resume(tmp_path: Path) -> None:
+    fs = [follower("looped", auto_correct=True, risk=RiskConfig(max_orders_per_minute=2))]
+    async with running(tmp_path, fs) as h:
+        for _ in range(3):  # the third order in a minute trips the guard
+            h.buy("ES", 1)
+            await h.settle()
+        assert "more than 2 orders in a minute" in h.engine.followers["looped"].state.stopped_by_risk
+        await _run_a_while(h, 0.3)  # its flatten goes out
+        sent = len(h.x.accounts["looped"].submissions)
+        h.buy("ES", 2)  # the leader goes on; the stopped follower drifts from it
+        await h.settle()
+        await h.engine.reconcile_now()
+        await h.engine.reconcile_now()  # drift seen on two passes: auto_correct would send now
+        h.engine.resume("looped")  # the trader presses resume (with sync) on the stopped follower
+        await h.settle()
+        assert len(h.x.accounts["looped"].submissions) == sent
+        assert h.engine.followers["looped"].state.copy_state == "disabled"

@@ -486,6 +486,7 @@ async def _connect_and_report(acct: AccountConfig, everyone: list[AccountConfig]
     from copytui import registry
     from copytui.config import data_dir
     from copytui.credentials import make_lookup, redact
+    from copytui.instruments import format_price
 
     ctx = AdapterContext(secret=make_lookup(everyone), data_dir=str(data_dir()))
     try:
@@ -514,7 +515,7 @@ async def _connect_and_report(acct: AccountConfig, everyone: list[AccountConfig]
         orders = await adapter.open_orders()
         if positions:
             for p in positions:
-                typer.echo(f"  position:  {p.symbol} {p.qty:+d} @ {p.avg_price:g}")
+                typer.echo(f"  position:  {p.symbol} {p.qty:+d} @ {format_price(p.symbol, p.avg_price)}")
         else:
             typer.echo("  positions: flat")
         typer.echo(f"  orders:    {len(orders)} working")

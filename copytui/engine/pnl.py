@@ -279,7 +279,7 @@ class PnlBook:
                 fp.lose(ledger, f"{sym} was closed by trades copytui did not see, at an unknown price")
             else:
                 ledger.realized += apply_fill(was, ledger.avg, held - was, mark)[2] * spec.point_value
-                valued = f"; the closed part is valued at the last price {mark:g}"
+                valued = f"; the closed part is valued at the last price {spec.format_price(mark)}"
         reduced_only = held != 0 and (held > 0) == (was > 0) and abs(held) < abs(was)
         ledger.avg = avg or (ledger.avg if reduced_only else 0.0)
         ledger.qty, ledger.mismatch = held, None

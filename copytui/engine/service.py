@@ -546,6 +546,9 @@ class Engine:
 
     def submit_extra(self, f: Follower, sig: Signal, delta: int) -> None:
         """Journal and send an order that no leader fill asked for (sync, correction)."""
+        if f.state.stopped_by_risk:  # stopped for the session: nothing more goes to it, corrections included
+            self._log_operator(f.state.name, f"not sent ({sig.kind.value}): stopped: {f.state.stopped_by_risk}")
+            return
         orders = f.router._market(sig, delta)
         if not self.journal.commit_signal(sig, orders):
             return
