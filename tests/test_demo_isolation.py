@@ -29,11 +29,14 @@ def _demo(home: Path, *extra: str, duration: str = "3") -> subprocess.Popen[str]
 
 def test_two_demos_side_by_side_keep_out_of_the_users_data(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    first = _demo(home, duration="6")
-    time.sleep(1.5)
+    first = _demo(home, duration="8")
+    assert first.stdout is not None
+    header = first.stdout.readline()  # printed once the engine holds its journal
+    assert "copying leader" in header, first.stderr.read() if first.stderr else ""
     second = _demo(home)
     out2, err2 = second.communicate(timeout=120)
-    out1, err1 = first.communicate(timeout=120)
+    rest1, err1 = first.communicate(timeout=120)
+    out1 = header + rest1
     assert first.returncode == 0, err1[-2000:]
     assert second.returncode == 0, err2[-2000:]
     assert "already driven" not in err1 + err2
