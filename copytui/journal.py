@@ -27,7 +27,8 @@ from typing import Any
 
 import aiosqlite
 
-from copytui.models import FollowerOrder, OrderAck, OrderStatus, Signal
+from copytui.instruments import INSTRUMENTS
+from copytui.models import FollowerOrder, OrderAck, OrderStatus, Side, Signal, apply_fill
 
 SCHEMA_VERSION = 2
 
@@ -428,6 +429,47 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[idx]
 
 
+PNL_FILLS_SQL = (
+    "SELECT date(wall_ns / 1000000000, 'unixepoch', 'localtime'), follower, symbol, side, qty, price"
+    " FROM executions ORDER BY rowid"
+)
+
+
+async def realised_pnl(db: aiosqlite.Connection) -> dict[tuple[str, str, str], float | None]:
+    """Realised P&L in account currency per (day, follower, symbol), from the journal's fills.
+
+    Each follower's fills in one contract are netted in the order they were journaled by
+    :func:`copytui.models.apply_fill`, times the contract's point value; a closing fill's P&L
+    counts on its own day. Positions held before the journal's first fill are not known here,
+    so their closing is counted from the first fill seen. ``None``: a symbol copytui does not
+    know, or a fill without price or side (its P&L cannot be computed)."""
+    books: dict[tuple[str, str], tuple[int, float]] = {}
+    out: dict[tuple[str, str, str], float | None] = {}
+    async with db.execute(PNL_FILLS_SQL) as cur:
+        async for day, follower, symbol, side, qty, price in cur:
+            key = (day or "?", follower, symbol or "?")
+            spec = INSTRUMENTS.get(symbol or "")
+            before = out.get(key, 0.0)
+            if spec is None or price is None or side not in (Side.BUY, Side.SELL) or before is None:
+                out[key] = None
+                continue
+            held, avg = books.get((follower, symbol), (0, 0.0))
+            held, avg, points = apply_fill(held, avg, Side(side).sign * int(qty or 0), float(price))
+            books[(follower, symbol)] = (held, avg)
+            out[key] = before + points * spec.point_value
+    return out
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    """The sum, or None when any part is unknown."""
+    total = 0.0
+    for v in values:
+        if v is None:
+            return None
+        total += v
+    return round(total, 2)
+
+
 async def summary(path: str | Path) -> dict[str, Any]:
     """The numbers `copytui journal summary` prints."""
     p = Path(path).expanduser()
@@ -486,7 +528,15 @@ async def summary(path: str | Path) -> dict[str, Any]:
             async for f, t in cur:
                 slip.setdefault(f, []).append(float(t))
         out["slippage_ticks"] = {f: {"avg": round(sum(v) / len(v), 3), "p95": _pct(v, 0.95)} for f, v in slip.items()}
+        pnl = await realised_pnl(db)
+        followers = sorted({f for _, f, _ in pnl})
+        out["realised_pnl"] = {f: _total(v for (_, g, _), v in pnl.items() if g == f) for f in followers}
     return out
+
+
+def _pnl_text(value: float | None) -> str:
+    """Signed currency with two decimals; ``—`` when unknown, as on the desk (never a made-up 0.00)."""
+    return "—" if value is None else f"{value:+,.2f}"
 
 
 def summary_text(s: dict[str, Any]) -> str:
@@ -503,6 +553,9 @@ def summary_text(s: dict[str, Any]) -> str:
         lines.append(f"  {f:<14} copy latency p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms{slipped}  drift {drift}")
     if s.get("slippage_ticks"):
         lines.append("  (slippage: + worse for the follower, - better)")
+    if s.get("realised_pnl"):
+        pnl = "  ".join(f"{f} {_pnl_text(v)}" for f, v in s["realised_pnl"].items())
+        lines.append(f"realised P&L (from the journal's fills): {pnl}")
     return "\n".join(lines)
 
 
@@ -523,6 +576,7 @@ REPORT_COLUMNS = (
     "slippage_cash_total",
     "latency_p50_ms",
     "latency_p99_ms",
+    "realised_pnl",
 )
 
 
@@ -530,7 +584,8 @@ async def report_rows(path: str | Path, by: Sequence[str] = REPORT_KEYS) -> list
     """Fills, slippage and copy latency grouped by any of day (local date), follower and symbol.
 
     Slippage keeps the engine's sign: positive is worse for the follower (ticks per fill, and the
-    currency total of the group).
+    currency total of the group). Realised P&L is :func:`realised_pnl` summed over the group
+    (None when any part is unknown).
 
     Read-only, on its own connection: safe while the engine writes. Rows come sorted by the
     group keys, newest day first; keys not grouped by read ``*``.
@@ -574,6 +629,9 @@ async def report_rows(path: str | Path, by: Sequence[str] = REPORT_KEYS) -> list
                 if slip_ticks is not None:
                     g["slip"].append(float(slip_ticks))
                 g["cash"] += float(slip_cash or 0.0)
+        pnl = await realised_pnl(db)
+    for (day, follower, symbol), value in pnl.items():
+        group(day, follower, symbol).setdefault("pnl", []).append(value)
     out = []
     for g in groups.values():
         slip, lat = g["slip"], g["lat"]
@@ -588,8 +646,43 @@ async def report_rows(path: str | Path, by: Sequence[str] = REPORT_KEYS) -> list
             slippage_cash_total=round(g["cash"], 2),
             latency_p50_ms=round(statistics.median(lat), 3) if lat else None,
             latency_p99_ms=round(_pct(lat, 0.99), 3) if lat else None,
+            realised_pnl=_total(g.get("pnl", [])),
         )
         out.append(row)
     out.sort(key=lambda r: (r["follower"], r["symbol"]))
     out.sort(key=lambda r: r["day"], reverse=True)
     return out
+
+
+# ---- the desk's log filter
+def _prefix(word: str) -> str:
+    """A LIKE pattern for words starting with ``word``, its own ``%`` and ``_`` taken literally."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def matching_orders(path: str | Path, words: Sequence[str]) -> list[dict[str, Any]]:
+    """Every follower order in the journal whose follower, symbol, status or action starts with each of
+    ``words`` (any case), oldest first: the desk's ``/`` filter, over the whole journal.
+
+    Each row has the order's columns the log shows, ``latency_ms`` (leader event to order sent) and
+    ``slippage_ticks`` (the average of its fills). Read-only, on its own connection."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise JournalError(f"no journal at {p}. Run `copytui run` first or pass --journal.")
+    field = "({col} LIKE ? ESCAPE '\\')"
+    word_sql = " OR ".join(field.format(col=c) for c in ("i.follower", "i.symbol", "i.status", "i.action"))
+    where = " AND ".join(f"({word_sql})" for _ in words) or "1"
+    args = [pattern for w in words for pattern in (_prefix(w),) * 4]
+    sql = (
+        "SELECT i.wall_ns, i.signal_id, i.follower, i.symbol, i.side, i.qty, i.status, i.action,"
+        " i.client_order_id, CASE WHEN i.sent_ns IS NOT NULL AND i.recv_ns > 0"
+        " THEN (i.sent_ns - i.recv_ns) / 1e6 END AS latency_ms, i.avg_fill_price AS fill_price,"
+        " x.slippage_ticks, COALESCE(i.reason, '') AS reason FROM intents i"
+        " LEFT JOIN (SELECT client_order_id, AVG(slippage_ticks) AS slippage_ticks FROM executions"
+        " GROUP BY client_order_id) x ON x.client_order_id = i.client_order_id"
+        f" WHERE {where} ORDER BY i.rowid"
+    )
+    async with aiosqlite.connect(f"file:{p}?mode=ro", uri=True) as db:
+        db.row_factory = aiosqlite.Row
+        async with db.execute(sql, args) as cur:
+            return [dict(row) async for row in cur]

@@ -25,6 +25,7 @@ from textual.widgets import Footer
 from textual.worker import Worker
 
 from copytui.engine import EngineSnapshot, FollowerView
+from copytui.journal import matching_orders
 from copytui.runtime import Runtime
 from copytui.tui.bridge import EngineThread
 from copytui.tui.failures import report_failure
@@ -39,7 +40,7 @@ from copytui.tui.modals import (
     follower_detail,
     log_detail,
 )
-from copytui.tui.orderlog import OrderLog
+from copytui.tui.orderlog import OrderLog, journal_row
 from copytui.tui.panels import AlertsPanel, LeaderPanel, SlippagePanel
 from copytui.tui.reports import ReportsScreen
 from copytui.tui.state import remember_theme, start_theme, state_path
@@ -85,10 +86,13 @@ class CopyDeskApp(App[None]):
         Binding("r", "reconcile", "Reconcile", tooltip="Reconcile every follower with its broker now"),
         Binding("slash", "filter", "Filter", tooltip="Filter the order log by follower, symbol or status"),
         Binding("t", "next_theme", "Theme", tooltip="Next theme"),
-        Binding("R", "reports", "Reports", tooltip="Fills, slippage and latency by day, follower, symbol"),
+        Binding("R", "reports", "Reports", tooltip="Fills, slippage, latency, realised P&L by day, follower, symbol"),
         Binding("question_mark", "help", "Help", tooltip="All keys"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first when positions are open)"),
+        Binding("ctrl+q", "quit_now", "Quit now", tooltip="Quit at once, without asking", show=False, priority=True),
     ]
+    # keys that work over a dialog or the reports screen too
+    ANYWHERE = frozenset({"quit_now"})
 
     def __init__(
         self,
@@ -237,7 +241,7 @@ class CopyDeskApp(App[None]):
     # ------------------------------------------------------------ helpers
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # trading keys act on the desk only, never behind a dialog or the reports screen
-        if action in {b.action for b in self.BINDINGS} and len(self.screen_stack) > 1:
+        if action in {b.action for b in self.BINDINGS} - self.ANYWHERE and len(self.screen_stack) > 1:
             return False
         return True
 
@@ -370,14 +374,21 @@ class CopyDeskApp(App[None]):
         self.notify("reconciled: " + (f"drift at {', '.join(drifting)}" if drifting else "no drift"), timeout=4)
 
     def action_filter(self) -> None:
-        log_table = self.query_one("#log", OrderLog)
-
         def answer(needle: str | None) -> None:
-            if needle is None:
-                return
-            log_table.refilter(needle, self.snap.log if self.snap else (), self.palette)
+            if needle is not None:
+                self.filter_log(needle)
 
-        self.push_screen(FilterScreen(log_table.needle), answer)
+        self.push_screen(FilterScreen(self.query_one("#log", OrderLog).needle), answer)
+
+    @work(exclusive=True, group="filter", exit_on_error=False, name="filter")
+    async def filter_log(self, needle: str) -> None:
+        """Every order in the journal that matches, read on the journal's read connection, then this
+        session's rows on top (they are newer than what the journal has committed)."""
+        words = needle.split()
+        found = await matching_orders(self.journal_path, words) if words else []
+        self.query_one("#log", OrderLog).refilter(
+            needle, self.snap.log if self.snap else (), self.palette, [journal_row(r) for r in found]
+        )
 
     async def on_desk_table_row_selected(self, event: DeskTable.RowSelected) -> None:
         await self.show_details(event.table.id)
@@ -408,8 +419,11 @@ class CopyDeskApp(App[None]):
     def action_help(self) -> None:
         keys = [*TABLE_KEYS]
         keys += [(key_label(b.key), b.tooltip) for b in self.BINDINGS]
-        keys.append(("ctrl+q", "quit at once"))
         self.push_screen(HelpScreen(keys))
+
+    def action_quit_now(self) -> None:
+        """``ctrl+q``: stop the engine and quit without asking, from any screen."""
+        self.shutdown()
 
     async def action_quit(self) -> None:
         snap = await self.refresh_now()

@@ -1,9 +1,10 @@
-"""The order log: appended as rows arrive, bounded, filterable by follower, symbol or status."""
+"""The order log: appended as rows arrive, bounded; filtered by follower, symbol or status over the journal."""
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich.text import Text
 
@@ -35,6 +36,26 @@ def matches(row: LogRow, needle: str) -> bool:
     return all(any(f.startswith(word) for f in fields) for word in needle.lower().split())
 
 
+def journal_row(order: Mapping[str, Any]) -> LogRow:
+    """A line of the log from a follower order the journal holds (``journal.matching_orders``)."""
+    return LogRow(
+        seq=0,  # older than every row of this session's log: the session's rows update it in place
+        wall_ns=order["wall_ns"] or 0,
+        signal_id=order["signal_id"],
+        follower=order["follower"],
+        symbol=order["symbol"],
+        side=order["side"],
+        qty=order["qty"],
+        status=order["status"],
+        action=order["action"],
+        client_order_id=order["client_order_id"],
+        latency_ms=order["latency_ms"],
+        fill_price=order["fill_price"],
+        slippage_ticks=order["slippage_ticks"],
+        reason=order["reason"],
+    )
+
+
 def log_cells(row: LogRow, pal: Palette) -> tuple[object, ...]:
     if row.action == "operator":
         what = row.reason.split(":")[0].split(" (")[0]  # "paused", "resumed", "flatten", "flat and paused"
@@ -61,8 +82,8 @@ def log_cells(row: LogRow, pal: Palette) -> tuple[object, ...]:
 
 
 class OrderLog(DeskTable):
-    """Rows hold ``LogRow``s; cells are made only for the lines drawn. Up to ``MAX_ROWS`` + ``TRIM_BATCH``
-    lines, the oldest dropped ``TRIM_BATCH`` or more at a time."""
+    """Rows hold ``LogRow``s; cells are made only for the lines drawn. Unfiltered, up to ``MAX_ROWS`` +
+    ``TRIM_BATCH`` lines, the oldest dropped ``TRIM_BATCH`` or more at a time; filtered, every match."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(LOG_COLUMNS, flex="reason", **kwargs)  # type: ignore[arg-type]
@@ -93,20 +114,27 @@ class OrderLog(DeskTable):
             else:
                 added = True
             self.sync_row(key, row)
-        if self.row_count > MAX_ROWS + TRIM_BATCH:
+        if not self.needle and self.row_count > MAX_ROWS + TRIM_BATCH:
             excess = self.row_count - MAX_ROWS
             self.drop_first(excess + excess % 2)  # an even count: every line keeps its stripe
         self.commit()
         if added and follow:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
-    def refilter(self, needle: str, rows: Sequence[LogRow], pal: Palette) -> None:
-        """A new filter: the one time the log is rebuilt."""
+    def refilter(self, needle: str, rows: Sequence[LogRow], pal: Palette, found: Sequence[LogRow] = ()) -> None:
+        """A new filter: the one time the log is rebuilt. ``found``: the journal's matching orders, oldest
+        first; this session's ``rows`` then bring them up to date and add what the journal has not yet."""
         self.needle = needle.strip()
         self.drop_all()
+        for row in found:
+            self.sync_row(row.client_order_id, row)
         self.last_seq = 0
         self.show(rows, pal)
-        self.border_subtitle = f"filter: {self.needle}  (/ to change)" if self.needle else ""
+        if self.needle:
+            count = f"{self.row_count} row" if self.row_count == 1 else f"{self.row_count} rows"
+            self.border_subtitle = f"filter: {self.needle} · {count} in the journal  (/ to change)"
+        else:
+            self.border_subtitle = ""
 
     @property
     def selected(self) -> LogRow | None:

@@ -121,8 +121,9 @@ def slip_cells(v: FollowerView, pal: Palette) -> tuple[object, ...]:
     )
 
 
-class SlipTable(DeskTable):
-    """Rows hold the followers' views; cells are made again only when a view changed."""
+class SlipTable(DeskTable, can_focus=False):
+    """Rows hold the followers' views; cells are made again only when a view changed. Not focusable:
+    ``tab`` moves between the grid and the log only; the grid's cursor picks the follower shown here."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(SLIP_COLUMNS, **kwargs)  # type: ignore[arg-type]

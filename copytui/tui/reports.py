@@ -1,4 +1,4 @@
-"""The reports screen: fills, slippage and latency from the journal, grouped, exportable as CSV."""
+"""The reports screen: fills, slippage, latency and realised P&L from the journal, grouped, exportable as CSV."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from textual.worker import Worker
 
 from copytui.journal import REPORT_COLUMNS, report_rows
 from copytui.tui.failures import report_failure
-from copytui.tui.format import SLIP_LEGEND, signed
+from copytui.tui.format import SLIP_LEGEND, Palette, money, signed
 from copytui.tui.table import DeskTable
 
 GROUPINGS: tuple[tuple[str, ...], ...] = (
@@ -42,6 +42,7 @@ HEADERS = {
     "slippage_cash_total": ("Slip $ total", 12),
     "latency_p50_ms": ("Lat p50", 7),
     "latency_p99_ms": ("p99", 7),
+    "realised_pnl": ("Realised $", 13),
 }
 
 
@@ -55,7 +56,9 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _cell(key: str, value: Any) -> Any:
+def _cell(key: str, value: Any, pal: Palette) -> Any:
+    if key == "realised_pnl":  # as in the grid: arrow, sign and colour; unknown is a dash
+        return money(value, pal)
     if value is None:
         return "-"
     if key.startswith("slippage"):  # signed as everywhere on the desk: + is worse for the follower
@@ -100,7 +103,7 @@ class ReportsScreen(Screen[None]):
         table = self.query_one("#report-table", DeskTable)
         table.drop_all()
         for i, row in enumerate(self.rows):
-            table.sync_row(str(i), tuple(_cell(k, row[k]) for k in REPORT_COLUMNS))
+            table.sync_row(str(i), tuple(_cell(k, row[k], self.app.palette) for k in REPORT_COLUMNS))
         table.commit()
         count = f"{len(self.rows)} row" if len(self.rows) == 1 else f"{len(self.rows)} rows"
         self.query_one("#report-title", Label).update(

@@ -193,6 +193,7 @@ async def test_slash_filters_the_order_log(tmp_path: Path) -> None:
         await pilot.press("slash")
         assert isinstance(app.screen, FilterScreen)
         await pilot.press(*"alpha", "enter")
+        await until(pilot, lambda: "filter: alpha" in screen_text(app))  # the journal is read off the UI thread
         assert log.row_count > 0
         assert {r.follower for r in log.rows_by_key.values()} == {"alpha"}
         assert "filter: alpha" in screen_text(app)
@@ -201,8 +202,10 @@ async def test_slash_filters_the_order_log(tmp_path: Path) -> None:
         await until(pilot, lambda: desk_is_current(app))
         assert {r.follower for r in log.rows_by_key.values()} == {"alpha"}
         await pilot.press("slash", "ctrl+u", *"rejected", "enter")
+        await until(pilot, lambda: "filter: rejected" in screen_text(app))
         assert all(r.status == "rejected" for r in log.rows_by_key.values())
         await pilot.press("slash", "ctrl+u", "enter")  # empty: everything again
+        await until(pilot, lambda: "filter:" not in screen_text(app))
         assert {r.follower for r in log.rows_by_key.values()} >= {"alpha", "bravo", "delta"}
         assert "filter:" not in screen_text(app)
 
@@ -269,3 +272,63 @@ async def test_q_quits_at_once_when_flat(tmp_path: Path) -> None:
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
         assert app._stopped and app.engine._stopping
+
+
+async def test_ctrl_q_quits_at_once_with_positions_open(tmp_path: Path) -> None:
+    async with desk(tmp_path) as (app, pilot):
+        buy(app, 1)
+        await until(pilot, lambda: held(app, "alpha") == {"ES": 1})
+        await pilot.press("question_mark")
+        assert "ctrl+q" in screen_text(app) and "Quit at once, without asking" in screen_text(app)
+        await pilot.press("ctrl+q")  # over the help screen, with positions open: no question
+        await until(pilot, lambda: not app.is_running)
+        assert app._stopped and app.engine._stopping
+        assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
+
+
+async def test_slash_filter_finds_every_matching_order_in_the_journal(tmp_path: Path) -> None:
+    async with desk(tmp_path, size=(160, 48)) as (app, pilot):
+        buy(app, 1, symbol="NQ")  # the first orders: long gone from the log's last rows when the filter runs
+        await until(pilot, lambda: held(app, "alpha") == {"NQ": 1})
+        for i in range(90):
+            buy(app, 1, side=Side.BUY if i % 2 == 0 else Side.SELL)
+        await until(pilot, lambda: held(app, "alpha") == {"NQ": 1})
+        assert await drained(app)
+        log = app.query_one("#log", OrderLog)
+        await until(pilot, lambda: desk_is_current(app) and log.row_count > 300)
+        assert not any(r.symbol == "NQ" for r in log.rows_by_key.values())  # trimmed from the unfiltered log
+        on_engine(app, app.runtime.journal.flush)
+        with sqlite3.connect(tmp_path / "journal.sqlite3") as db:
+            (alpha_orders,) = db.execute("SELECT COUNT(*) FROM intents WHERE follower = 'alpha'").fetchone()
+        assert alpha_orders >= 91
+        await pilot.press("slash", *"alpha", "enter")
+        await until(pilot, lambda: "filter: alpha" in screen_text(app))
+        assert log.row_count == alpha_orders
+        assert {r.follower for r in log.rows_by_key.values()} == {"alpha"}
+        assert f"filter: alpha · {alpha_orders} rows in the journal" in screen_text(app)
+        await pilot.press("slash", "ctrl+u", *"alpha nq", "enter")
+        await until(pilot, lambda: "filter: alpha nq" in screen_text(app))
+        assert log.row_count == 1
+        assert any("alpha" in ln and "NQ" in ln and "filled" in ln for ln in screen_text(app).splitlines())
+
+
+async def test_tab_moves_between_grid_and_log_only_and_details_give_focus_back(tmp_path: Path) -> None:
+    async with desk(tmp_path) as (app, pilot):
+        buy(app, 1)
+        await until(pilot, lambda: app.query_one("#log", OrderLog).row_count > 0)
+        grid, log = app.query_one("#grid", AccountGrid), app.query_one("#log", OrderLog)
+        seen = []
+        for _ in range(4):
+            await pilot.press("tab")
+            seen.append(app.focused)
+        assert seen == [log, grid, log, grid]  # never the slippage table, never the footer
+        for table in (grid, log):
+            table.focus()
+            await pilot.pause()
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, DetailScreen))
+            assert app.focused is table
+            await pilot.press("tab")
+            assert app.focused is (log if table is grid else grid)

@@ -97,3 +97,26 @@ async def test_small_terminal_keeps_every_key_working(tmp_path: Path) -> None:
         await until(pilot, lambda: "KILL SWITCH" in screen_text(app))
         await pilot.press("y")
         await until(pilot, lambda: held(app, "alpha") == {} and held(app, "delta") == {})
+
+
+async def test_reports_show_realised_pnl_as_the_grid_does(tmp_path: Path) -> None:
+    async with desk(tmp_path, size=(160, 48)) as (app, pilot):
+        submit(app, LEADER, symbol="ES", side=Side.BUY, qty=2)
+        await until(pilot, lambda: held(app, "alpha") == {"ES": 2})
+        submit(app, LEADER, symbol="ES", side=Side.SELL, qty=2)
+        await until(pilot, lambda: held(app, "alpha") == {} and view(app, "alpha").fills >= 2)
+        assert await drained(app)
+        live = view(app, "alpha").realized_pnl
+        assert live is not None
+        await pilot.press("R")
+        screen = app.screen
+        assert isinstance(screen, ReportsScreen)
+        await pilot.press("g", "g")  # by follower
+        await until(pilot, lambda: bool(screen.rows) and screen.rows[0]["day"] == "*")
+        alpha = next(r for r in screen.rows if r["follower"] == "alpha")
+        assert alpha["realised_pnl"] == round(live, 2)
+        text = screen_text(app)
+        assert "Realised $" in text
+        shown = "0.00" if abs(live) < 0.005 else f"{'▲ +' if live > 0 else '▼ -'}{abs(live):,.2f}"
+        line = next(ln for ln in text.splitlines() if " alpha " in ln)
+        assert line.rstrip(" │▐▌").endswith(shown), line
