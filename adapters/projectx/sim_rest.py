@@ -302,7 +302,8 @@ class GatewayTrading:
         finally:
             acct.faults = saved
 
-    async def _close_contract(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
+    def _open_position(self, body: dict[str, Any]) -> tuple[str, str, int] | dict[str, Any]:
+        """(account, symbol, signed quantity) of the position a close names, or the gateway's refusal."""
         name = self._account(body)
         contract_id = body_field(body, "contractId", str)
         if name is None:
@@ -314,25 +315,25 @@ class GatewayTrading:
         pos = self.exchange.accounts[name].positions.get(sym)
         if pos is None or pos.qty == 0:
             return answer_fail(2, f"No open position in {contract_id}.")
-        self._close(name, sym, pos.qty)
+        return name, sym, pos.qty
+
+    async def _close_contract(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
+        found = self._open_position(body)
+        if isinstance(found, dict):
+            return found
+        name, sym, qty = found
+        self._close(name, sym, qty)
         return answer_ok()
 
     async def _partial_close(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        name = self._account(body)
-        contract_id = body_field(body, "contractId", str)
         size = body_field(body, "size", int)
-        if name is None:
-            return answer_fail(1, "Account not found.")
-        sym, refusal = self._symbol(contract_id)
-        if refusal is not None:
-            return refusal
-        assert sym is not None
-        pos = self.exchange.accounts[name].positions.get(sym)
-        if pos is None or pos.qty == 0:
-            return answer_fail(2, f"No open position in {contract_id}.")
-        if not 0 < size <= abs(pos.qty):
-            return answer_fail(2, f"size {size} must be between 1 and the position's {abs(pos.qty)}")
-        self._close(name, sym, size if pos.qty > 0 else -size)
+        found = self._open_position(body)
+        if isinstance(found, dict):
+            return found
+        name, sym, qty = found
+        if not 0 < size <= abs(qty):
+            return answer_fail(2, f"size {size} must be between 1 and the position's {abs(qty)}")
+        self._close(name, sym, size if qty > 0 else -size)
         return answer_ok()
 
     async def _trades(self, body: dict[str, Any], _user: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from copytui.engine.stats import (
     percentile,
 )
 from copytui.engine.tasks import TaskGroup
-from copytui.instruments import UnknownSymbol, instrument
+from copytui.instruments import UnknownSymbol, format_price, instrument
 from copytui.journal import LIVE_STATUSES, Journal
 from copytui.models import (
     AccountEvent,
@@ -517,8 +517,6 @@ class Engine:
 
     @staticmethod
     def _describe(sig: Signal) -> str:
-        from copytui.instruments import format_price  # noqa: PLC0415 - only here: this file has other owners
-
         side = sig.side.value if sig.side else ""
         if sig.kind is SignalKind.FILL:
             at = format_price(sig.symbol, sig.fill_price) if sig.fill_price is not None else "?"
