@@ -22,8 +22,10 @@ re-places), brackets.
 from __future__ import annotations
 
 import abc
+import enum
 import functools
 import hashlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -76,10 +78,24 @@ class Capabilities:
     (DESIGN.md invariant 12), so a restarted counterparty's order 1 is not the previous one's."""
 
 
+class HealthState(enum.StrEnum):
+    """Where an adapter's session stands. A ``StrEnum``: the desk shows the value as is."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    AUTH_FAILED = "auth failed"
+    STOPPED = "stopped"
+    """The broker said not to come back (a forced logout, a refused session): no retry."""
+
+
 @dataclass(slots=True)
 class Health:
-    connected: bool = False
-    state: str = "disconnected"
+    """An adapter's connection state, read by the engine and the desk. Changed only through the
+    methods below, so every adapter reports the same states the same way."""
+
+    state: HealthState = HealthState.DISCONNECTED
     detail: str = ""
     last_event_wall_ns: int = 0
     reconnects: int = 0
@@ -88,6 +104,34 @@ class Health:
     engine journals and alerts each increase, so nothing vanishes with only a log line."""
     last_dropped: str = ""
     """Why the latest one was refused (no secret in it)."""
+
+    @property
+    def connected(self) -> bool:
+        return self.state is HealthState.CONNECTED
+
+    def connecting(self, detail: str = "") -> None:
+        self.state, self.detail = HealthState.CONNECTING, detail
+
+    def up(self, detail: str = "") -> None:
+        """The session is open (again): orders and events flow."""
+        self.state, self.detail = HealthState.CONNECTED, detail
+
+    def reconnected(self) -> None:
+        """A lost session is back: counted, then up."""
+        self.reconnects += 1
+        self.up()
+
+    def lost(self, reason: str) -> None:
+        """The session dropped and the adapter is coming back by itself."""
+        self.state, self.detail = HealthState.RECONNECTING, reason
+
+    def down(self, state: HealthState = HealthState.DISCONNECTED, detail: str = "") -> None:
+        """Closed, refused or stopped: nothing flows until ``connect`` is called again."""
+        self.state, self.detail = state, detail
+
+    def seen(self) -> None:
+        """An event arrived now (the desk shows how long ago the last one did)."""
+        self.last_event_wall_ns = time.time_ns()
 
     def drop(self, why: str) -> None:
         self.dropped += 1

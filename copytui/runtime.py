@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.base import AdapterContext
+from adapters.kit.tasks import TaskGroup
 from adapters.paper.exchange import PaperExchange
 from copytui import registry
 from copytui.config import AccountConfig, Config, data_dir
 from copytui.demo import DemoTrader, price_walk
 from copytui.engine import Engine
-from copytui.engine.tasks import TaskGroup
 from copytui.journal import Journal
 
 

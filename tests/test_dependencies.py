@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_PARTY = {"copytui", "adapters", "themes", "tests"}
-EXTRA_HOMES = {"fix": ("adapters/fix/",)}
+EXTRA_HOMES = {"fix": ("adapters/fix/",), "testkit": ("adapters/kit/conformance.py",)}
 """Optional extras and the only folders whose code may import them (`pip install copytui[fix]`)."""
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from adapters.kit.tasks import TaskGroup
 from copytui.engine.lane import OrderLane
-from copytui.engine.tasks import TaskGroup
 from copytui.models import FollowerOrder, OrderAction, Side
 
 

@@ -240,8 +240,7 @@ class FixAdapter(BrokerAdapter):
         self._closing = False
         if self._secret is not None:
             self._password = await asyncio.to_thread(self._secret)  # keyring calls block
-        self.health.state = "connecting"
-        self.health.detail = f"logging on to {self.opts.label}"
+        self.health.connecting(f"logging on to {self.opts.label}")
         self._logon = loop.create_future()
         self._logged_out = asyncio.Event()
         settings = initiator_settings(self.opts, self.store_dir)
@@ -257,7 +256,7 @@ class FixAdapter(BrokerAdapter):
         try:
             self._initiator = await asyncio.to_thread(build_and_start)
         except (fix.ConfigError, fix.RuntimeError) as exc:
-            self.health.state = "disconnected"
+            self.health.down()
             raise BrokerError(f"fix account {self.opts.name}: quickfix refused the session settings: {exc}") from None
         try:
             await asyncio.wait_for(asyncio.shield(self._logon), self.opts.logon_timeout_s)
@@ -298,8 +297,7 @@ class FixAdapter(BrokerAdapter):
         for kind, task in list(self._asking.items()):
             if task.cancelled():  # never answered: asked again after the next connect
                 del self._asking[kind]
-        self.health.connected = False
-        self.health.state = "disconnected"
+        self.health.down(detail=self.health.detail)
         self._queue.put_nowait(_CLOSED)
 
     def _wake(self) -> None:
@@ -345,23 +343,18 @@ class FixAdapter(BrokerAdapter):
         if self._ever_logged_on:
             self.health.reconnects += 1
         self._ever_logged_on = True
-        self.health.connected = True
-        self.health.state = "connected"
-        self.health.detail = f"logged on: {self.opts.label}{self._fallback_detail()}"
+        self.health.up(f"logged on: {self.opts.label}{self._fallback_detail()}")
         self._last_reason = ""
         self.health.last_event_wall_ns = time.time_ns()
         if self._logon is not None and not self._logon.done():
             self._logon.set_result(None)
 
     def _on_logout(self) -> None:
-        self.health.connected = False
         if self._closing:
-            self.health.state = "disconnected"
-            self.health.detail = "logged out"
+            self.health.down(detail="logged out")
         else:
-            self.health.state = "reconnecting"
             why = self._last_reason or "connection lost"
-            self.health.detail = f"logged out ({why}); quickfix reconnects every {self.opts.reconnect_interval}s"
+            self.health.lost(f"logged out ({why}); quickfix reconnects every {self.opts.reconnect_interval}s")
         if self._logged_out is not None:
             self._logged_out.set()
 

@@ -64,8 +64,8 @@ from adapters.base import OrderRejected
 from adapters.fix import wire as w
 from adapters.fix.msglog import ScrubbedLogFactory
 from adapters.fix.session_config import acceptor_settings
-from adapters.paper.audit import AuditLog
 from adapters.paper.exchange import Faults, PaperExchange, PaperOrder
+from adapters.simkit.audit import AuditLog
 from copytui.config import AccountConfig
 from copytui.instruments import UnknownSymbol
 from copytui.models import AccountEvent, EventKind, OrderStatus, OrderType, Side, TimeInForce

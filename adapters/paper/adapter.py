@@ -17,6 +17,7 @@ from adapters.base import (
     Disconnected,
     OrderRejected,
 )
+from adapters.kit.stream import EventStream
 from adapters.paper.exchange import PaperExchange, PaperOrder
 from copytui.models import (
     AccountEvent,
@@ -27,8 +28,6 @@ from copytui.models import (
     OrderStatus,
     Position,
 )
-
-_CLOSED = object()
 
 
 def _stamped(event: AccountEvent) -> AccountEvent:
@@ -44,7 +43,7 @@ class PaperAdapter(BrokerAdapter):
         super().__init__(account)
         self.exchange = exchange
         self.reconnect_delay_s = reconnect_delay_s
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self.stream = EventStream()
         self._unlisten: object = None
         self._dropped = False
         self._seen_fill_seqs: set[int] = set()
@@ -65,8 +64,7 @@ class PaperAdapter(BrokerAdapter):
         self._working = {o.broker_order_id for o in self.exchange.open_orders(self.account)}
         self._fill_cursor = len(self.exchange.accounts[self.account].fills)
         self._seen_fill_seqs = set()
-        self.health.connected = True
-        self.health.state = "connected"
+        self.health.up()
 
     async def disconnect(self) -> None:
         if callable(self._unlisten):
@@ -74,15 +72,14 @@ class PaperAdapter(BrokerAdapter):
         self._unlisten = None
         for t in list(self._tasks):
             t.cancel()
-        self.health.connected = False
-        self.health.state = "disconnected"
-        self._queue.put_nowait(_CLOSED)
+        self.health.down()
+        self.stream.close()
 
     def _on_event(self, event: AccountEvent) -> None:
         if self._dropped:
             return  # lost on the wire; recovered by the resync after reconnect
         self._track(event)
-        self._queue.put_nowait(_stamped(event))
+        self.stream.put(_stamped(event))
 
     def _track(self, event: AccountEvent) -> None:
         if event.kind is EventKind.FILL and event.fill_id and "-F" in event.fill_id:
@@ -102,8 +99,7 @@ class PaperAdapter(BrokerAdapter):
         if self._dropped:
             return
         self._dropped = True
-        self.health.connected = False
-        self.health.state = "reconnecting"
+        self.health.lost("the paper exchange dropped the stream")
         # the exchange may drop us from outside the loop (a test driving it): use the loop we connected on
         task = self._loop.create_task(self._reconnect(), name=f"paper-reconnect-{self.account}")
         self._tasks.add(task)
@@ -113,12 +109,10 @@ class PaperAdapter(BrokerAdapter):
         await asyncio.sleep(self.reconnect_delay_s)
         self.exchange.flush_held(self.account)
         self._dropped = False
-        self.health.reconnects += 1
-        self.health.connected = True
-        self.health.state = "connected"
+        self.health.reconnected()
         for ev in self._resync_events():
             self._track(ev)
-            self._queue.put_nowait(ev.model_copy(update={"recv_ns": time.perf_counter_ns()}))
+            self.stream.put(ev.model_copy(update={"recv_ns": time.perf_counter_ns()}))
 
     def _resync_events(self) -> list[AccountEvent]:
         """What a broker's resync snapshot gives: missed fills, working orders, vanished orders."""
@@ -136,13 +130,8 @@ class PaperAdapter(BrokerAdapter):
                 events.append(self.exchange._event(acct, EventKind.ORDER_CANCELLED, order))
         return events
 
-    async def subscribe(self) -> AsyncIterator[AccountEvent]:  # type: ignore[override]
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                return
-            assert isinstance(item, AccountEvent)
-            yield item
+    def subscribe(self) -> AsyncIterator[AccountEvent]:
+        return self.stream.events()
 
     # ------------------------------------------------------------- orders
     async def _wire_delay(self) -> None:

@@ -27,8 +27,10 @@ from adapters.base import (
     BrokerError,
     Capabilities,
     Disconnected,
+    HealthState,
     RateLimited,
 )
+from adapters.kit.tasks import TaskGroup
 from adapters.projectx import contracts
 from adapters.projectx.events import Translator
 from adapters.projectx.hub import HubClosed, UserHub
@@ -45,7 +47,6 @@ from adapters.projectx.payloads import (
 from adapters.projectx.ratelimit import TokenBucket
 from adapters.projectx.rest import GatewayRest, Wire
 from adapters.projectx.signalr import SignalRProtocolError
-from copytui.engine.tasks import TaskGroup
 from copytui.instruments import instrument
 from copytui.models import (
     AccountEvent,
@@ -150,7 +151,7 @@ class ProjectXAdapter(BrokerAdapter):
 
     async def connect(self) -> None:
         self._closing = False
-        self.health.state = "connecting"
+        self.health.connecting()
         try:
             await self.rest.open()
             await self.rest.login()
@@ -162,7 +163,7 @@ class ProjectXAdapter(BrokerAdapter):
                 await self._baseline()
         except BaseException:
             await self.rest.close()
-            self.health.state = "disconnected"
+            self.health.down(detail=self.health.detail)
             raise
         self._subscribed.clear()
         self.tasks.spawn(self._hub_loop(), f"projectx-hub-{self.account}")
@@ -207,8 +208,7 @@ class ProjectXAdapter(BrokerAdapter):
             await self.hub.close()
         await self.tasks.cancel_all()
         await self.rest.close()
-        self.health.connected = False
-        self.health.state = "disconnected"
+        self.health.down()
         self._queue.put_nowait(_CLOSED)
 
     async def subscribe(self) -> AsyncIterator[AccountEvent]:  # type: ignore[override]
@@ -246,7 +246,7 @@ class ProjectXAdapter(BrokerAdapter):
                 self._hub_down(str(exc))
                 if not exc.allow_reconnect:
                     log.error("ProjectX %s: the hub said not to reconnect: %s", self.account, exc)
-                    self.health.state = "stopped"
+                    self.health.down(HealthState.STOPPED, str(exc))
                     return
             except AuthFailed as exc:
                 self._hub_down(str(exc))
@@ -265,9 +265,7 @@ class ProjectXAdapter(BrokerAdapter):
     def _hub_down(self, why: str) -> None:
         if self._closing:
             return
-        self.health.connected = False
-        self.health.state = "reconnecting"
-        self.health.detail = why
+        self.health.lost(why)
         log.warning("ProjectX %s: user hub down: %s", self.account, why)
 
     async def _hub_session(self) -> None:
@@ -303,9 +301,7 @@ class ProjectXAdapter(BrokerAdapter):
                 self.health.reconnects += 1
             self._subscribed.set()
             self._was_up = True
-            self.health.connected = True
-            self.health.state = "connected"
-            self.health.detail = ""
+            self.health.up()
             await reader
         finally:
             if not reader.done():

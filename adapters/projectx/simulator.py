@@ -35,14 +35,14 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.paper.audit import AuditLog
 from adapters.paper.exchange import Faults, PaperExchange
-from adapters.paper.serve import walk_until_stopped
 from adapters.projectx import contracts
 from adapters.projectx.ratelimit import TokenBucket
 from adapters.projectx.sim_hub import GatewayBook, HubFaults, HubServer
 from adapters.projectx.sim_market import MarketHub
 from adapters.projectx.sim_rest import BadRequest, GatewayTrading, answer_fail, answer_ok, body_field
+from adapters.simkit.audit import AuditLog
+from adapters.simkit.serve import walk_until_stopped
 from copytui.config import AccountConfig
 
 log = logging.getLogger("copytui.sim.projectx")

@@ -35,6 +35,7 @@ from adapters.base import (
     BrokerError,
     Capabilities,
     Disconnected,
+    HealthState,
     OrderRejected,
     RateLimited,
 )
@@ -138,7 +139,7 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
         if self._ready.is_set():
             return
         self._closing = False
-        self.health.state = "connecting"
+        self.health.connecting()
         try:
             if self.embedded is not None:
                 rest_url, self.ws_url = await self.embedded.acquire()
@@ -147,8 +148,8 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
             await self._resolve_account()
             await self._open_stream(initial=True)
         except BrokerError as exc:
-            self.health.state = "auth failed" if isinstance(exc, AuthFailed) else "disconnected"
-            self.health.detail = str(exc)
+            refused = HealthState.AUTH_FAILED if isinstance(exc, AuthFailed) else HealthState.DISCONNECTED
+            self.health.down(refused, str(exc))
             await self._close_transport()
             raise
         await self._resolve_contracts()
@@ -166,8 +167,7 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
             await asyncio.gather(*tasks, return_exceptions=True)
         self._fail_pending(Disconnected(f"tradovate adapter for {self.account} disconnected"))
         await self._close_transport()
-        self.health.connected = False
-        self.health.state = "disconnected"
+        self.health.down()
         self._queue.put_nowait(None)
 
     async def _close_transport(self) -> None:
@@ -260,9 +260,7 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
                 await asyncio.wait_for(ws.close(), 1.0)
             raise
         self._ready.set()
-        self.health.connected = True
-        self.health.state = "connected"
-        self.health.detail = ""
+        self.health.up()
 
     async def _receive_text(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         msg = await ws.receive(timeout=self.o.requestTimeoutS)
@@ -386,9 +384,7 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
 
     async def _stream_lost(self, reason: str) -> None:
         self._ready.clear()
-        self.health.connected = False
-        self.health.state = "reconnecting"
-        self.health.detail = reason
+        self.health.lost(reason)
         log.warning("tradovate %s: stream lost (%s); reconnecting", self.account, reason)
         self._fail_pending(Lost(reason))
         ws, self._ws = self._ws, None
@@ -407,8 +403,7 @@ class TradovateAdapter(OrderPath, BrokerAdapter):
                 try:
                     await self._open_stream(initial=False)
                 except AuthFailed as exc:
-                    self.health.state = "auth failed"
-                    self.health.detail = str(exc)
+                    self.health.down(HealthState.AUTH_FAILED, str(exc))
                     log.error("tradovate %s: %s", self.account, exc)
                     delay = 60.0
                 except (BrokerError, aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from adapters.paper.audit import AuditLog
+from adapters.simkit.audit import AuditLog
 from adapters.tradovate.entities import EntityError, root_symbol
 
 if TYPE_CHECKING:

@@ -39,7 +39,7 @@ from pydantic import ValidationError
 
 from adapters.base import OrderRejected
 from adapters.paper.exchange import Faults, PaperExchange
-from adapters.paper.serve import walk_until_stopped
+from adapters.simkit.serve import walk_until_stopped
 from adapters.tradovate.entities import ACTION_TO_SIDE, ORDER_TYPE_FROM_WIRE, TIF_FROM_WIRE, root_symbol
 from adapters.tradovate.frames import (
     FrameError,

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from adapters.kit.tasks import TaskGroup
 from adapters.paper import Faults, PaperAdapter, PaperExchange
 from copytui.bench.rig import LEADER, Sample, follower_names, gap_for, leader_order, until
 from copytui.bench.scenarios import row
-from copytui.engine.tasks import TaskGroup
 from copytui.models import EventKind, FollowerOrder, OrderAction
 
 

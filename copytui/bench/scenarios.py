@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import fit_client_id
+from adapters.kit.tasks import TaskGroup
 from adapters.paper import PaperAdapter
 from copytui.bench.brokers import Broker, follower_accounts
 from copytui.bench.rig import LEADER, SYMBOL, Rig, Sample, follower_names, open_rig, paced
 from copytui.bench.stats import summarize_ms
 from copytui.engine.signals import signal_id
-from copytui.engine.tasks import TaskGroup
 from copytui.journal import Journal
 from copytui.models import FollowerOrder, OrderAck, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from copytui.engine.tasks import TaskGroup
+from adapters.kit.tasks import TaskGroup
 from copytui.models import FollowerOrder
 
 

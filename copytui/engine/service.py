@@ -26,6 +26,7 @@ from adapters.base import (
     OrderRejected,
     RateLimited,
 )
+from adapters.kit.tasks import TaskGroup
 from copytui.config import AccountConfig, FollowerConfig, ReconcileConfig
 from copytui.engine.gcpace import GcPacer
 from copytui.engine.lane import OrderLane
@@ -43,7 +44,6 @@ from copytui.engine.stats import (
     LogRow,
     percentile,
 )
-from copytui.engine.tasks import TaskGroup
 from copytui.instruments import UnknownSymbol, format_price, instrument
 from copytui.journal import LIVE_STATUSES, Journal
 from copytui.models import (

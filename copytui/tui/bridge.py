@@ -32,8 +32,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from adapters.kit.tasks import TaskGroup
 from copytui.engine import EngineSnapshot
-from copytui.engine.tasks import TaskGroup
 from copytui.runtime import Runtime
 from copytui.tui.priority import EngineFirst, Idle
 

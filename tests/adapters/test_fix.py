@@ -19,11 +19,11 @@ import pytest
 from adapters.base import AmbiguousOutcome, AuthFailed, BrokerAdapter, Disconnected
 from adapters.fix import FixConfigError, parse_options
 from adapters.fix.simulator import LockedExchange
+from adapters.kit.conformance import AdapterConformance, Venue
 from copytui.config import AccountConfig, load_config
 from copytui.journal import summary
 from copytui.models import EventKind, FollowerOrder, OrderAction, OrderStatus, OrderType, Side
 from copytui.runtime import build_runtime
-from tests.adapters.conformance import AdapterConformance, Venue
 from tests.adapters.fix_examples import example, running, settings
 from tests.adapters.fix_support import account, adapter, comp_id, free_port, order, simulator, until
 

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.base import AdapterContext, BrokerAdapter
+from adapters.kit.conformance import AdapterConformance, Venue
 from adapters.paper import PaperExchange, create_adapter
 from copytui.config import AccountConfig
-from tests.adapters.conformance import AdapterConformance, Venue
 
 
 class TestPaperConformance(AdapterConformance):

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from adapters.base import AdapterContext, AmbiguousOutcome, AuthFailed, BrokerAdapter, Disconnected, RateLimited
+from adapters.kit.conformance import AdapterConformance, Venue
 from adapters.paper.exchange import PaperExchange
 from adapters.projectx import create_adapter, signalr
 from adapters.projectx.contracts import ContractError, contract_for, front_quarter, parse_overrides, symbol_of
@@ -23,7 +24,6 @@ from copytui.config import AccountConfig, load_config
 from copytui.journal import summary
 from copytui.models import EventKind, OrderAction, OrderStatus, OrderType, Side
 from copytui.runtime import build_runtime
-from tests.adapters.conformance import AdapterConformance, Venue
 from tests.adapters.px_support import (
     API_KEY,
     USER,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.paper.audit import AuditLog
 from adapters.paper.exchange import PaperExchange
 from adapters.projectx.simulator import ProjectXSimulator
+from adapters.simkit.audit import AuditLog
 
 CHECK = Path(__file__).resolve().parents[1] / "outside" / "projectx" / "check_sdk.py"
 VENV = "python3.12 -m venv /tmp/px312 && /tmp/px312/bin/pip install project-x-py==4.4.1"

@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.paper.audit import AuditLog
 from adapters.paper.exchange import Faults, PaperExchange
 from adapters.projectx import signalr
 from adapters.projectx.simulator import ProjectXSimulator, serve
+from adapters.simkit.audit import AuditLog
 from copytui.models import EventKind
 from tests.adapters.px_support import API_KEY, USER, order, px_session, until
 

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from adapters.base import AdapterContext, AuthFailed, BrokerAdapter, RateLimited
+from adapters.kit.conformance import AdapterConformance, Venue
 from adapters.paper import PaperAdapter
 from adapters.tradovate import ConfigProblem, create_adapter
 from adapters.tradovate.book import AccountBook
@@ -38,7 +39,6 @@ from copytui.config import AccountConfig, FollowerConfig, load_config
 from copytui.engine import Engine
 from copytui.journal import Journal, summary
 from copytui.models import EventKind, FollowerOrder, OrderAction, OrderStatus, OrderType, Side
-from tests.adapters.conformance import AdapterConformance, Venue
 from tests.adapters.tv_support import PASSWORD, SEC, follower_config, make_adapter, running_sim, secrets_for
 
 

@@ -108,7 +108,7 @@ async def test_no_disconnected_follower_is_shown_copying(tmp_path: Path, size: t
 
         def drop_bravo() -> None:
             health = app.engine.followers["bravo"].adapter.health
-            health.connected, health.state = False, "disconnected"
+            health.down()
 
         on_engine(app, drop_bravo)
         await until(pilot, lambda: app.snap is not None and view(app, "bravo").connection == "disconnected")

@@ -21,7 +21,7 @@ from asyncio import tasks as _asyncio_tasks
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-log = logging.getLogger("copytui.engine")
+log = logging.getLogger("copytui.tasks")
 
 
 class TaskGroup:

@@ -2,11 +2,12 @@
 
 How to plug in a new adapter
 ============================
-In ``tests/adapters/test_<broker>.py`` subclass :class:`AdapterConformance` and give it one fixture,
+In the broker's test module (``tests/adapters/test_<broker>.py`` here, or the tests of a broker package
+that lives elsewhere: ``pip install copytui[testkit]``) subclass :class:`AdapterConformance` and give it one fixture,
 ``venue``, that starts the broker's simulator on 127.0.0.1 over a :class:`PaperExchange`, builds the
 adapter through the broker's real factory, and yields an open :class:`Venue`::
 
-    from tests.adapters.conformance import AdapterConformance, Venue
+    from adapters.kit.conformance import AdapterConformance, Venue
 
     class TestMyBrokerConformance(AdapterConformance):
         @pytest.fixture
