@@ -254,6 +254,9 @@ class AdapterSpec:
     name: str
     factory: str
     """``module:function(account_config, AdapterContext) -> BrokerAdapter``."""
+    options: str | None = None
+    """``module:Model``: the pydantic model of an account's ``options:`` mapping (snake_case keys,
+    unknown keys refused), so ``copytui config check`` and the docs read one declaration."""
     secrets: tuple[SecretField, ...] = ()
     """What ``copytui accounts add`` asks for, in this order; the first is stored under the
     account's own name, the others under ``NAME:FIELD``."""
