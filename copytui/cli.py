@@ -31,7 +31,7 @@ from copytui.credentials import (
     require_backend,
     secret_fields,
 )
-from copytui.models import Signal, SignalKind
+from copytui.models import Signal
 
 if TYPE_CHECKING:
     from copytui.engine import LogRow
@@ -131,16 +131,9 @@ def clock(wall_ns: int) -> str:
 
 
 def signal_text(sig: Signal) -> str:
-    side = sig.side.value if sig.side else ""
-    if sig.kind is SignalKind.FILL:
-        price = price_text(sig.symbol, sig.fill_price) if sig.fill_price is not None else "?"
-        what = f"fill {side} {sig.fill_qty} {sig.symbol} @ {price} -> pos {sig.leader_position:+d}"
-    else:
-        limit = sig.price if sig.price is not None else sig.stop_price
-        kind = sig.order_type.value if sig.order_type else ""
-        at = f" @ {price_text(sig.symbol, limit)}" if limit is not None else ""
-        what = " ".join(w for w in (sig.kind.value, side, str(sig.qty), sig.symbol, kind) if w) + at
-    return f"signal {sig.id[:12]}  {what}"
+    from copytui.engine import describe_signal  # the engine loads only when used
+
+    return f"signal {sig.id[:12]}  {describe_signal(sig)}"
 
 
 def row_text(row: LogRow) -> str:
@@ -242,7 +235,7 @@ def stopping_text(flatten_leader: bool) -> str:
 async def _run_headless(
     cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, duration: float | None
 ) -> int:
-    from copytui.engine import Alert, LogRow
+    from copytui.engine import AlertRaised, EngineEvent, LogAdded, SignalCopied
     from copytui.engine.lease import LeaseHeld
     from copytui.journal import JournalError
     from copytui.runtime import build_runtime
@@ -252,22 +245,22 @@ async def _run_headless(
         rt = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=secrets)
     except (JournalError, ValueError, LookupError) as exc:
         fail(str(exc))
-    events: deque[tuple[str, object, float]] = deque()
+    events: deque[tuple[EngineEvent, float]] = deque()
 
-    def on_event(kind: str, payload: object) -> None:
-        events.append((kind, payload, time.monotonic()))  # on the copy path: only record
+    def on_event(event: EngineEvent) -> None:
+        events.append((event, time.monotonic()))  # on the copy path: only record
 
     out = HeadlessLog()
 
     def print_due(*, everything: bool = False) -> None:
         while events:
-            kind, payload, at = events.popleft()
-            if kind == "signal" and isinstance(payload, Signal):
-                out.signal(payload)
-            elif kind == "log" and isinstance(payload, LogRow):
-                out.row(payload, at)
-            elif kind == "alert" and isinstance(payload, Alert):
-                out.alert(payload.wall_ns, payload.follower, payload.message)
+            event, at = events.popleft()
+            if isinstance(event, SignalCopied):
+                out.signal(event.signal)
+            elif isinstance(event, LogAdded):
+                out.row(event.row, at)
+            elif isinstance(event, AlertRaised):
+                out.alert(event.alert.wall_ns, event.alert.follower, event.alert.message)
         for line in out.take(time.monotonic(), everything=everything):
             print(line)
         sys.stdout.flush()

@@ -285,7 +285,7 @@ async def test_leader_gap_recovery_after_reconnect(tmp_path) -> None:
 async def test_reconcile_runs_after_fanout_and_names_drift(tmp_path) -> None:
     async with running(tmp_path, [follower("a")]) as h:
         h.engine.tasks.spawn(h.engine.reconciler.run(tick_s=0.05), "reconciler-fast")
-        h.engine.reconcile_cfg = h.engine.reconcile_cfg.model_copy(update={"min_gap_s": 0.5})
+        h.engine.reconciler.cfg = h.engine.reconciler.cfg.model_copy(update={"min_gap_s": 0.5})
         h.buy("ES", 2)
         await h.settle()
         h.x.submit("a", symbol="ES", side=Side.SELL, qty=1)  # someone trades the follower by hand

@@ -14,7 +14,7 @@ from adapters.paper import PaperAdapter
 from copytui.bench.brokers import Broker, follower_accounts
 from copytui.bench.rig import LEADER, SYMBOL, Rig, Sample, follower_names, open_rig, paced
 from copytui.bench.stats import summarize_ms
-from copytui.engine.signals import signal_id
+from copytui.engine.ids import signal_id
 from copytui.journal import Journal
 from copytui.models import FollowerOrder, OrderAck, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 

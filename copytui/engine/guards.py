@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
@@ -20,10 +21,10 @@ class Breaker:
     opened_at: float = 0.0
     probe_out: bool = False
     reason: str = ""
-    clock: object = field(default=time.monotonic, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def _now(self) -> float:
-        return self.clock()  # type: ignore[operator]
+        return self.clock()
 
     def allow(self) -> bool:
         """May an order go now? Moves open -> half-open when the cooldown has passed."""

@@ -8,7 +8,7 @@ racing each other.
 
 No timer is set per order: the lane notes when its order went out, and the engine's watchdog
 (``expire_overdue``, a few times a second) cancels an order that has waited too long for its
-answer; the order's own code sees ``take_expiry()`` true and treats it as a timeout.
+answer; ``send`` turns that cancellation into a TimeoutError for the order's own code.
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from adapters.kit.tasks import TaskGroup
 from copytui.models import FollowerOrder
+
+T = TypeVar("T")
 
 
 class OrderLane:
@@ -60,6 +63,22 @@ class OrderLane:
         self._expired = True
         task.cancel()
         return True
+
+    async def send(self, request: Awaitable[T], timeout_s: float) -> T:
+        """Await one request of the order on its way, with a fresh wait: the watchdog's
+        cancellation (no answer within ``timeout_s``) comes out as a TimeoutError."""
+        self.rearm()
+        try:
+            return await request
+        except asyncio.CancelledError:
+            if self.take_expiry():
+                raise TimeoutError(f"no answer within {timeout_s:g}s") from None
+            raise
+
+    async def pause(self, pause_s: float) -> None:
+        """Wait ``pause_s`` (a rate limit's hint) without the watchdog counting it as silence."""
+        self.rearm(pause_s)
+        await asyncio.sleep(pause_s)
 
     def take_expiry(self) -> bool:
         """Inside the lane's task, on CancelledError: was this the watchdog (True, and the

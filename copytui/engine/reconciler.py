@@ -12,15 +12,21 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
 
-from adapters.base import BrokerError
-from copytui.engine.router import IntentState
-from copytui.engine.signals import signal_id
-from copytui.models import OrderAction, OrderInfo, OrderStatus, Side, Signal, SignalKind
+from adapters.base import BrokerAdapter, BrokerError
+from copytui.config import ReconcileConfig
+from copytui.engine.blotter import AlertLevel, Blotter, Reconciled
+from copytui.engine.copier import Copier
+from copytui.engine.execution import WAITING_ON_BROKER, Execution
+from copytui.engine.follower import Follower
+from copytui.engine.pnl import PnlBook
+from copytui.journal import Journal
+from copytui.models import OrderAction, OrderInfo, OrderStatus, Position
 
-if TYPE_CHECKING:
-    from copytui.engine.service import Engine, Follower
+T = TypeVar("T")
 
 log = logging.getLogger("copytui.engine.reconciler")
 
@@ -28,7 +34,7 @@ CORRECTION_COOLDOWN_S = 2.0
 CORRECTIONS_PER_HOUR = 30
 
 
-async def _read(what: str, call, attempts: int = 3):  # type: ignore[no-untyped-def]
+async def _read(what: str, call: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
     """Reads are retried with backoff (invariant 4); writes never are."""
     delay = 0.1
     for i in range(attempts):
@@ -44,8 +50,37 @@ async def _read(what: str, call, attempts: int = 3):  # type: ignore[no-untyped-
 
 
 class Reconciler:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(
+        self,
+        leader_name: str,
+        leader: BrokerAdapter,
+        followers: dict[str, Follower],
+        copier: Copier,
+        execution: Execution,
+        blotter: Blotter,
+        journal: Journal,
+        pnl: PnlBook,
+        cfg: ReconcileConfig,
+        interval_s: float,
+        stop_for_risk: Callable[[str, str], Awaitable[None]],
+        drain: Callable[[float], Awaitable[bool]],
+    ) -> None:
+        self.leader_name = leader_name
+        self.leader = leader
+        self.followers = followers
+        self.copier = copier
+        self.execution = execution
+        self.blotter = blotter
+        self.journal = journal
+        self.pnl = pnl
+        self.cfg = cfg
+        self.interval_s = interval_s
+        self.stop_for_risk = stop_for_risk
+        self.drain = drain
+        self.leader_positions: dict[str, Position] = {}
+        """The leader's positions as its broker last reported them."""
+        self.last_reconcile_wall_ns = 0
+        self._signals_seen = 0
         self._persist: dict[tuple[str, str], object] = {}
         self._alerted: dict[tuple[str, str], tuple[int, str]] = {}
         self._corrections: dict[str, deque[float]] = {}  # per follower: the hourly budget
@@ -53,18 +88,15 @@ class Reconciler:
         self._unknown_misses: dict[str, int] = {}
         self._mirror_phase: dict[tuple[str, str], tuple[str, float]] = {}
         self.passes = 0
-        self.settle_pending = False
         self.last_pass_mono = 0.0
 
     def _reconnects(self) -> int:
-        e = self.e
-        return e.leader.health.reconnects + sum(f.adapter.health.reconnects for f in e.followers.values())
+        return self.leader.health.reconnects + sum(f.adapter.health.reconnects for f in self.followers.values())
 
     async def run(self, tick_s: float = 0.25) -> None:
         """Passes on a timer, after a fan-out settles, and after any reconnect (once quiet)."""
-        e = self.e
-        cfg = e.reconcile_cfg
-        next_pass = time.monotonic() + e.reconcile_interval_s
+        cfg, copier = self.cfg, self.copier
+        next_pass = time.monotonic() + self.interval_s
         seen_reconnects = self._reconnects()
         while True:
             await asyncio.sleep(tick_s)
@@ -72,36 +104,37 @@ class Reconciler:
             self._mirror_timeouts(now)
             reason = ""
             reconnects = self._reconnects()
-            if reconnects != seen_reconnects and now - e.last_leader_event_mono >= cfg.reconnect_quiet_s:
+            if reconnects != seen_reconnects and now - copier.last_leader_event_mono >= cfg.reconnect_quiet_s:
                 seen_reconnects, reason = reconnects, "reconnect"
             elif (
                 cfg.after_fanout
-                and self.settle_pending
-                and now - e.last_signal_mono >= 0.2
+                and copier.signals != self._signals_seen
+                and now - copier.last_signal_mono >= 0.2
                 and now - self.last_pass_mono >= cfg.min_gap_s
-                and not any(self._in_flight(f) for f in e.followers.values())
+                and not any(self._in_flight(f) for f in self.followers.values())
             ):
                 reason = "fan-out settled"
             elif now >= next_pass:
                 reason = "interval"
             if not reason:
                 continue
-            self.settle_pending = False
-            next_pass = now + e.reconcile_interval_s
+            self._signals_seen = copier.signals
+            next_pass = now + self.interval_s
             try:
                 await self.reconcile_once()
             except BrokerError as exc:
-                e.raise_alert("warning", "*", "reconcile failed", f"reconciliation pass ({reason}) failed: {exc}")
+                self.blotter.alert(
+                    AlertLevel.WARNING, "*", "reconcile failed", f"reconciliation pass ({reason}) failed: {exc}"
+                )
 
     def _mirror_timeouts(self, now: float) -> None:
         """Mirror mode: a leader order filled while the follower's copy still works."""
-        e = self.e
-        for f in e.followers.values():
+        for f in self.followers.values():
             cfg = f.state.cfg
             if cfg.mode != "mirror" or cfg.mirror_unfilled == "leave":
                 continue
             for loid, coid in list(f.state.mirrored.items()):
-                lo = e.builder.orders.get(loid)
+                lo = self.copier.builder.orders.get(loid)
                 it = f.state.intents.get(coid)
                 if lo is None or it is None or not lo.done or lo.cum_qty == 0:
                     continue
@@ -114,14 +147,14 @@ class Reconciler:
                 state, since = phase
                 if state == "waiting" and not it.status.final and now - since >= cfg.mirror_unfilled_after_s:
                     self._mirror_phase[key] = ("cancelling", now)
-                    e.raise_alert(
-                        "warning",
+                    self.blotter.alert(
+                        AlertLevel.WARNING,
                         f.state.name,
                         "mirror copy unfilled",
                         f"leader order {loid} filled {cfg.mirror_unfilled_after_s:g}s ago; cancelling the copy"
                         + (" and sending the rest at market" if cfg.mirror_unfilled == "market" else ""),
                     )
-                    e.submit_cancel(f, it, loid)
+                    self.copier.mirror_cancel(f, it, loid)
                 elif state in ("waiting", "cancelling") and it.status.final:
                     del f.state.mirrored[loid]
                     self._mirror_phase[key] = ("done", now)
@@ -129,91 +162,50 @@ class Reconciler:
                         _, factor = f.state.map_symbol(lo.symbol)
                         missing = f.state.rule.qty(lo.cum_qty, factor) - it.filled
                         if missing > 0:
-                            sig = Signal(
-                                id=signal_id(e.leader_cfg.name, loid, f"mirror-market-{f.state.name}", lo.cum_qty),
-                                leader=e.leader_cfg.name,
-                                kind=SignalKind.CORRECTION,
-                                leader_order_id=loid,
-                                symbol=lo.symbol,
-                                side=lo.side,
-                                leader_position=e.builder.positions.get(lo.symbol, 0),
-                                wall_ns=time.time_ns(),
-                                # no recv_ns: not a leader event, so not in the copy-latency figures
-                            )
-                            e.submit_extra(f, sig, lo.side.sign * missing)
+                            self.copier.mirror_rest_at_market(f, lo, missing)
 
     # ----------------------------------------------------------- recovery
     async def recover_unresolved(self) -> None:
         """Intents without a final state are resolved by asking the broker before anything is resent."""
-        for f in self.e.followers.values():
+        for f in self.followers.values():
             for it in list(f.state.intents.values()):
-                if it.status not in (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN):
+                if it.status not in WAITING_ON_BROKER:
                     continue
                 coid = it.order.client_order_id
                 try:
-                    info = await _read("find_order", lambda c=coid, a=f.adapter: a.find_order(c))
+                    info = await _read("find_order", partial(f.adapter.find_order, coid))
                 except BrokerError as exc:
-                    self.e.raise_alert(
-                        "error",
+                    self.blotter.alert(
+                        AlertLevel.ERROR,
                         f.state.name,
                         "recovery blocked",
                         f"cannot ask {f.adapter.broker} about {coid}: {exc}; not resending",
                     )
                     continue
                 if info is not None:
-                    self._apply_info(f, it, info)
-                    self.e.journal.operator_action(
+                    self.execution.apply_info(f, it, info)
+                    self.journal.operator_action(
                         "recovered", f.state.name, f"{coid}: found at the broker, {info.status}"
                     )
                     continue
                 # the broker never saw it: sending it now is the first send, not a retry
-                self.e.journal.operator_action("recovered", f.state.name, f"{coid}: unknown to the broker, sending")
-                self.e.journal.set_status(coid, OrderStatus.PENDING, "resent after restart: broker had no record")
-                it.status = OrderStatus.PENDING
-                f.queue.put_nowait(it.order)
-
-    def _apply_info(self, f: Follower, it: IntentState, info: OrderInfo) -> None:
-        it.broker_order_id = info.broker_order_id
-        j = self.e.journal
-        j.record_ack(it.order.client_order_id, info.status, info.broker_order_id, time.perf_counter_ns(), None)
-        if info.filled_qty > it.filled and info.avg_fill_price is not None:
-            it.filled = info.filled_qty
-            j.record_fill(
-                f.state.name,
-                f"recovered-{info.broker_order_id}-{info.filled_qty}",
-                it.order.client_order_id,
-                info.symbol,
-                it.order.side,
-                info.filled_qty,
-                info.avg_fill_price,
-                info.filled_qty,
-                info.avg_fill_price,
-                info.filled_qty >= it.order.qty,
-                None,
-                None,
-                time.perf_counter_ns(),
-            )
-        if info.status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
-            it.status = OrderStatus.WORKING  # let _finalize release the unfilled part once
-            self.e._finalize(f, it, info.status, "found at the broker")
-        else:
-            it.status = info.status
+                self.journal.operator_action("recovered", f.state.name, f"{coid}: unknown to the broker, sending")
+                self.execution.resend(f, it, "resent after restart: broker had no record")
 
     async def catch_up_leader(self) -> None:
         """Replay the leader's fills since the journaled cursor through the idempotent path."""
-        e = self.e
-        name = e.leader_cfg.name
-        cursor = e.journal.get_cursor(name)
+        name = self.leader_name
+        cursor = self.journal.get_cursor(name)
         try:
-            events, new_cursor = await _read("fills_since", lambda: e.leader.fills_since(cursor))
+            events, new_cursor = await _read("fills_since", lambda: self.leader.fills_since(cursor))
         except BrokerError as exc:
-            e.raise_alert("error", name, "gap recovery failed", f"cannot fetch leader fills: {exc}")
+            self.blotter.alert(AlertLevel.ERROR, name, "gap recovery failed", f"cannot fetch leader fills: {exc}")
             return
         if cursor is not None:
             for ev in events:
-                e.on_leader_event(ev)
+                self.copier.on_leader_event(ev)
         if new_cursor != cursor:
-            e.journal.set_cursor(name, new_cursor)
+            self.journal.set_cursor(name, new_cursor)
 
     # ------------------------------------------------------ reconciliation
     async def refresh_positions(self, f: Follower) -> None:
@@ -221,7 +213,7 @@ class Reconciler:
         f.positions = {p.symbol: p for p in positions}
 
     def _in_flight(self, f: Follower) -> bool:
-        if f.busy or not f.queue.empty():
+        if not f.idle():
             return True
         return any(
             it.order.action is OrderAction.PLACE and it.status in (OrderStatus.PENDING, OrderStatus.SENT)
@@ -229,34 +221,32 @@ class Reconciler:
         )
 
     async def reconcile_once(self, manual: bool = False) -> dict[str, dict[str, int]]:
-        e = self.e
         self.passes += 1
         self.last_pass_mono = time.monotonic()
         await self.catch_up_leader()
-        leader_positions = await _read("leader positions", e.leader.positions)
-        e.leader_positions = {p.symbol: p for p in leader_positions}
+        leader_positions = await _read("leader positions", self.leader.positions)
+        self.leader_positions = {p.symbol: p for p in leader_positions}
         # Expected positions follow the leader events copytui has processed; the broker's own view
         # of the leader only tells whether events were missed (a fill just made is not yet drift).
         broker_leader = {p.symbol: p.qty for p in leader_positions}
-        leader_qty = {s: q for s, q in e.builder.positions.items()}
+        leader_qty = dict(self.copier.builder.positions)
         self._leader_gap(broker_leader, leader_qty)
         for sym in broker_leader:
             leader_qty.setdefault(sym, 0)
         rows: list[tuple[str, str, int, int]] = []
         drifts: dict[str, dict[str, int]] = {}
-        for f in e.followers.values():
+        for f in self.followers.values():
             try:
                 await self.refresh_positions(f)
                 open_orders = await _read("open orders", f.adapter.open_orders)
             except BrokerError as exc:
-                e.raise_alert("warning", f.state.name, "reconcile failed", f"cannot read positions: {exc}")
+                self.blotter.alert(
+                    AlertLevel.WARNING, f.state.name, "reconcile failed", f"cannot read positions: {exc}"
+                )
                 continue
             await self._resolve_unknown(f)
             await self._check_loss(f)
-            expected: dict[str, int] = {}
-            for lsym, lpos in leader_qty.items():
-                fsym, _ = f.state.map_symbol(lsym)
-                expected[fsym] = expected.get(fsym, 0) + f.state.target(lsym, lpos)
+            expected = f.state.expected(leader_qty)
             actual = {s: p.qty for s, p in f.positions.items()}
             f.expected = expected
             f.drift = {}
@@ -269,16 +259,16 @@ class Reconciler:
                     drifts.setdefault(f.state.name, {})[sym] = drift
                 self._judge(f, sym, drift, open_orders, in_flight, manual)
             self._orphans(f, open_orders)
-        e.journal.record_reconciliation(rows)
-        e.last_reconcile_wall_ns = time.time_ns()
-        e._emit("reconciled", drifts)
+        self.journal.record_reconciliation(rows)
+        self.last_reconcile_wall_ns = time.time_ns()
+        self.blotter.emit(Reconciled(drifts))
         return drifts
 
     def start_loss_limit(self, f: Follower) -> None:
         """Our P&L starts from the broker's positions just read; a daily loss limit that P&L cannot
         keep refuses the follower (never silently off)."""
-        unknown = self.e.pnl.seed(f.state.name, f.positions.values())
-        f.state.loss_baseline = self.e.pnl.session_pnl(f.state.name)
+        unknown = self.pnl.seed(f.state.name, f.positions.values())
+        f.state.loss_baseline = self.pnl.session_pnl(f.state.name)
         if unknown:
             self._refuse_unknown_loss(f, unknown, "refused at start")
 
@@ -290,9 +280,9 @@ class Reconciler:
         why = f"daily loss limit {limit:,.2f} cannot be computed: {'; '.join(unknown)}"
         f.state.stopped_by_risk = why
         f.state.paused = True  # its positions stay as they are: no syncs, no corrections
-        self.e.journal.operator_action("risk_refused", name, why)
-        self.e.raise_alert(
-            "error",
+        self.journal.operator_action("risk_refused", name, why)
+        self.blotter.alert(
+            AlertLevel.ERROR,
             name,
             "loss limit unknown",
             f"follower {name} {what}: its {why}. Nothing is copied to it this session; "
@@ -300,12 +290,12 @@ class Reconciler:
         )
 
     async def _check_loss(self, f: Follower) -> None:
-        book, name = self.e.pnl, f.state.name
+        book, name = self.pnl, f.state.name
         if f.state.loss_baseline is None and not book.unknown(name):  # positions unreadable at start
             self.start_loss_limit(f)
             return
         for n in book.check(name, f.adapter.broker, f.positions, settled=not self._in_flight(f)):
-            self.e.raise_alert(n.level, name, n.kind, n.message)
+            self.blotter.alert(n.level, name, n.kind, n.message)
         limit = f.state.cfg.risk.daily_loss_limit
         pnl = book.session_pnl(name)
         if pnl is None or f.state.loss_baseline is None:
@@ -313,7 +303,7 @@ class Reconciler:
             return
         loss = f.state.loss_baseline - pnl
         if limit is not None and loss >= limit and not f.state.stopped_by_risk:
-            await self.e.stop_for_risk(f.state.name, f"daily loss {loss:,.2f} reached the limit {limit:,.2f}")
+            await self.stop_for_risk(f.state.name, f"daily loss {loss:,.2f} reached the limit {limit:,.2f}")
             await self.refresh_positions(f)
 
     async def _resolve_unknown(self, f: Follower) -> None:
@@ -321,35 +311,34 @@ class Reconciler:
             if it.status is not OrderStatus.UNKNOWN:
                 continue
             coid = it.order.client_order_id
-            info = await _read("find_order", lambda c=coid: f.adapter.find_order(c))
+            info = await _read("find_order", partial(f.adapter.find_order, coid))
             if info is not None:
-                self._apply_info(f, it, info)
+                self.execution.apply_info(f, it, info)
                 self._unknown_misses.pop(coid, None)
                 continue
             misses = self._unknown_misses.get(coid, 0) + 1
             self._unknown_misses[coid] = misses
             if misses >= 3:
-                it.status = OrderStatus.WORKING
-                self.e._finalize(f, it, OrderStatus.CANCELLED, "broker has no record of it")
-                self.e.raise_alert(
-                    "warning",
+                self.execution.never_arrived(f, it)
+                self.blotter.alert(
+                    AlertLevel.WARNING,
                     f.state.name,
                     "order never arrived",
                     f"{coid} is unknown to {f.adapter.broker}: counted as not sent",
                 )
 
-    def _cause(self, f: Follower, sym: str, drift: int, actual_has: bool, working: bool) -> tuple[str, str]:
+    def _cause(self, f: Follower, sym: str, drift: int, actual_has: bool, working: bool) -> tuple[AlertLevel, str]:
         if not f.state.cfg.enabled:
-            return "info", "follower disabled"
+            return AlertLevel.INFO, "follower disabled"
         if f.state.paused:
-            return "info", "follower paused"
+            return AlertLevel.INFO, "follower paused"
         if f.state.waiting_flat:
-            return "info", "waiting for the leader to be flat"
+            return AlertLevel.INFO, "waiting for the leader to be flat"
         if working:
-            return "info", "working order not filled yet"
+            return AlertLevel.INFO, "working order not filled yet"
         if not actual_has:
-            return "warning", "missing position"
-        return "warning", "wrong size"
+            return AlertLevel.WARNING, "missing position"
+        return AlertLevel.WARNING, "wrong size"
 
     def _leader_gap(self, broker: dict[str, int], copied: dict[str, int]) -> None:
         """The leader's broker position and the copied events disagree on two passes running: say so."""
@@ -360,10 +349,10 @@ class Reconciler:
             if self._persist.get(key) == (b, c):
                 if self._alerted.get(key) != (b - c, "gap"):
                     self._alerted[key] = (b - c, "gap")
-                    self.e.raise_alert("error", self.e.leader_cfg.name, "leader gap",
+                    self.blotter.alert(AlertLevel.ERROR, self.leader_name, "leader gap",
                                        f"leader holds {b:+d} {sym} at the broker but copytui copied {c:+d}: "
                                        "events were missed and gap recovery could not fetch them")  # fmt: skip
-            self._persist[key] = (b, c)  # type: ignore[assignment]
+            self._persist[key] = (b, c)
         for key in [k for k in self._persist if k[0] == "*leader*" and k[1] not in gaps]:
             del self._persist[key]
             self._alerted.pop(key, None)
@@ -376,7 +365,7 @@ class Reconciler:
             self._persist.pop(key, None)
             if key in self._alerted:
                 del self._alerted[key]
-                self.e.raise_alert("info", f.state.name, "drift cleared", f"{sym} back in line")
+                self.blotter.alert(AlertLevel.INFO, f.state.name, "drift cleared", f"{sym} back in line")
             return
         if in_flight:
             return
@@ -384,23 +373,23 @@ class Reconciler:
         actual_has = bool(f.positions.get(sym) and f.positions[sym].qty)
         level, cause = self._cause(f, sym, drift, actual_has, working)
         # the same drift on two passes running, unless the trader asked (r)
-        seen_before = self._persist.get(key) == drift  # type: ignore[comparison-overlap]
+        seen_before = self._persist.get(key) == drift
         self._persist[key] = drift
         if not seen_before and not manual:
             return
-        if level == "info" and cause == "working order not filled yet":
+        if level is AlertLevel.INFO and cause == "working order not filled yet":
             return  # visible in the grid; not worth an alert
         # a paused follower drifts with every leader trade: one alert per cause, not per size
-        mark = (0 if level == "info" else drift, cause)
+        mark = (0 if level is AlertLevel.INFO else drift, cause)
         if self._alerted.get(key) != mark:
             self._alerted[key] = mark
-            self.e.raise_alert(
+            self.blotter.alert(
                 level,
                 f.state.name,
                 "drift",
                 f"{sym} expected {f.expected.get(sym, 0):+d}, broker {drift * -1 + f.expected.get(sym, 0):+d}: {cause}",
             )
-        if level == "warning" and f.state.cfg.auto_correct:
+        if level is AlertLevel.WARNING and f.state.cfg.auto_correct:
             self._correct(f, sym, drift)
 
     def _correct(self, f: Follower, sym: str, drift: int) -> None:
@@ -412,8 +401,8 @@ class Reconciler:
         if now - last < CORRECTION_COOLDOWN_S:
             return
         if len(history) >= CORRECTIONS_PER_HOUR:
-            self.e.raise_alert(
-                "error",
+            self.blotter.alert(
+                AlertLevel.ERROR,
                 f.state.name,
                 "correction limit",
                 f"{CORRECTIONS_PER_HOUR} corrections this hour: not correcting {sym} again",
@@ -423,19 +412,9 @@ class Reconciler:
         self._last_correction[(f.state.name, sym)] = now
         qty = max(-f.state.cfg.max_correction_qty, min(f.state.cfg.max_correction_qty, drift))
         leader_symbol = next((ls for ls in f.state.cfg.symbol_map if f.state.cfg.symbol_map[ls].symbol == sym), sym)
-        e = self.e
-        sig = Signal(
-            id=signal_id(e.leader_cfg.name, f"correct-{f.state.name}-{sym}", "correction", time.time_ns()),
-            leader=e.leader_cfg.name,
-            kind=SignalKind.CORRECTION,
-            symbol=leader_symbol,
-            side=Side.for_delta(qty),
-            leader_position=e.builder.positions.get(leader_symbol, 0),
-            wall_ns=time.time_ns(),
-        )
-        e.journal.operator_action("auto_correct", f.state.name, f"{sym} {qty:+d}")
-        e.raise_alert("warning", f.state.name, "auto-correct", f"sending {qty:+d} {sym} to remove drift")
-        e.submit_extra(f, sig, qty)
+        self.journal.operator_action("auto_correct", f.state.name, f"{sym} {qty:+d}")
+        self.blotter.alert(AlertLevel.WARNING, f.state.name, "auto-correct", f"sending {qty:+d} {sym} to remove drift")
+        self.copier.correct(f, leader_symbol, sym, qty)
         self._persist.pop((f.state.name, sym), None)
 
     def _orphans(self, f: Follower, open_orders: list[OrderInfo]) -> None:
@@ -445,8 +424,8 @@ class Reconciler:
                 key = (f.state.name, f"orphan:{o.broker_order_id}")
                 if key not in self._alerted:
                     self._alerted[key] = (0, "orphan")
-                    self.e.raise_alert(
-                        "warning",
+                    self.blotter.alert(
+                        AlertLevel.WARNING,
                         f.state.name,
                         "orphan working order",
                         f"{o.side} {o.qty} {o.symbol} {o.order_type} ({o.broker_order_id}) "
@@ -463,6 +442,6 @@ class Reconciler:
                 return drifts
             if not drifts:
                 return drifts
-            await self.e.drain(timeout_s=3.0)
+            await self.drain(3.0)
             await asyncio.sleep(0.15)
         return drifts

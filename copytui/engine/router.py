@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapters.base import Capabilities, fit_client_id
+from adapters.base import Capabilities
 from copytui.config import FollowerConfig
 from copytui.engine.feedback import FeedbackGuard
 from copytui.engine.guards import Breaker, in_window
+from copytui.engine.ids import client_order_id
 from copytui.engine.sizing import SizingRule
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
@@ -85,6 +86,14 @@ class FollowerState:
         _, factor = self.map_symbol(leader_symbol)
         return self.rule.target(leader_position, factor)
 
+    def expected(self, leader_positions: dict[str, int]) -> dict[str, int]:
+        """What this follower should hold, by its own symbols, for these leader positions."""
+        out: dict[str, int] = {}
+        for lsym, lpos in leader_positions.items():
+            fsym, _ = self.map_symbol(lsym)
+            out[fsym] = out.get(fsym, 0) + self.target(lsym, lpos)
+        return out
+
     # bookkeeping on each intent's life
     def add_intent(self, order: FollowerOrder) -> None:
         self.intents[order.client_order_id] = IntentState(order, order.status)
@@ -113,7 +122,7 @@ class Router:
         self.f = follower
 
     def _coid(self, sig: Signal, i: int = 0) -> str:
-        return fit_client_id(f"{sig.id}|{self.f.name}|{i}", self.f.caps)
+        return client_order_id(sig.id, self.f.name, self.f.caps, i)
 
     def _skip(self, sig: Signal, reason: str) -> list[FollowerOrder]:
         sym, _ = self.f.map_symbol(sig.symbol)
@@ -133,6 +142,24 @@ class Router:
                 recv_ns=sig.recv_ns,
             )
         ]
+
+    def cancel_copy(self, sig: Signal, it: IntentState) -> FollowerOrder:
+        """The cancel of one of this follower's orders, for a synthetic signal (the mirror policy)."""
+        o = it.order
+        return FollowerOrder(
+            follower=self.f.name,
+            signal_id=sig.id,
+            client_order_id=self._coid(sig),
+            action=OrderAction.CANCEL,
+            symbol=o.symbol,
+            side=o.side,
+            qty=0,
+            leader_symbol=o.leader_symbol,
+            leader_order_id=sig.leader_order_id,
+            target_client_order_id=o.client_order_id,
+            broker_order_id=it.broker_order_id,
+            recv_ns=sig.recv_ns,
+        )
 
     def route(self, sig: Signal) -> list[FollowerOrder]:
         f = self.f
@@ -197,9 +224,9 @@ class Router:
         opening = abs(target) > abs(f.basis.get(sig.symbol, 0)) and target != 0
         if opening and abs(delta) < f.cfg.min_order_qty:
             return self._skip(sig, f"below min order qty {f.cfg.min_order_qty}")
-        return self._market(sig, delta)
+        return self.market(sig, delta)
 
-    def _market(self, sig: Signal, delta: int, leader_order_id: str | None = None) -> list[FollowerOrder]:
+    def market(self, sig: Signal, delta: int, leader_order_id: str | None = None) -> list[FollowerOrder]:
         f = self.f
         sym, _ = f.map_symbol(sig.symbol)
         side = Side.for_delta(delta)
@@ -315,5 +342,5 @@ class Router:
             if want <= have:
                 return self._skip(sig, "no change at this size")
             f.held_by_order[oid] = want
-            return self._market(sig, sig.side.sign * (want - have), oid)
+            return self.market(sig, sig.side.sign * (want - have), oid)
         return []

@@ -7,16 +7,11 @@ out-of-order replay: it maps to an id already journaled, or to nothing, and is d
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
+from copytui.engine.ids import signal_id
 from copytui.instruments import instrument
 from copytui.models import AccountEvent, EventKind, OrderType, Side, Signal, SignalKind
-
-
-def signal_id(leader: str, order_id: str, kind: str, marker: int | str) -> str:
-    key = f"{leader}|{order_id}|{kind}|{marker}"
-    return "s" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
 
 
 @dataclass
@@ -176,16 +171,24 @@ class SignalBuilder:
                     sym,
                     Side(str(r["side"])),
                     OrderType(str(r["order_type"] or "market")),
-                    int(r["qty"] or 0),
-                    r["price"],
-                    r["stop_price"],
-                )  # type: ignore[arg-type]
+                    _int(r["qty"]),
+                    _price(r["price"]),
+                    _price(r["stop_price"]),
+                )
                 self.orders[oid] = o
             if kind == "fill":
-                o.cum_qty = max(o.cum_qty, int(r["cum_qty"] or 0))
+                o.cum_qty = max(o.cum_qty, _int(r["cum_qty"]))
                 o.done = o.cum_qty >= o.qty
-                self.positions[sym] = int(r["leader_position"] or 0)
+                self.positions[sym] = _int(r["leader_position"])
             elif kind == "cancel":
                 o.done = True
             elif kind == "modify":
-                o.qty, o.price, o.stop_price = int(r["qty"] or 0), r["price"], r["stop_price"]  # type: ignore[assignment]
+                o.qty, o.price, o.stop_price = _int(r["qty"]), _price(r["price"]), _price(r["stop_price"])
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float | str) and value != "" else 0
+
+
+def _price(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from adapters.kit.tasks import TaskGroup
-from copytui.engine import EngineSnapshot
+from copytui.engine import EngineEvent, EngineSnapshot
 from copytui.runtime import Runtime
 from copytui.tui.priority import EngineFirst, Idle
 
@@ -88,7 +88,7 @@ class EngineThread:
         self._switch_before: float | None = None
 
     # ------------------------------------------------------------ priority
-    def _on_engine_event(self, _kind: str, _payload: object) -> None:
+    def _on_engine_event(self, _event: EngineEvent) -> None:
         """An engine listener, on the copy path: it only records a time."""
         self.busy_until = time.perf_counter() + COPY_WINDOW_S
 

@@ -259,19 +259,19 @@ async def test_q_asks_first_when_positions_are_open(tmp_path: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert "Positions are open at: leader, alpha" in screen_text(app)
         await pilot.press("n")
-        assert app.is_running and not on_engine(app, lambda: app.engine._stopping)
+        assert app.is_running and not on_engine(app, lambda: app.engine.stopping)
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await until(pilot, lambda: app._stopped and not app.is_running)
-        assert app.engine._stopping  # the engine's thread is gone: nothing changes it any more
+        assert app.engine.stopping  # the engine's thread is gone: nothing changes it any more
 
 
 async def test_q_quits_at_once_when_flat(tmp_path: Path) -> None:
     async with desk(tmp_path) as (app, pilot):
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
-        assert app._stopped and app.engine._stopping
+        assert app._stopped and app.engine.stopping
 
 
 async def test_ctrl_q_quits_at_once_with_positions_open(tmp_path: Path) -> None:
@@ -282,7 +282,7 @@ async def test_ctrl_q_quits_at_once_with_positions_open(tmp_path: Path) -> None:
         assert "ctrl+q" in screen_text(app) and "Quit at once, without asking" in screen_text(app)
         await pilot.press("ctrl+q")  # over the help screen, with positions open: no question
         await until(pilot, lambda: not app.is_running)
-        assert app._stopped and app.engine._stopping
+        assert app._stopped and app.engine.stopping
         assert not any(isinstance(s, ConfirmScreen) for s in app.screen_stack)
 
 

@@ -1,0 +1,387 @@
+"""The engine: lifecycle and the operator's API over the rooms.
+
+leader event -> copier (Signal -> route -> journal commit -> order lanes) -> execution (send,
+ack, fills, final state) -> blotter (log, alerts, events, the desk's snapshot); the reconciler
+checks positions against the leader's. This file starts and stops them and answers the desk's
+keys (pause, resume, flatten, reconcile)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from functools import partial
+from pathlib import Path
+
+from adapters.base import BrokerAdapter, BrokerError
+from adapters.kit.tasks import TaskGroup
+from copytui.config import AccountConfig, FollowerConfig, ReconcileConfig
+from copytui.engine.blotter import AlertLevel, Blotter, LeaderFacts, Listener, snapshot
+from copytui.engine.copier import Copier
+from copytui.engine.execution import Execution
+from copytui.engine.follower import Follower
+from copytui.engine.gcpace import GcPacer
+from copytui.engine.lane import OrderLane
+from copytui.engine.lease import Leases
+from copytui.engine.pnl import PnlBook
+from copytui.engine.reconciler import Reconciler
+from copytui.engine.restore import restore
+from copytui.engine.router import FollowerState, Router
+from copytui.engine.signals import SignalBuilder
+from copytui.engine.sizing import SizingRule
+from copytui.engine.stats import Alert, EngineSnapshot
+from copytui.journal import Journal
+from copytui.models import AccountEvent, Signal
+
+log = logging.getLogger("copytui.engine")
+
+# final intents kept in memory per follower (the journal keeps them all)
+INTENTS_KEPT = 1000
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        leader_cfg: AccountConfig,
+        leader: BrokerAdapter,
+        followers: list[tuple[FollowerConfig, BrokerAdapter]],
+        journal: Journal,
+        reconcile_interval_s: float = 5.0,
+        order_timeout_s: float = 10.0,
+        flush_interval_s: float = 0.02,
+        lease_dir: Path | None = None,
+        reconcile: ReconcileConfig | None = None,
+    ) -> None:
+        self.leader_cfg = leader_cfg
+        self.leader = leader
+        self.journal = journal
+        self.order_timeout_s = order_timeout_s
+        self.flush_interval_s = flush_interval_s
+        self.followers: dict[str, Follower] = {}
+        for cfg, adapter in followers:
+            st = FollowerState(cfg=cfg, caps=adapter.capabilities, rule=SizingRule.from_config(cfg))
+            self.followers[cfg.name] = Follower(state=st, adapter=adapter, router=Router(st))
+        self.tasks = TaskGroup()
+        self.gc = GcPacer()
+        self.pnl = PnlBook()
+        """Every follower's P&L from its own fills and the marks all accounts' fills give."""
+        self.blotter = Blotter(journal)
+        self.execution = Execution(journal, self.blotter, self.pnl, order_timeout_s)
+        for name, f in self.followers.items():
+            f.queue = OrderLane(name, partial(self.execution.execute, f), self.tasks)
+        builder = SignalBuilder(leader_cfg.name, order_ids_restart=leader.capabilities.order_ids_restart)
+        self.copier = Copier(
+            leader_cfg.name, builder, self.followers, journal, self.blotter, self.pnl, self._stop_runaway
+        )
+        self.reconciler = Reconciler(
+            leader_cfg.name,
+            leader,
+            self.followers,
+            self.copier,
+            self.execution,
+            self.blotter,
+            journal,
+            self.pnl,
+            reconcile or ReconcileConfig(interval_s=max(1.0, reconcile_interval_s)),
+            reconcile.interval_s if reconcile else reconcile_interval_s,
+            self.stop_for_risk,
+            self.drain,
+        )
+        self.started = False
+        self.failed_to_start: str | None = None
+        """The first account whose connect failed while starting (for the one-line error)."""
+        self._drops_seen: dict[str, int] = {}
+        self.stopping = False
+        """Set once ``stop`` began: nothing is copied after it."""
+        self.leases = Leases(journal.path, lease_dir)
+
+    # ------------------------------------------------------------ what others read
+    @property
+    def builder(self) -> SignalBuilder:
+        return self.copier.builder
+
+    @property
+    def signals(self) -> int:
+        return self.copier.signals
+
+    @property
+    def duplicates(self) -> int:
+        return self.copier.duplicates
+
+    @property
+    def alerts(self) -> deque[Alert]:
+        return self.blotter.alerts
+
+    @property
+    def version(self) -> int:
+        return self.blotter.version
+
+    @property
+    def copy_states(self) -> dict[str, str]:
+        return {n: f.state.copy_state for n, f in self.followers.items()}
+
+    def add_listener(self, listener: Listener) -> None:
+        """``listener(event)`` is called on the copy path: it must only record, never wait."""
+        self.blotter.add_listener(listener)
+
+    def on_leader_event(self, ev: AccountEvent) -> None:
+        """The hot path (see Copier.on_leader_event)."""
+        self.copier.on_leader_event(ev)
+
+    def process_signal(self, sig: Signal) -> None:
+        self.copier.process_signal(sig)
+
+    def raise_alert(self, level: AlertLevel | str, follower: str, kind: str, message: str) -> None:
+        self.blotter.alert(level, follower, kind, message)
+
+    def snapshot(self) -> EngineSnapshot:
+        leader = LeaderFacts(
+            name=self.leader_cfg.name,
+            broker=self.leader.broker,
+            connection=self.leader.health.state,
+            copied_positions=self.copier.builder.positions,
+            broker_positions=self.reconciler.leader_positions.values(),
+        )
+        return snapshot(
+            self.blotter,
+            leader,
+            self.followers.values(),
+            self.pnl,
+            signals=self.copier.signals,
+            duplicates=self.copier.duplicates,
+            last_reconcile_wall_ns=self.reconciler.last_reconcile_wall_ns,
+        )
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.leases.take_journal()
+        try:
+            await asyncio.gather(
+                self._connect(self.leader_cfg.name, self.leader),
+                *(self._connect(n, f.adapter) for n, f in self.followers.items()),
+            )
+            # after connect: the broker has said which account each login really is
+            self.leases.take(
+                [(n, f.adapter.account_key, f.adapter.process_local) for n, f in self.followers.items()],
+                leader=(self.leader_cfg.name, self.leader.account_key),
+            )
+        except BaseException:
+            adapters = [self.leader, *(f.adapter for f in self.followers.values())]
+            await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
+            self.leases.release()
+            raise
+        self.copier.seen = restore(self.journal, self.copier.builder, self.followers.values())
+        await self.reconciler.recover_unresolved()
+        for f in self.followers.values():
+            try:
+                await self.reconciler.refresh_positions(f)
+                self.reconciler.start_loss_limit(f)  # seeds our P&L; refuses a limit it cannot compute
+            except BrokerError as exc:
+                self.blotter.alert(AlertLevel.WARNING, f.name, "positions unavailable", str(exc))
+        for name, f in self.followers.items():
+            self.tasks.spawn(self._follower_stream(f), f"follower-stream-{name}")
+        # Live leader events wait until the fills missed while copytui was down are copied, so the
+        # followers see the leader's fills in the leader's order (invariant 11); a live event that
+        # repeats a caught-up fill maps to the same signal id and is dropped.
+        self.copier.held = []
+        self.tasks.spawn(self._leader_stream(), "leader-stream")
+        self.tasks.spawn(self._flusher(), "journal-flusher")
+        self.tasks.spawn(self._housekeeping(), "housekeeping")
+        try:
+            await self.reconciler.catch_up_leader()
+        finally:
+            self.copier.release_held()
+        self.tasks.spawn(self.reconciler.run(), "reconciler")
+        self.started = True
+        self.gc.start()  # from now on the collector runs between leader events only
+
+    async def stop(self, settle: bool = True) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        if settle and self.started:
+            await self.drain(timeout_s=5.0)
+            await self.reconciler.settle()
+        await self.tasks.cancel_all()
+        self.gc.stop()
+        self.journal.flush()
+        adapters = [self.leader, *(f.adapter for f in self.followers.values())]
+        await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
+        self.leases.release()
+
+    async def drain(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every follower's queue is empty and no order is on its way."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(f.idle() for f in self.followers.values()):
+                self.journal.flush()
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async def _connect(self, name: str, adapter: BrokerAdapter) -> None:
+        try:
+            await adapter.connect()
+        except BaseException:
+            self.failed_to_start = self.failed_to_start or name
+            raise
+
+    async def _leader_stream(self) -> None:
+        async for ev in self.leader.subscribe():
+            self.copier.take(ev)
+
+    async def _follower_stream(self, f: Follower) -> None:
+        async for ev in f.adapter.subscribe():
+            try:
+                self.execution.on_follower_event(f, ev)
+            except Exception as exc:  # bad input from a broker is journaled and skipped
+                log.exception("follower event failed")
+                self.journal.error(f"follower:{f.name}", f"{type(exc).__name__}: {exc}", ev.model_dump_json())
+
+    async def _flusher(self) -> None:
+        # small transactions with a loop turn between them: a leader event never waits on a big batch
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            while self.journal.flush_some():
+                await asyncio.sleep(0)
+            self.gc.tick(time.monotonic() - self.copier.last_leader_event_mono)  # between events, like the flushing
+
+    async def _housekeeping(self) -> None:
+        """Off the copy path, a few times a second: orders waiting longer than ``order_timeout_s``
+        for their answer are given up on (their outcome becomes unknown, and the broker is asked by
+        client id), one timer for all orders; and each follower forgets its oldest final orders."""
+        every = min(0.5, self.order_timeout_s / 4)
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            for f in self.followers.values():
+                if f.queue.busy:
+                    f.queue.expire_overdue(now, self.order_timeout_s)
+                if len(f.state.intents) > INTENTS_KEPT:
+                    f.state.prune(INTENTS_KEPT // 2)
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        """Anything an adapter refused at its edge since the last look: counted in the journal and
+        alerted, once per batch (invariant 9: never only logged)."""
+        accounts = [(self.leader_cfg.name, self.leader), *((n, f.adapter) for n, f in self.followers.items())]
+        for name, adapter in accounts:
+            health = adapter.health
+            seen = self._drops_seen.get(name, 0)
+            if health.dropped > seen:
+                new = health.dropped - seen
+                self._drops_seen[name] = health.dropped
+                self.journal.count(f"dropped:{name}", new)
+                self.journal.error(f"adapter:{name}", f"{new} dropped at the edge: {health.last_dropped}")
+                self.blotter.alert(
+                    AlertLevel.WARNING,
+                    name,
+                    "dropped at the edge",
+                    f"{new} frame(s) refused, latest: {health.last_dropped}",
+                )
+
+    # ------------------------------------------------------------ the operator
+    def _follower(self, name: str) -> Follower:
+        try:
+            return self.followers[name]
+        except KeyError:
+            raise KeyError(f"no follower named {name!r}; configured: {', '.join(self.followers)}") from None
+
+    def pause(self, name: str) -> None:
+        f = self._follower(name)
+        f.state.paused = True
+        self.journal.operator_action("pause", name)
+        self.blotter.operator(name, "paused")
+
+    def resume(self, name: str, sync: bool = True) -> None:
+        """Resume copying; ``sync`` sends the follower to the leader's position now, otherwise
+        the follower waits until the leader is next flat in each symbol it holds."""
+        f = self._follower(name)
+        f.state.paused = False
+        self.journal.operator_action("resume", name, "sync now" if sync else "wait for leader flat")
+        self.blotter.operator(name, "resumed" + (" (sync now)" if sync else " (waiting for flat)"))
+        for sym, pos in self.copier.builder.positions.items():
+            if sync:
+                self.copier.sync(f, sym, pos)
+            elif pos != 0:
+                f.state.waiting_flat.add(sym)
+
+    def toggle_pause(self, name: str, sync: bool = True) -> bool:
+        f = self._follower(name)
+        if f.state.paused:
+            self.resume(name, sync)
+        else:
+            self.pause(name)
+        return f.state.paused
+
+    async def flatten(self, name: str) -> None:
+        """Pause the follower, cancel its working orders and close its positions at the broker."""
+        f = self._follower(name)
+        if not f.state.paused:
+            f.state.paused = True
+        self.journal.operator_action("flatten", name)
+        self.blotter.operator(name, "flatten: cancelling orders and closing positions")
+        await self._wait_idle(f, 5.0)
+        try:
+            await f.adapter.flatten()
+        except BrokerError as exc:
+            self.blotter.alert(AlertLevel.ERROR, name, "flatten failed", f"flatten failed: {exc}")
+            raise
+        self.execution.flattened(f)
+        f.state.basis = {sym: 0 for sym in f.state.basis}
+        f.state.held_by_order.clear()
+        f.state.mirrored.clear()
+        f.state.waiting_flat.clear()
+        self.blotter.operator(name, "flat and paused")
+        await self.reconciler.refresh_positions(f)
+
+    async def flatten_all(self) -> None:
+        self.journal.operator_action("flatten_all", "*")
+        results = await asyncio.gather(*(self.flatten(n) for n in self.followers), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def reconcile_now(self) -> None:
+        self.journal.operator_action("reconcile", "*")
+        self.blotter.operator("*", "reconcile now")
+        drifts = await self.reconciler.reconcile_once(manual=True)
+        n = sum(len(d) for d in drifts.values())
+        self.blotter.operator(
+            "*", f"reconciled: {n} drifting position(s)" if n else "reconciled: every follower in line"
+        )
+
+    async def _wait_idle(self, f: Follower, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not f.idle() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    async def stop_for_risk(self, name: str, why: str) -> None:
+        """A risk guard stopped the follower: flatten it and copy nothing more this session."""
+        f = self._follower(name)
+        if f.state.stopped_by_risk:
+            return
+        f.state.stopped_by_risk = why
+        self.journal.operator_action("risk_stop", name, why)
+        self.blotter.alert(AlertLevel.ERROR, name, "risk limit", f"{why}: flattening and disabling")
+        await self.flatten(name)
+
+    def _stop_runaway(self, f: Follower, why: str) -> None:
+        """Invariant 10's runtime guard: stop the follower at once (nothing more is routed to it),
+        open its breaker, then flatten it, with an alert naming the cause."""
+        name = f.name
+        f.state.stopped_by_risk = why
+        f.state.breaker.failure(why, True)
+        self.journal.operator_action("risk_stop", name, why)
+        self.blotter.alert(AlertLevel.ERROR, name, "feedback loop", f"{why}: flattening and stopping this follower")
+        self.tasks.spawn(self._flatten_quietly(name), f"runaway-flatten-{name}")
+
+    async def _flatten_quietly(self, name: str) -> None:
+        with contextlib.suppress(BrokerError):  # flatten() raised its own alert
+            await self.flatten(name)
+
+
+__all__ = ["Engine", "Follower"]

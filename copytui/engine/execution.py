@@ -1,0 +1,278 @@
+"""Execution: a follower order from its lane to the broker and back. The one owner of an order's
+status: every change of an ``IntentState``'s status is made here.
+
+send (paced by rate limits, never blindly retried: invariant 4) -> ack -> fills -> final state,
+each step journaled; the breaker counts failures; fills feed P&L and the slippage figures."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from adapters.base import AmbiguousOutcome, AuthFailed, Disconnected, OrderRejected, RateLimited
+from copytui.engine.blotter import AlertLevel, Blotter, PositionChanged
+from copytui.engine.follower import Follower
+from copytui.engine.pnl import PnlBook
+from copytui.engine.router import IntentState
+from copytui.instruments import instrument
+from copytui.journal import Journal
+from copytui.models import (
+    AccountEvent,
+    EventKind,
+    FollowerOrder,
+    OrderAck,
+    OrderAction,
+    OrderInfo,
+    OrderStatus,
+    Position,
+    Side,
+)
+
+log = logging.getLogger("copytui.engine")
+
+# a follower order refused unsent by a rate limit waits out the broker's hint this often, this long
+MAX_RATE_LIMIT_WAITS = 3
+MAX_RATE_LIMIT_WAIT_S = 10.0
+
+WAITING_ON_BROKER = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
+"""Statuses a restart must resolve by asking the broker before anything is resent."""
+
+
+class Execution:
+    def __init__(self, journal: Journal, blotter: Blotter, pnl: PnlBook, order_timeout_s: float) -> None:
+        self.journal = journal
+        self.blotter = blotter
+        self.pnl = pnl
+        self.order_timeout_s = order_timeout_s
+
+    # ------------------------------------------------------------ sending
+    async def execute(self, f: Follower, order: FollowerOrder) -> None:
+        """The lane's worker: send one order and record its answer; never raises."""
+        try:
+            await self._execute(f, order)
+        except Exception as exc:  # one bad order must not stop this follower's lane
+            log.exception("executing %s failed", order.client_order_id)
+            self.journal.error(f"executor:{f.name}", f"{type(exc).__name__}: {exc}")
+
+    async def _execute(self, f: Follower, order: FollowerOrder) -> None:
+        adapter = f.adapter
+        it = f.state.intents.get(order.client_order_id)
+        if order.action is not OrderAction.PLACE and order.target_client_order_id:
+            target = f.state.intents.get(order.target_client_order_id)
+            if target is not None and target.broker_order_id and not order.broker_order_id:
+                order = order.model_copy(update={"broker_order_id": target.broker_order_id})
+        call: dict[OrderAction, Callable[[FollowerOrder], Awaitable[OrderAck]]] = {
+            OrderAction.PLACE: adapter.place,
+            OrderAction.MODIFY: adapter.modify,
+            OrderAction.CANCEL: adapter.cancel,
+        }
+        try:
+            ack = await self._send_paced(f, order, call[order.action])
+        except (TimeoutError, AmbiguousOutcome) as exc:
+            # invariant 4: we do not know whether the broker has it; ask it later, never resend blindly
+            self._unknown(f, it, order, f"no answer: {exc or 'timeout'}")
+            return
+        except (Disconnected, RateLimited, AuthFailed, OrderRejected) as exc:
+            # raised before the request was written: nothing reached the broker
+            ack = OrderAck(
+                client_order_id=order.client_order_id,
+                broker_order_id=None,
+                status=OrderStatus.REJECTED,
+                sent_ns=time.perf_counter_ns(),
+                reason=f"not sent: {type(exc).__name__}: {exc}",
+            )
+            self.blotter.alert(AlertLevel.ERROR, f.name, type(exc).__name__, str(exc))
+            self.breaker_failure(f, f"{type(exc).__name__}: {exc}", fatal=isinstance(exc, AuthFailed))
+        else:
+            if ack.status is OrderStatus.REJECTED:
+                self.breaker_failure(f, f"rejected: {ack.reason}")
+            elif f.state.breaker.success():
+                self.blotter.alert(AlertLevel.INFO, f.name, "breaker closed", "probe order accepted: copying again")
+        self.journal.record_sent_ack(order.client_order_id, ack)
+        latency = (ack.sent_ns - order.recv_ns) / 1e6 if order.recv_ns else None
+        if order.action is OrderAction.PLACE:
+            f.stats.orders += 1
+            if latency is not None:
+                f.stats.last_latency_ms = latency
+                f.stats.latency_ms.append(latency)
+        if it is not None:
+            if ack.broker_order_id:
+                it.broker_order_id = ack.broker_order_id
+            if ack.status is OrderStatus.REJECTED:
+                self.finalize(f, it, OrderStatus.REJECTED, ack.reason)
+            elif not it.status.final:
+                it.status = OrderStatus.CANCELLED if order.action is OrderAction.CANCEL else ack.status
+        if (
+            order.action is OrderAction.CANCEL
+            and ack.status is not OrderStatus.REJECTED
+            and order.target_client_order_id
+        ):
+            target = f.state.intents.get(order.target_client_order_id)
+            if target is not None:
+                self.finalize(f, target, OrderStatus.CANCELLED, "cancelled after the leader's cancel")
+        status = ack.status if it is None or ack.status is OrderStatus.REJECTED else it.status
+        self.blotter.order(order, status, latency_ms=latency, reason=ack.reason or "")
+
+    def _unknown(self, f: Follower, it: IntentState | None, order: FollowerOrder, why: str) -> None:
+        self.breaker_failure(f, f"no answer from {f.adapter.broker}")
+        self.journal.mark_sent(order.client_order_id, time.perf_counter_ns())
+        self.journal.set_status(order.client_order_id, OrderStatus.UNKNOWN, why)
+        if it is not None:
+            it.status = OrderStatus.UNKNOWN
+        self.blotter.alert(
+            AlertLevel.WARNING,
+            f.name,
+            "order outcome unknown",
+            f"{order.client_order_id}: no answer from {f.adapter.broker}; will ask by client id",
+        )
+        self.blotter.order(order, OrderStatus.UNKNOWN, reason="no answer: asking the broker")
+
+    async def _send_paced(
+        self, f: Follower, order: FollowerOrder, send: Callable[[FollowerOrder], Awaitable[OrderAck]]
+    ) -> OrderAck:
+        """Send once; a RateLimited answer means the request was refused unsent, so waiting out the
+        broker's hint and sending the same order (same client id) is not a retry of a sent order."""
+        lane = f.queue
+        for attempt in range(MAX_RATE_LIMIT_WAITS + 1):
+            try:
+                return await lane.send(send(order), self.order_timeout_s)
+            except RateLimited as exc:
+                if attempt == MAX_RATE_LIMIT_WAITS or exc.retry_after_s > MAX_RATE_LIMIT_WAIT_S:
+                    raise
+                self.blotter.order(order, OrderStatus.PENDING, reason=f"rate limited: waiting {exc.retry_after_s:g}s")
+                await lane.pause(exc.retry_after_s)
+        raise AssertionError("unreachable")
+
+    def breaker_failure(self, f: Follower, reason: str, fatal: bool = False) -> None:
+        if f.state.breaker.failure(reason, fatal):
+            self.journal.operator_action("breaker_open", f.name, reason)
+            self.blotter.alert(
+                AlertLevel.ERROR,
+                f.name,
+                "breaker open",
+                f"nothing is sent until a probe succeeds in {f.state.breaker.cooldown_s:g}s: {reason}",
+            )
+
+    # ------------------------------------------------------------ status
+    def finalize(self, f: Follower, it: IntentState, status: OrderStatus, reason: str | None) -> None:
+        """Move an intent to rejected / cancelled once, giving its unfilled part back to the basis."""
+        if it.status.final:
+            return
+        it.status = status
+        if it.order.action is OrderAction.PLACE:
+            f.state.release(it.order.client_order_id, it.order.qty - it.filled)
+        if status is OrderStatus.REJECTED:
+            f.stats.rejects += 1
+        self.journal.set_status(it.order.client_order_id, status, reason)
+
+    def flattened(self, f: Follower) -> None:
+        """The operator flattened the follower at the broker: its working orders are gone."""
+        for it in f.state.intents.values():
+            if not it.status.final and it.order.action is OrderAction.PLACE:
+                self.finalize(f, it, OrderStatus.CANCELLED, "flattened by operator")
+
+    def resend(self, f: Follower, it: IntentState, why: str) -> None:
+        """After a restart the broker had no record of the order: sending it now is its first send."""
+        self.journal.set_status(it.order.client_order_id, OrderStatus.PENDING, why)
+        it.status = OrderStatus.PENDING
+        f.queue.put_nowait(it.order)
+
+    def apply_info(self, f: Follower, it: IntentState, info: OrderInfo) -> None:
+        """What the broker said of an order whose outcome was unknown (asked by client order id)."""
+        it.broker_order_id = info.broker_order_id
+        j = self.journal
+        j.record_ack(it.order.client_order_id, info.status, info.broker_order_id, time.perf_counter_ns(), None)
+        if info.filled_qty > it.filled and info.avg_fill_price is not None:
+            it.filled = info.filled_qty
+            j.record_fill(
+                f.name,
+                f"recovered-{info.broker_order_id}-{info.filled_qty}",
+                it.order.client_order_id,
+                info.symbol,
+                it.order.side,
+                info.filled_qty,
+                info.avg_fill_price,
+                info.filled_qty,
+                info.avg_fill_price,
+                info.filled_qty >= it.order.qty,
+                None,
+                None,
+                time.perf_counter_ns(),
+            )
+        if info.status in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+            self.finalize(f, it, info.status, "found at the broker")
+        else:
+            it.status = info.status
+
+    def never_arrived(self, f: Follower, it: IntentState) -> None:
+        """The broker still has no record of an order whose outcome was unknown: it was not sent."""
+        self.finalize(f, it, OrderStatus.CANCELLED, "broker has no record of it")
+
+    # ------------------------------------------------------------ the follower's events
+    def on_follower_event(self, f: Follower, ev: AccountEvent) -> None:
+        if ev.kind is EventKind.POSITION:
+            assert ev.symbol is not None and ev.position is not None
+            old = f.positions.get(ev.symbol)
+            f.positions[ev.symbol] = Position(
+                account=ev.account,
+                symbol=ev.symbol,
+                qty=ev.position,
+                avg_price=ev.avg_price or 0.0,
+                realized_pnl=old.realized_pnl if old else None,  # None: the broker sent no figure
+                unrealized_pnl=old.unrealized_pnl if old else None,
+            )
+            self.blotter.emit(PositionChanged(f.name))
+            return
+        it = f.state.intents.get(ev.client_order_id or "")
+        if it is None:
+            if ev.kind is EventKind.FILL:  # not ours (manual trade, flatten order): P&L still counts it
+                self.pnl.other_fill(f.name, ev)
+            return
+        if ev.kind is EventKind.FILL:
+            self._on_fill(f, it, ev)
+        elif ev.kind is EventKind.ORDER_REJECTED:
+            self.finalize(f, it, OrderStatus.REJECTED, ev.reason)
+            self.blotter.order(it.order, OrderStatus.REJECTED, reason=ev.reason or "")
+        elif ev.kind is EventKind.ORDER_CANCELLED:
+            self.finalize(f, it, OrderStatus.CANCELLED, ev.reason)
+        elif ev.kind in (EventKind.ORDER_NEW, EventKind.ORDER_MODIFIED) and ev.order_id:
+            it.broker_order_id = ev.order_id
+
+    def _on_fill(self, f: Follower, it: IntentState, ev: AccountEvent) -> None:
+        if ev.cum_qty <= it.filled:
+            return  # duplicate or stale fill report
+        assert ev.fill_price is not None and ev.symbol is not None
+        it.filled = ev.cum_qty
+        done = it.filled >= it.order.qty
+        if done:
+            it.status = OrderStatus.FILLED
+        elif not it.status.final:
+            it.status = OrderStatus.PARTIALLY_FILLED
+        ticks = cash = None
+        ref = it.order.reference_price
+        if ref is not None:
+            inst = instrument(ev.symbol)
+            raw = inst.ticks_between(ev.fill_price, ref)
+            ticks = raw if it.order.side is Side.BUY else -raw
+            cash = ticks * inst.tick_value * ev.fill_qty
+            f.stats.slippage_ticks.append(ticks)
+            f.stats.slippage_cash.append(cash)
+        f.stats.fills += 1
+        self.pnl.fill(f.name, ev.symbol, it.order.side, ev.fill_qty, ev.fill_price)
+        self.journal.record_fill(
+            f.name,
+            ev.fill_id or f"{ev.order_id}-{ev.cum_qty}",
+            it.order.client_order_id,
+            ev.symbol,
+            it.order.side,
+            ev.fill_qty,
+            ev.fill_price,
+            ev.cum_qty,
+            ev.avg_price or ev.fill_price,
+            done,
+            ticks,
+            cash,
+            time.perf_counter_ns(),
+        )
+        self.blotter.order(it.order, it.status, fill_price=ev.fill_price, slippage=ticks)
