@@ -54,14 +54,15 @@ class Harness:
 async def running(tmp_path: Path, followers: list[FollowerConfig], *, seed: int = 3,
                   faults: dict[str, Faults] | None = None, leader_faults: Faults | None = None,
                   journal_name: str = "journal.sqlite3", exchange: PaperExchange | None = None,
-                  order_timeout_s: float = 10.0):  # type: ignore[no-untyped-def]
+                  order_timeout_s: float = 10.0,
+                  adapter_types: dict[str, type[PaperAdapter]] | None = None):  # type: ignore[no-untyped-def]
     x = exchange or PaperExchange(seed=seed)
     x.account(LEADER, faults=leader_faults)
     faults = faults or {}
     pairs = []
     for f in followers:
         x.account(f.name, faults=faults.get(f.name))
-        pairs.append((f, PaperAdapter(x, f.name)))
+        pairs.append((f, (adapter_types or {}).get(f.name, PaperAdapter)(x, f.name)))
     journal = Journal(tmp_path / journal_name)
     engine = Engine(leader_cfg=AccountConfig(name=LEADER), leader=PaperAdapter(x, LEADER), followers=pairs,
                     journal=journal, reconcile_interval_s=3600, order_timeout_s=order_timeout_s)

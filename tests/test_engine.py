@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
-from adapters.paper import Faults
+from adapters.paper import Faults, PaperAdapter
 from copytui.config import SymbolMapping
 from copytui.engine.sizing import SizingRule, round_qty
 from copytui.models import AccountEvent, EventKind, OrderStatus, OrderType, Side
@@ -147,6 +148,55 @@ async def test_mirror_mode_copies_limit_modify_and_cancel(tmp_path) -> None:
         await h.settle()
         assert h.x.open_orders("m") == []
         assert h.x.accounts["m"].orders[copy.broker_order_id].status is OrderStatus.CANCELLED
+
+
+class NoModifyPaper(PaperAdapter):
+    """A broker that cannot modify an order, only cancel it and take a new one."""
+
+    capabilities = replace(PaperAdapter.capabilities, modify=False)
+
+    async def modify(self, order):  # type: ignore[no-untyped-def]
+        raise AssertionError("the engine asked a broker without modify to modify")
+
+
+async def test_a_broker_without_modify_gets_cancel_and_replace(tmp_path) -> None:
+    fs = [follower("m", mode="mirror", multiplier=2)]
+    async with running(tmp_path, fs, adapter_types={"m": NoModifyPaper}) as h:
+        bid, _ = h.x.quote("ES")
+        oid = h.limit(Side.BUY, "ES", 1, bid - 10)
+        await h.settle()
+        [first] = h.x.open_orders("m")
+        h.x.modify(LEADER, oid, price=bid - 9, qty=2)
+        await h.settle()
+        [second] = h.x.open_orders("m")
+        assert (second.price, second.qty) == (bid - 9, 4)
+        assert second.broker_order_id != first.broker_order_id
+        assert h.x.accounts["m"].orders[first.broker_order_id].status is OrderStatus.CANCELLED
+        h.x.cancel(LEADER, oid)  # the leader's cancel reaches the replacement
+        await h.settle()
+        assert h.x.open_orders("m") == [] and h.x.duplicate_submissions("m") == 0
+        assert h.x.accounts["m"].orders[second.broker_order_id].status is OrderStatus.CANCELLED
+
+
+async def test_a_replacement_is_not_sent_when_its_original_filled_first(tmp_path) -> None:
+    fs = [follower("m", mode="mirror")]
+    slow = {"m": Faults(latency_ms=400)}  # the cancel takes 0.2 s to reach the exchange
+    async with running(tmp_path, fs, adapter_types={"m": NoModifyPaper}, faults=slow) as h:
+        bid, ask = h.x.quote("ES")
+        oid = h.limit(Side.BUY, "ES", 1, bid - 10)
+        await h.settle()
+        [copy] = h.x.open_orders("m")
+        h.x.modify(LEADER, oid, price=bid - 9)
+        for _ in range(50):  # the leader's change routed: the cancel is on its way
+            await asyncio.sleep(0.002)
+            if h.engine.followers["m"].state.replacing:
+                break
+        assert h.engine.followers["m"].state.replacing
+        h.x.modify("m", copy.broker_order_id, price=ask + 5)  # ...and the copy fills before it arrives
+        await h.settle()
+        assert h.pos("m", "ES") == 1 and h.x.open_orders("m") == []  # never 2: no overshoot
+        alerts = [a.message for a in h.engine.alerts if a.kind == "replacement not sent"]
+        assert alerts and "was not cancelled" in alerts[0]
 
 
 async def test_mirror_copy_fills_on_its_own(tmp_path) -> None:

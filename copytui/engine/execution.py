@@ -58,6 +58,12 @@ class Execution:
     async def _execute(self, f: Follower, order: FollowerOrder) -> None:
         adapter = f.adapter
         it = f.state.intents.get(order.client_order_id)
+        if order.action is OrderAction.PLACE and order.target_client_order_id and it is not None:
+            if (refused := self._replacement_refused(f, order)) is not None:
+                self.finalize(f, it, OrderStatus.CANCELLED, refused)
+                self.blotter.order(order, OrderStatus.CANCELLED, reason=refused)
+                self.blotter.alert(AlertLevel.WARNING, f.name, "replacement not sent", f"{order.symbol}: {refused}")
+                return
         if order.action is not OrderAction.PLACE and order.target_client_order_id:
             target = f.state.intents.get(order.target_client_order_id)
             if target is not None and target.broker_order_id and not order.broker_order_id:
@@ -113,6 +119,21 @@ class Execution:
                 self.finalize(f, target, OrderStatus.CANCELLED, "cancelled after the leader's cancel")
         status = ack.status if it is None or ack.status is OrderStatus.REJECTED else it.status
         self.blotter.order(order, status, latency_ms=latency, reason=ack.reason or "")
+
+    @staticmethod
+    def _replacement_refused(f: Follower, order: FollowerOrder) -> str | None:
+        """Why a cancel-and-replace's new order must not go (None: it may). Sent only when the
+        original is cancelled and filled no more than when the replacement was decided: otherwise
+        the follower would hold more than the rule says (invariant 3); the reconciler sees the rest."""
+        filled_then = f.state.replacing.pop(order.client_order_id, None)
+        original = f.state.intents.get(order.target_client_order_id or "")
+        if original is None or filled_then is None:
+            return "not sent: its original's state is unknown (restarted mid-replace)"
+        if original.status is not OrderStatus.CANCELLED:
+            return f"not sent: its original was not cancelled ({original.status.value})"
+        if original.filled != filled_then:
+            return f"not sent: its original filled {original.filled - filled_then} more while being replaced"
+        return None
 
     def _unknown(self, f: Follower, it: IntentState | None, order: FollowerOrder, why: str) -> None:
         self.breaker_failure(f, f"no answer from {f.adapter.broker}")

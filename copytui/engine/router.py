@@ -56,6 +56,9 @@ class FollowerState:
     stopped_by_risk: str = ""  # why a risk guard stopped this follower for the session
     feedback_trip: str = ""  # set by the feedback guard; the engine stops the follower for it
     loss_baseline: float | None = None  # P&L when the session started, for the daily loss limit
+    replacing: dict[str, int] = field(default_factory=dict)
+    """Broker without modify: replacement order's client id -> its original's filled quantity when
+    the replacement was routed (sent only if the original is cancelled with nothing more filled)."""
 
     def __post_init__(self) -> None:
         r = self.cfg.risk
@@ -187,7 +190,11 @@ class Router:
     def _guard(self, sig: Signal, orders: list[FollowerOrder]) -> list[FollowerOrder]:
         """Risk guards and the breaker, applied to orders that would really be sent."""
         f = self.f
-        live = [o for o in orders if o.status is not OrderStatus.SKIPPED and o.action is OrderAction.PLACE]
+        live = [
+            o
+            for o in orders
+            if o.status is not OrderStatus.SKIPPED and o.action is OrderAction.PLACE and not o.target_client_order_id
+        ]  # a replacement (cancel and re-place) is a modify: guarded as the original was
         if not live:
             return orders
         risk = f.cfg.risk
@@ -255,6 +262,36 @@ class Router:
             i += 1
         return out
 
+    def _replace(self, sig: Signal, it: IntentState, qty: int) -> list[FollowerOrder]:
+        """The follower's broker cannot modify: cancel the copy, then place the rest anew. The
+        execution sends the new order only once the copy is cancelled with nothing more filled."""
+        f, old = self.f, it.order
+        oid = old.leader_order_id or ""
+        rest = qty - it.filled
+        cancel = self.cancel_copy(sig, it)
+        place = FollowerOrder(
+            follower=f.name,
+            signal_id=sig.id,
+            client_order_id=self._coid(sig, 1),
+            action=OrderAction.PLACE,
+            symbol=old.symbol,
+            side=old.side,
+            qty=rest,
+            order_type=sig.order_type or old.order_type,
+            price=sig.price,
+            stop_price=sig.stop_price,
+            leader_symbol=old.leader_symbol,
+            leader_order_id=oid,
+            target_client_order_id=old.client_order_id,
+            recv_ns=sig.recv_ns,
+            reference_price=sig.price if (sig.order_type or old.order_type) is OrderType.LIMIT else sig.stop_price,
+        )
+        # the basis: the cancel gives back the copy's unfilled part, the new order adds its own
+        f.held_by_order[oid] = f.held_by_order.get(oid, 0) + rest
+        f.mirrored[oid] = place.client_order_id
+        f.replacing[place.client_order_id] = it.filled
+        return [cancel, place]
+
     def _route_mirror(self, sig: Signal) -> list[FollowerOrder]:
         f = self.f
         oid = sig.leader_order_id or ""
@@ -290,6 +327,8 @@ class Router:
                 return []
             qty = max(f.rule.qty(sig.qty, factor), it.filled + 1)
             assert sig.side
+            if not f.caps.modify:
+                return self._replace(sig, it, qty)
             delta_qty = qty - it.order.qty
             f.basis[sig.symbol] = f.basis.get(sig.symbol, 0) + sig.side.sign * delta_qty
             f.held_by_order[oid] = f.held_by_order.get(oid, 0) + delta_qty
