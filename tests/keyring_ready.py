@@ -37,7 +37,7 @@ def main(timeout_s: float = 20.0) -> int:
         keyring.set_password("copytui", entry, "ready")
         ok = keyring.get_password("copytui", entry) == "ready"
         keyring.delete_password("copytui", entry)
-    except Exception as exc:  # noqa: BLE001 - any failure: the keyring tests cannot run, say why
+    except Exception as exc:  # any failure: the keyring tests cannot run, say why
         print(f"tests/run.sh: the test keyring does not work: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     if not ok:

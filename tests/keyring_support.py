@@ -49,7 +49,7 @@ def require_real_keyring() -> None:
         keyring.set_password("copytui", entry, "probe-value")
         ok = keyring.get_password("copytui", entry) == "probe-value"
         keyring.delete_password("copytui", entry)
-    except Exception as exc:  # noqa: BLE001 - any failure means: not the environment these tests need
+    except Exception as exc:  # any failure means: not the environment these tests need
         pytest.fail(f"the Secret Service does not work ({type(exc).__name__}): {how}", pytrace=False)
     if not ok:
         pytest.fail(f"the Secret Service did not return what was stored: {how}", pytrace=False)

@@ -53,7 +53,7 @@ class Broker:
         req.add_header("Content-Type", "application/json")
         if user is not None:
             req.add_header("Authorization", f"Bearer {self.token(user)}")
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - 127.0.0.1 only
+        with urllib.request.urlopen(req, timeout=10) as resp:  # 127.0.0.1 only
             return json.loads(resp.read())
 
     def token(self, user: str) -> str:
@@ -149,7 +149,7 @@ def test_sigkill_during_bursts_never_loses_or_doubles(tmp_path) -> None:
         run = [sys.executable, "-m", "copytui.cli", "run", "--headless", "--config", str(cfg), "--journal",
                str(journal)]
 
-        errors = open(tmp_path / "copytui.stderr", "a")  # noqa: SIM115 - closed in finally
+        errors = open(tmp_path / "copytui.stderr", "a")  # closed in finally
         leader_pos = 0
 
         def start(trades_while_starting: int = 0) -> subprocess.Popen[str]:

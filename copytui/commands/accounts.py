@@ -5,6 +5,7 @@ that point puts the keyring back as it was, and the config file is only ever rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -507,7 +508,7 @@ async def _connect_and_report(acct: AccountConfig, everyone: list[AccountConfig]
         except BrokerError as exc:
             typer.echo(f"  connect:   FAILED: {type(exc).__name__}: {redact(str(exc))}")
             return 1
-        except Exception as exc:  # noqa: BLE001 - any adapter failure becomes one redacted line
+        except Exception as exc:  # any adapter failure becomes one redacted line
             typer.echo(f"  connect:   FAILED: {type(exc).__name__}: {redact(str(exc))}")
             return 1
         typer.echo("  auth:      ok")
@@ -520,11 +521,9 @@ async def _connect_and_report(acct: AccountConfig, everyone: list[AccountConfig]
             typer.echo("  positions: flat")
         typer.echo(f"  orders:    {len(orders)} working")
         return 0
-    except Exception as exc:  # noqa: BLE001 - reading positions failed after auth
+    except Exception as exc:  # reading positions failed after auth
         typer.echo(f"  positions: FAILED: {type(exc).__name__}: {redact(str(exc))}")
         return 1
     finally:
-        try:
+        with contextlib.suppress(Exception):  # best-effort close of a test connection
             await asyncio.wait_for(adapter.disconnect(), 5)
-        except Exception:  # noqa: BLE001 S110 - best-effort close of a test connection
-            pass

@@ -114,7 +114,44 @@ def check(
             typer.echo(f"error: {redact(str(problem))}", err=True)
         typer.echo(exc.count_line(), err=True)
         raise typer.Exit(2) from None
+    problems = [p for account in (cfg.leader, *cfg.followers) for p in option_problems(account)]
+    for problem in problems:
+        typer.echo(f"error: {path}: {redact(problem)}", err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in the accounts' options", err=True)
+        raise typer.Exit(2)
     typer.echo(f"ok: {path}: leader {cfg.leader.name} ({cfg.leader.broker}), {len(cfg.followers)} followers")
+
+
+def option_problems(account: Any) -> list[str]:
+    """An account's ``options:`` checked against the model its broker declares (AdapterSpec.options):
+    each problem names the account, the key, what is wrong and the keys the broker knows."""
+    from pydantic import BaseModel, ValidationError
+
+    from adapters.base import AdapterSpec
+    from copytui import registry
+
+    where = f"account {account.name} ({account.broker})"
+    try:
+        spec = registry.spec(account.broker)
+    except registry.UnknownBroker as exc:
+        return [f"{where}: {exc}"]
+    if spec.options is None:
+        return []
+    model = AdapterSpec.load(spec.options)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return [f"{where}: the {account.broker} adapter declares options {spec.options!r}, not a pydantic model"]
+    known = ", ".join(sorted(model.model_fields)) or "none"
+    try:
+        model.model_validate(dict(account.options or {}))
+    except ValidationError as exc:
+        return [
+            f"{where}: options.{'.'.join(str(x) for x in err['loc']) or '?'}: {err['msg']} (its options: {known})"
+            for err in exc.errors()
+        ]
+    except ValueError as exc:
+        return [f"{where}: options: {exc}"]
+    return []
 
 
 @app.command("schema")
