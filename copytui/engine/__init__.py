@@ -1,5 +1,6 @@
 """The copy engine's public API. Never imports textual (a test enforces it)."""
 
+from adapters.base import HealthState
 from copytui.engine.blotter import (
     AlertLevel,
     AlertRaised,
@@ -24,6 +25,7 @@ __all__ = [
     "EngineEvent",
     "EngineSnapshot",
     "FollowerView",
+    "HealthState",
     "LeaderChanged",
     "LeaderView",
     "LogAdded",

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from adapters.base import HealthState
 from copytui.engine.follower import Follower
 from copytui.engine.pnl import PnlBook
 from copytui.engine.stats import Alert, EngineSnapshot, FollowerView, LeaderView, LogRow, percentile
@@ -227,7 +228,7 @@ def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -
 class LeaderFacts:
     name: str
     broker: str
-    connection: str
+    connection: HealthState
     copied_positions: dict[str, int]
     """From the leader events copied so far."""
     broker_positions: Iterable[Position]

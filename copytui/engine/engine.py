@@ -28,7 +28,7 @@ from copytui.engine.lease import Leases
 from copytui.engine.pnl import PnlBook
 from copytui.engine.reconciler import Reconciler
 from copytui.engine.restore import restore
-from copytui.engine.router import FollowerState, Router
+from copytui.engine.router import CopyState, FollowerState, Router
 from copytui.engine.signals import SignalBuilder
 from copytui.engine.sizing import SizingRule
 from copytui.engine.stats import Alert, EngineSnapshot
@@ -120,7 +120,7 @@ class Engine:
         return self.blotter.version
 
     @property
-    def copy_states(self) -> dict[str, str]:
+    def copy_states(self) -> dict[str, CopyState]:
         return {n: f.state.copy_state for n, f in self.followers.items()}
 
     def add_listener(self, listener: Listener) -> None:

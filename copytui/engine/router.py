@@ -12,6 +12,7 @@ their changes, and copies the leader's market orders per order, by cumulative qu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from adapters.base import Capabilities
 from copytui.config import FollowerConfig
@@ -22,7 +23,9 @@ from copytui.engine.sizing import SizingRule
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
 
-class CopyState:
+class CopyState(StrEnum):
+    """What the engine does with a follower now (the desk's State column)."""
+
     COPYING = "copying"
     PAUSED = "paused"
     BREAKER = "breaker open"
@@ -70,7 +73,7 @@ class FollowerState:
         return self.cfg.name
 
     @property
-    def copy_state(self) -> str:
+    def copy_state(self) -> CopyState:
         if not self.cfg.enabled or self.stopped_by_risk:
             return CopyState.DISABLED
         if self.breaker.state != "closed":

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from adapters.base import HealthState
+from copytui.engine.router import CopyState
+
 
 def percentile(values: list[float] | deque[float], q: float) -> float:
     if not values:
@@ -63,8 +66,8 @@ class FollowerStats:
 class FollowerView:
     name: str
     broker: str
-    connection: str
-    copy_state: str
+    connection: HealthState
+    copy_state: CopyState
     rule: str
     positions: dict[str, int]
     expected: dict[str, int]
@@ -91,7 +94,7 @@ class FollowerView:
 class LeaderView:
     name: str
     broker: str
-    connection: str
+    connection: HealthState
     positions: dict[str, int]
     realized_pnl: float
     unrealized_pnl: float

@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker
 
-from copytui.engine import EngineSnapshot, FollowerView
+from copytui.engine import CopyState, EngineSnapshot, FollowerView
 from copytui.journal import matching_orders
 from copytui.runtime import Runtime
 from copytui.tui.bridge import EngineThread
@@ -272,7 +272,7 @@ class CopyDeskApp(App[None]):
         if name is None:
             return
         view = await self._view(name)
-        if view is not None and view.copy_state == "paused":
+        if view is not None and view.copy_state is CopyState.PAUSED:
             self.ask_resume([name], self.snap)
         else:
             await self.on_engine(self.engine.pause, name)
@@ -281,7 +281,7 @@ class CopyDeskApp(App[None]):
 
     async def action_pause_all(self) -> None:
         snap = await self.refresh_now()
-        active = [v.name for v in snap.followers if v.copy_state != "paused"]
+        active = [v.name for v in snap.followers if v.copy_state is not CopyState.PAUSED]
         if active:
 
             def pause_all() -> None:

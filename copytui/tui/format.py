@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from copytui.engine import CopyState, HealthState
+
 
 @dataclass(frozen=True, slots=True)
 class Palette:
@@ -96,44 +98,44 @@ def clock(wall_ns: int) -> str:
 
 
 COPY_STATE_MARK = {
-    "copying": "● copying",
-    "paused": "‖ PAUSED",
-    "breaker open": "✖ BREAKER",
-    "disabled": "○ disabled",
-    "waiting for flat": "… wait flat",
+    CopyState.COPYING: "● copying",
+    CopyState.PAUSED: "‖ PAUSED",
+    CopyState.BREAKER: "✖ BREAKER",
+    CopyState.DISABLED: "○ disabled",
+    CopyState.WAITING: "… wait flat",
 }
 
 
-def copy_state_text(state: str, pal: Palette, connection: str = "connected") -> Text:
+def copy_state_text(state: CopyState, pal: Palette, connection: HealthState = HealthState.CONNECTED) -> Text:
     """The copy state; a follower set to copy whose broker is not connected is not copying: ``✖ offline``."""
-    if state == "copying" and connection != "connected":
+    if state is CopyState.COPYING and connection is not HealthState.CONNECTED:
         return Text("✖ offline", style=f"bold {pal.bad}")
-    label = COPY_STATE_MARK.get(state, state)
-    if state == "copying":
+    label = COPY_STATE_MARK.get(state, str(state))
+    if state is CopyState.COPYING:
         return Text(label, style=pal.up)
-    if state in ("paused", "waiting for flat"):
+    if state in (CopyState.PAUSED, CopyState.WAITING):
         return Text(label, style=f"bold {pal.warn}")
-    if state == "breaker open":
+    if state is CopyState.BREAKER:
         return Text(label, style=f"bold {pal.bad}")
     return Text(label, style=pal.dim)
 
 
 CONNECTION_MARK = {
-    "connected": "● up",
-    "connecting": "◌ conn",
-    "reconnecting": "◌ retry",
-    "disconnected": "✖ down",
-    "auth failed": "✖ auth",
-    "stopped": "✖ stop",
+    HealthState.CONNECTED: "● up",
+    HealthState.CONNECTING: "◌ conn",
+    HealthState.RECONNECTING: "◌ retry",
+    HealthState.DISCONNECTED: "✖ down",
+    HealthState.AUTH_FAILED: "✖ auth",
+    HealthState.STOPPED: "✖ stop",
 }
 """Short enough for the grid's Conn column at every size; the details give the full word."""
 
 
-def connection_text(state: str, pal: Palette) -> Text:
+def connection_text(state: HealthState, pal: Palette) -> Text:
     label = CONNECTION_MARK.get(state, f"✖ {state}")
-    if state == "connected":
+    if state is HealthState.CONNECTED:
         return Text(label, style=pal.up)
-    if state in ("connecting", "reconnecting"):
+    if state in (HealthState.CONNECTING, HealthState.RECONNECTING):
         return Text(label, style=pal.warn)
     return Text(label, style=f"bold {pal.bad}")
 

@@ -11,7 +11,7 @@ import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from copytui.engine import FollowerView
+from copytui.engine import CopyState, FollowerView, HealthState
 from copytui.instruments import format_price
 from copytui.tui.format import SLIP_LEGEND, Palette, signed
 from copytui.tui.grid import GRID_COLUMNS, NARROW_COLUMNS, AccountGrid
@@ -126,8 +126,8 @@ def follower(name: str = "echo", **changes: object) -> FollowerView:
     base: dict[str, object] = dict(
         name=name,
         broker="paper",
-        connection="connected",
-        copy_state="copying",
+        connection=HealthState.CONNECTED,
+        copy_state=CopyState.COPYING,
         rule="fills x1 NQ->MNQ x10 ES->MES x10",
         positions={"MES": -60, "MNQ": 10},
         expected={"MES": -60, "MNQ": 20},
@@ -167,7 +167,7 @@ def _grid_app_text(app: App[None]) -> str:
 
 
 async def test_every_symbols_drift_and_position_are_shown_whole_at_160() -> None:
-    app = GridApp((follower(), follower("zulu", pnl_known=False, connection="reconnecting")))
+    app = GridApp((follower(), follower("zulu", pnl_known=False, connection=HealthState.RECONNECTING)))
     async with app.run_test(size=(160, 10)) as pilot:
         await pilot.pause()
         text = _grid_app_text(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from copytui.engine import LogRow
+from copytui.engine import CopyState, LogRow
 from copytui.tui.format import Palette, copy_state_text, money, side_text, signed, signed_positions, ticks
 from copytui.tui.orderlog import matches
 
@@ -15,7 +15,7 @@ def test_gain_loss_and_sides_carry_arrow_and_sign() -> None:
     assert str(money(0.001, PAL)) == "0.00"
     assert str(side_text("buy", PAL)) == "▲ BUY" and str(side_text("sell", PAL)) == "▼ SELL"
     assert str(money(5, PAL).style) == "blue" and str(money(-5, PAL).style) == "orange"
-    assert str(copy_state_text("paused", PAL)) == "‖ PAUSED"
+    assert str(copy_state_text(CopyState.PAUSED, PAL)) == "‖ PAUSED"
 
 
 def test_numbers_never_show_minus_zero() -> None:
