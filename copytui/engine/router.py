@@ -12,7 +12,6 @@ their changes, and copies the leader's market orders per order, by cumulative qu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from adapters.base import Capabilities
 from copytui.config import FollowerConfig
@@ -20,17 +19,8 @@ from copytui.engine.feedback import FeedbackGuard
 from copytui.engine.guards import Breaker, in_window
 from copytui.engine.ids import client_order_id
 from copytui.engine.sizing import SizingRule
+from copytui.engine.states import CopyState
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
-
-
-class CopyState(StrEnum):
-    """What the engine does with a follower now (the desk's State column)."""
-
-    COPYING = "copying"
-    PAUSED = "paused"
-    BREAKER = "breaker open"
-    DISABLED = "disabled"
-    WAITING = "waiting for flat"
 
 
 @dataclass

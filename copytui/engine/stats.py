@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from adapters.base import HealthState
-from copytui.engine.router import CopyState
+from copytui.engine.states import CopyState
 
 
 def percentile(values: list[float] | deque[float], q: float) -> float:
