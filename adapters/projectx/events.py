@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -97,7 +98,7 @@ class Translator:
         return None
 
     # --------------------------------------------------------------- events
-    def _base(self, st: OrderState, recv_ns: int, wall_ns: int) -> dict[str, object]:
+    def _base(self, st: OrderState, recv_ns: int, wall_ns: int) -> dict[str, Any]:
         return dict(
             account=self.account,
             order_id=str(st.order_id),
@@ -125,7 +126,7 @@ class Translator:
                 fill_qty=qty,
                 fill_price=price,
                 avg_price=notional / cum,
-                **base,  # type: ignore[arg-type]
+                **base,
             )
         except ValidationError as exc:
             why = exc.errors()[0]["msg"]
@@ -171,10 +172,10 @@ class Translator:
         elif not st.final_sent and st.side is not None and st.order_type is not None:
             if not st.announced and p.status in _ANNOUNCE:
                 st.announced = True
-                events.append(AccountEvent(kind=EventKind.ORDER_NEW, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
+                events.append(AccountEvent(kind=EventKind.ORDER_NEW, **self._base(st, recv_ns, wall)))
             elif st.announced and changed:
                 st.version += 1
-                events.append(AccountEvent(kind=EventKind.ORDER_MODIFIED, **self._base(st, recv_ns, wall)))  # type: ignore[arg-type]
+                events.append(AccountEvent(kind=EventKind.ORDER_MODIFIED, **self._base(st, recv_ns, wall)))
         return events
 
     def _final(self, st: OrderState, status: GwStatus, recv_ns: int, wall: int) -> list[AccountEvent]:
@@ -187,7 +188,7 @@ class Translator:
             GwStatus.REJECTED: "rejected by the ProjectX gateway",
             GwStatus.EXPIRED: "expired at the ProjectX gateway",
         }.get(status)
-        return [AccountEvent(kind=kind, reason=reason, **self._base(st, recv_ns, wall))]  # type: ignore[arg-type]
+        return [AccountEvent(kind=kind, reason=reason, **self._base(st, recv_ns, wall))]
 
     def on_trade(self, t: GwTrade, recv_ns: int = 0) -> list[AccountEvent]:
         if t.voided or t.id in self.trade_ids:

@@ -107,6 +107,7 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)  # NaN / infinite: a broken payload
 
     _ENUMS: ClassVar[dict[str, type[IntEnum]]] = {}
+    contractId: str
     unknown_values: tuple[str, ...] = ()
     """``field=value`` for each enum value this copytui does not know; the field reads UNKNOWN."""
 
@@ -121,11 +122,11 @@ class _Payload(BaseModel):
             value = data.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value not in _documented(enum):
                 unknown.append(f"{name}={value}")
-                data[name] = enum.UNKNOWN  # type: ignore[attr-defined]
+                data[name] = enum["UNKNOWN"]
         data["unknown_values"] = tuple(unknown)
         return data
 
-    @field_validator("contractId", check_fields=False)
+    @field_validator("contractId")
     @classmethod
     def _contract(cls, v: str) -> str:
         try:
@@ -136,7 +137,7 @@ class _Payload(BaseModel):
 
     @property
     def symbol(self) -> str:
-        return symbol_of(self.contractId)  # type: ignore[attr-defined]
+        return symbol_of(self.contractId)
 
 
 class GwOrder(_Payload):

@@ -174,6 +174,10 @@ class GatewayRest:
                 )
                 await self.login()
 
+    def refresh_due_in(self) -> float:
+        """Seconds until the token should be renewed (what the renewal loop sleeps)."""
+        return self.token_refresh_at - time.monotonic()
+
     async def fresh_token(self) -> None:
         """Before a request: renew a token that is due, so no order goes out with a dead token."""
         if self._token is None or time.monotonic() >= self.token_refresh_at:

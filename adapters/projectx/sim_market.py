@@ -21,7 +21,8 @@ from typing import Any
 
 from adapters.paper.exchange import PaperExchange
 from adapters.projectx import contracts, signalr
-from adapters.projectx.sim_hub import HubConnection, HubFaults, SignalRHub, iso
+from adapters.projectx.sim_book import iso
+from adapters.projectx.sim_hub import HubConnection, HubFaults, SignalRHub
 
 log = logging.getLogger("copytui.sim.projectx")
 
@@ -136,12 +137,13 @@ class MarketHub(SignalRHub):
         name = target.removeprefix("Un") if isinstance(target, str) else None
         if name == "SubscribeContractQuotes" or name in _QUIET:
             cid = args[0] if args else None
-            why = self.contract_check(cid) if isinstance(cid, str) else f"argument 0 must be a contract id, got {cid!r}"
-            if why is not None:
+            if not isinstance(cid, str):
+                error = f"{target}: argument 0 must be a contract id, got {cid!r}"
+            elif (why := self.contract_check(cid)) is not None:
                 error = f"{target}: {why}"
             elif name in _QUIET:
                 pass
-            elif target.startswith("Un"):  # type: ignore[union-attr]
+            elif name != target:  # UnsubscribeContractQuotes
                 conn.subs.discard((_QUOTES, cid))
             else:
                 conn.subs.add((_QUOTES, cid))

@@ -17,7 +17,7 @@ from adapters.base import OrderRejected
 from adapters.paper.exchange import Faults, PaperExchange, PaperOrder
 from adapters.projectx import contracts
 from adapters.projectx.payloads import GwType
-from adapters.projectx.sim_hub import GatewayBook, gateway_order_id, iso
+from adapters.projectx.sim_book import GatewayBook, gateway_order_id, iso
 from copytui.instruments import INSTRUMENTS
 from copytui.models import OrderType, Side
 

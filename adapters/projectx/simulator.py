@@ -21,28 +21,25 @@ gateway's.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 import math
-import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from adapters.paper.exchange import Faults, PaperExchange
 from adapters.projectx import contracts
 from adapters.projectx.ratelimit import TokenBucket
-from adapters.projectx.sim_hub import GatewayBook, HubFaults, HubServer
+from adapters.projectx.sim_auth import GatewayAuth
+from adapters.projectx.sim_book import GatewayBook
+from adapters.projectx.sim_hub import HubFaults, HubServer
 from adapters.projectx.sim_market import MarketHub
-from adapters.projectx.sim_rest import BadRequest, GatewayTrading, answer_fail, answer_ok, body_field
-from adapters.simkit.audit import AuditLog
-from adapters.simkit.serve import walk_until_stopped
+from adapters.projectx.sim_rest import BadRequest, GatewayTrading
+from adapters.simkit import AuditLog, Faults, PaperExchange, walk_until_stopped
 from copytui.config import AccountConfig
 
 log = logging.getLogger("copytui.sim.projectx")
@@ -57,12 +54,6 @@ _AUDITED = {
     "/api/Position/closeContract": "closeContract",
     "/api/Position/partialCloseContract": "partialCloseContract",
 }
-
-
-@dataclass
-class _Token:
-    user: str
-    expires: float  # time.monotonic()
 
 
 class ProjectXSimulator(GatewayTrading):
@@ -91,15 +82,12 @@ class ProjectXSimulator(GatewayTrading):
             self.exchange.account(name, faults=replace(faults) if faults is not None else None)
         self._owns_audit = not isinstance(audit, AuditLog)
         self.audit = audit if isinstance(audit, AuditLog) else AuditLog("projectx", audit)
-        self.users = users  # None: any user name with any non-empty key
-        self.token_ttl_s = token_ttl_s
+        self.auth = GatewayAuth(users, token_ttl_s)
         self.budget = budget
         now = datetime.now(UTC)
         self.contract_month = contract_month or contracts.front_quarter(now.year, now.month)
         self.host, self.port = host, port
-        self.tokens: dict[str, _Token] = {}
         self.buckets: dict[str, TokenBucket] = {}
-        self.negotiated: dict[str, str] = {}
         self.force_429 = 0
         self.answered_429 = 0
         self.retry_after_s = 1.0
@@ -120,13 +108,12 @@ class ProjectXSimulator(GatewayTrading):
         )
         self.market = MarketHub(self.exchange, self.market_faults, self._contract_refusal)
         self._unlisten = [
-            self.exchange.listen(name, self.hub.publish, lambda aid=aid: self.hub.drop(aid))
-            for aid, name in self.accounts.items()
+            self.exchange.listen(name, self.hub.publish, self.hub.dropper(aid)) for aid, name in self.accounts.items()
         ]
         self._runner: web.AppRunner | None = None
-        self._routes: dict[str, Handler] = {
-            "/api/Auth/loginKey": self._login,
-            "/api/Auth/validate": self._validate,
+        self.routes: dict[str, Handler] = {  # by path; a test may swap one for a misbehaving answer
+            "/api/Auth/loginKey": self.auth.login,
+            "/api/Auth/validate": self.auth.validate,
             "/api/Account/search": self._account_search,
             "/api/Contract/search": self._contract_search,
             "/api/Contract/searchById": self._contract_by_id,
@@ -161,9 +148,9 @@ class ProjectXSimulator(GatewayTrading):
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_post("/hubs/user/negotiate", self._negotiate)
+        app.router.add_post("/hubs/user/negotiate", self.auth.negotiate)
         app.router.add_get("/hubs/user", self._hub)
-        app.router.add_post("/hubs/market/negotiate", self._negotiate)
+        app.router.add_post("/hubs/market/negotiate", self.auth.negotiate)
         app.router.add_get("/hubs/market", self._market_hub)
         app.router.add_get("/admin/audit", self._admin_audit)
         app.router.add_post("/api/{tail:.+}", self._api)
@@ -173,10 +160,8 @@ class ProjectXSimulator(GatewayTrading):
         # access_log=None: the hub URL carries the token, and a simulator log must not either
         self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sock = site._server.sockets[0]  # type: ignore[union-attr]
-        self.port = sock.getsockname()[1]
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
         self.market.start()
         return self
 
@@ -212,37 +197,18 @@ class ProjectXSimulator(GatewayTrading):
         self.hub_faults.duplicate_next += n
 
     def expire_tokens(self) -> None:
-        for tok in self.tokens.values():
-            tok.expires = 0.0
+        self.auth.expire()
 
-    # ------------------------------------------------------------------ auth
-    def _issue(self, user: str) -> str:
-        def b64(obj: object) -> str:
-            return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
-        exp = time.time() + self.token_ttl_s
-        token = f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'sub': user, 'exp': exp})}.{secrets.token_urlsafe(24)}"
-        self.tokens[token] = _Token(user, time.monotonic() + self.token_ttl_s)
-        return token
-
-    def _user_of(self, token: str | None) -> str | None:
-        tok = self.tokens.get(token or "")
-        if tok is None or time.monotonic() >= tok.expires:
-            return None
-        return tok.user
-
-    @staticmethod
-    def _bearer(request: web.Request) -> str | None:
-        header = request.headers.get("Authorization", "")
-        if header.lower().startswith("bearer "):
-            return header[7:].strip()
-        return request.query.get("access_token")
+    @property
+    def tokens(self) -> list[str]:
+        """Every token issued so far (tests check that none reaches a log)."""
+        return list(self.auth.tokens)
 
     # ------------------------------------------------------------------ REST
     async def _api(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         self.requests.append(path)
-        handler = self._routes.get(path)
+        handler = self.routes.get(path)
         if handler is None:
             return web.json_response({"title": "Not Found", "status": 404}, status=404)
         action = _AUDITED.get(path)
@@ -258,7 +224,7 @@ class ProjectXSimulator(GatewayTrading):
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         user = ""
         if request.path != "/api/Auth/loginKey":
-            found = self._user_of(self._bearer(request))
+            found = self.auth.user_of(request)
             if found is None:
                 return web.Response(status=401)
             user = found
@@ -332,35 +298,7 @@ class ProjectXSimulator(GatewayTrading):
         body = {"title": "One or more validation errors occurred.", "status": 400, "errors": {exc.field: [exc.message]}}
         return web.json_response(body, status=400)
 
-    async def _login(self, body: dict[str, Any], _user: str) -> dict[str, Any]:
-        user = body_field(body, "userName", str)
-        key = body_field(body, "apiKey", str)
-        good = bool(key) if self.users is None else self.users.get(user) == key
-        if not good:
-            return answer_fail(3, "Invalid user name or API key.", token=None)
-        return answer_ok(token=self._issue(user))
-
-    async def _validate(self, _body: dict[str, Any], user: str) -> dict[str, Any]:
-        return answer_ok(newToken=self._issue(user))
-
     # ------------------------------------------------------------------- hub
-    async def _negotiate(self, request: web.Request) -> web.StreamResponse:
-        user = self._user_of(self._bearer(request))
-        if user is None:
-            return web.Response(status=401)
-        # as ASP.NET Core does: negotiateVersion 1 clients connect with connectionToken, older with connectionId
-        version = 1 if request.query.get("negotiateVersion", "0") not in ("", "0") else 0
-        conn_id, conn_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-        self.negotiated[conn_token if version else conn_id] = user
-        answer: dict[str, Any] = {
-            "negotiateVersion": version,
-            "connectionId": conn_id,
-            "availableTransports": [{"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}],
-        }
-        if version:
-            answer["connectionToken"] = conn_token
-        return web.json_response(answer)
-
     async def _hub(self, request: web.Request) -> web.StreamResponse:
         return await self._hub_connection(request, self.hub)
 
@@ -368,13 +306,8 @@ class ProjectXSimulator(GatewayTrading):
         return await self._hub_connection(request, self.market)
 
     async def _hub_connection(self, request: web.Request, hub: HubServer | MarketHub) -> web.StreamResponse:
-        user = self._user_of(self._bearer(request))
-        if user is None:
-            return web.Response(status=401)
-        conn_id = request.query.get("id")
-        if conn_id is not None and self.negotiated.pop(conn_id, None) is None:
-            return web.Response(status=404, text="No Connection with that ID")
-        return await hub.serve(request, user)
+        user = self.auth.hub_user(request)
+        return user if isinstance(user, web.Response) else await hub.serve(request, user)
 
 
 SIM_API_KEY = "sim-key"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -224,6 +225,30 @@ def test_factory_rejects_bad_config_with_the_fix():
         create_adapter(AccountConfig(**base, options={"contracts": "MES=CON.F.US.EP.H25"}), ctx)
     live = create_adapter(AccountConfig(**base, environment="live", options={"firm": "topstepx"}), ctx)
     assert live.rest.api_url == "https://api.topstepx.com"  # type: ignore[attr-defined]
+
+
+def test_options_are_the_declared_model_and_each_refusal_names_its_key():
+    from adapters.base import AdapterSpec
+    from adapters.projectx.options import ProjectXOptions
+    from adapters.projectx.spec import SPEC
+
+    assert SPEC.options is not None and AdapterSpec.load(SPEC.options) is ProjectXOptions
+    ctx = AdapterContext()
+    base = {"name": "px", "broker": "projectx", "username": "u", "account_id": "1", "environment": "demo"}
+    refused = {
+        "options.timeout_s: must be a positive number, got -1": {"timeout_s": -1},
+        "options.order_max_wait_s: must be a positive number, got True": {"order_max_wait_s": True},
+        "options.requests_per_minute: must be a positive whole number, got 0": {"requests_per_minute": 0},
+        "options.negotiate: must be true or false, got 'yes'": {"negotiate": "yes"},
+        "options.api_url and options.hub_url go together": {"api_url": "https://gw.example"},
+        "options.firm: 'acme' is not a firm known here": {"firm": "acme"},
+        "known: api_url, contracts, firm, hub_url,": {"requestsPerMinute": 10},
+    }
+    for text, options in refused.items():
+        with pytest.raises(ValueError, match=f"^account px: .*{re.escape(text)}"):
+            create_adapter(AccountConfig(**base, options=options), ctx)
+    fine = create_adapter(AccountConfig(**base, options={"firm": "TopstepX", "requests_per_minute": 30}), ctx)
+    assert fine.options.firm == "topstepx" and fine.rest.bucket.capacity == 30  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------- against the simulator

@@ -213,7 +213,7 @@ async def test_open_orders_report_new_statuses_and_null_fill_volume():
         async def search_open(_body: dict[str, Any], _user: str) -> dict[str, Any]:
             return {"orders": [live, odd], "success": True, "errorCode": 0, "errorMessage": None}
 
-        sim._routes["/api/Order/searchOpen"] = search_open
+        sim.routes["/api/Order/searchOpen"] = search_open
         infos = await a.open_orders()
         assert [(i.broker_order_id, i.status, i.filled_qty, i.order_type) for i in infos] == [
             ("5", OrderStatus.WORKING, 0, OrderType.LIMIT),

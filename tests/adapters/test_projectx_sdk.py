@@ -103,7 +103,7 @@ async def test_the_check_names_what_the_gateway_lacks():
     """The same check against a simulator without Contract/searchById (as ours was): a clear failure."""
     python = sdk_python()
     async with walking_sim() as sim:
-        del sim._routes["/api/Contract/searchById"]
+        del sim.routes["/api/Contract/searchById"]
         code, out, err = await run_check(python, sim, "pxgap")
     assert code == 1, f"expected a mismatch, got exit {code}:\n{err}\n{out}"
     assert "MISMATCH" in err and "searchById" in err
