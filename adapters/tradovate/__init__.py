@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import AdapterContext
-from adapters.paper.exchange import Faults, PaperExchange
 from adapters.tradovate.client import TradovateAdapter
 from adapters.tradovate.settings import ConfigProblem, Settings, settings_from
 
@@ -20,14 +19,9 @@ def create_adapter(account: Any, ctx: AdapterContext) -> TradovateAdapter:
     """Build the adapter for one account. ``host: embedded`` starts an in-process simulator over
     the shared paper exchange on first connect (the demo's way to run the real adapter)."""
     settings = settings_from(account, ctx.secret)
-    embedded = None
-    if settings.embedded:
-        from adapters.tradovate.embedded import EmbeddedSim  # noqa: PLC0415
+    if not settings.embedded:
+        return TradovateAdapter(settings)
+    # imported here, not above: a live adapter never loads the simulator or the paper exchange
+    from adapters.tradovate.embedded import embedded_sim
 
-        if ctx.paper_exchange is None:
-            ctx.paper_exchange = PaperExchange()
-        exchange: PaperExchange = ctx.paper_exchange
-        faults = Faults(**account.faults.model_dump()) if getattr(account, "faults", None) else None
-        exchange.account(settings.label, faults=faults)
-        embedded = EmbeddedSim(exchange, settings.label, settings.username)
-    return TradovateAdapter(settings, embedded=embedded)
+    return TradovateAdapter(settings, embedded=embedded_sim(account, settings, ctx))

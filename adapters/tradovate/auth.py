@@ -17,11 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from adapters.base import AuthFailed, RateLimited
-from adapters.tradovate.rest import Http, penalty_of
+from adapters.tradovate.rest import CAPTCHA_WAIT_S, Http, penalty_of
 
 log = logging.getLogger("copytui.adapters.tradovate")
-
-CAPTCHA_WAIT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,7 @@ class TokenManager:
                 if waited + pen.seconds > self.max_penalty_wait_s:
                     raise RateLimited(
                         f"tradovate login penalty of {pen.seconds:g}s for {self.login.name} is longer than "
-                        f"{self.max_penalty_wait_s:g}s (options.penaltyWaitMaxS)",
+                        f"{self.max_penalty_wait_s:g}s (options.penalty_wait_max_s)",
                         pen.seconds,
                     )
                 log.warning(

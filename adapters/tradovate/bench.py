@@ -96,7 +96,7 @@ async def tradovate(port: int, followers: int, transport: str) -> AsyncIterator[
                 port=port,
                 username=f"trader{i}",
                 account_id=f"DEMO{i:04d}",
-                options={"orderTransport": transport},
+                options={"order_transport": transport},
             ),
             AdapterContext(),
         )

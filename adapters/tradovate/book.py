@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -405,7 +406,9 @@ class AccountBook:
         return [ev for _, ev in sorted(out, key=lambda t: t[0])]
 
 
-_HANDLERS = {
+_Handler = Callable[[AccountBook, Any, int], list[AccountEvent]]
+"""How one entity type is merged (its validated entity, recv_ns): the events it implies."""
+_HANDLERS: dict[str, _Handler] = {
     "contract": AccountBook._contract,
     "order": AccountBook._order,
     "orderVersion": AccountBook._version,

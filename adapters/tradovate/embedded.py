@@ -2,7 +2,8 @@
 so the demo (and any dry run) drives the real Tradovate adapter over real loopback sockets.
 
 One simulator per paper exchange and event loop, started by the first adapter that connects and
-stopped when the last one disconnects.
+stopped when the last one disconnects. Only the factory imports this module, and only for an
+embedded account: the live adapter never loads the simulator.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.paper.exchange import PaperExchange
+from adapters.base import AdapterContext
+from adapters.simkit import Faults, PaperExchange
+from adapters.tradovate.settings import Settings
+from adapters.tradovate.simulator import TradovateSimulator
 
 
 @dataclass
 class _Running:
-    sim: Any
+    sim: TradovateSimulator
     loop: asyncio.AbstractEventLoop
     refs: int = 0
 
@@ -27,7 +31,7 @@ _LOCK: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weak
 
 
 class EmbeddedSim:
-    """One adapter's handle on the shared in-process simulator."""
+    """One adapter's handle on the shared in-process simulator (an ``EmbeddedServer`` of the client)."""
 
     def __init__(self, exchange: PaperExchange, account: str, username: str) -> None:
         self.exchange = exchange
@@ -36,8 +40,6 @@ class EmbeddedSim:
         self.held = False
 
     async def acquire(self) -> tuple[str, str]:
-        from adapters.tradovate.simulator import TradovateSimulator  # noqa: PLC0415 - aiohttp.web only when used
-
         loop = asyncio.get_running_loop()
         lock = _LOCK.setdefault(loop, asyncio.Lock())
         async with lock:
@@ -65,7 +67,18 @@ class EmbeddedSim:
             await running.sim.stop()
 
 
-def simulator_for(exchange: PaperExchange) -> Any:
+def embedded_sim(account: Any, settings: Settings, ctx: AdapterContext) -> EmbeddedSim:
+    """The handle of one ``host: embedded`` account, its paper account opened on ``ctx.paper_exchange``
+    (made here when the runtime has none) with the account's ``faults``."""
+    if ctx.paper_exchange is None:
+        ctx.paper_exchange = PaperExchange()
+    exchange: PaperExchange = ctx.paper_exchange
+    faults = Faults(**account.faults.model_dump()) if getattr(account, "faults", None) else None
+    exchange.account(settings.label, faults=faults)
+    return EmbeddedSim(exchange, settings.label, settings.username)
+
+
+def simulator_for(exchange: PaperExchange) -> TradovateSimulator | None:
     """The embedded simulator serving ``exchange`` (tests and the desk use it for fault switches)."""
     running = _RUNNING.get(exchange)
     return running.sim if running else None

@@ -48,7 +48,12 @@ ORDER_TYPE_FROM_WIRE: dict[str, OrderType] = {
     "Stop": OrderType.STOP,
     "StopLimit": OrderType.STOP_LIMIT,
 }
-ORDER_TYPE_TO_WIRE: dict[OrderType, str] = {v: k for k, v in ORDER_TYPE_FROM_WIRE.items()}
+ORDER_TYPE_TO_WIRE: dict[OrderType, WireOrderType] = {
+    OrderType.MARKET: "Market",
+    OrderType.LIMIT: "Limit",
+    OrderType.STOP: "Stop",
+    OrderType.STOP_LIMIT: "StopLimit",
+}
 TIF_TO_WIRE: dict[TimeInForce, str] = {TimeInForce.DAY: "Day", TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC"}
 TIF_FROM_WIRE: dict[str, TimeInForce] = {v: k for k, v in TIF_TO_WIRE.items()}
 FINAL_STATUSES = frozenset({"Canceled", "Completed", "Expired", "Filled", "Rejected"})

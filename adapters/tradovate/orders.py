@@ -9,9 +9,10 @@ journal's recovery rule applied at once). Tradovate's clOrdId uniqueness is unve
 client order id is sent at most once by this session while in flight, answered, or known to the
 broker under it.
 
-:class:`OrderPath` is mixed into :class:`~adapters.tradovate.client.TradovateAdapter`, which provides
-the session it uses: ``book``, ``auth``, ``http``, ``o`` (options), ``account_id``, ``account_name``,
-``_ws_call``, ``_ready``, ``_current_book`` and ``_contract_for``.
+:class:`OrderPath` is a collaborator of :class:`~adapters.tradovate.client.TradovateAdapter`: it
+writes orders on the adapter's :class:`~adapters.tradovate.link.Link` (or over REST), names their
+contracts through :class:`~adapters.tradovate.contracts.Contracts`, and reads the rest of the
+session through :class:`OrderSession`.
 """
 
 from __future__ import annotations
@@ -20,70 +21,74 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from adapters.base import AmbiguousOutcome, BrokerError, Disconnected, OrderRejected, RateLimited
+from adapters.tradovate.book import AccountBook
+from adapters.tradovate.contracts import Contracts
 from adapters.tradovate.entities import ORDER_TYPE_TO_WIRE, SIDE_TO_ACTION, TIF_TO_WIRE
-from adapters.tradovate.rest import Lost, penalty_of
+from adapters.tradovate.link import Link
+from adapters.tradovate.rest import CAPTCHA_WAIT_S, RATE_LIMIT_FALLBACK_S, Answer, Lost, penalty_of
+from adapters.tradovate.settings import TradovateOptions
 from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType
-
-if TYPE_CHECKING:
-    from adapters.tradovate.auth import TokenManager
-    from adapters.tradovate.book import AccountBook
-    from adapters.tradovate.frames import Response
-    from adapters.tradovate.rest import Http
-    from adapters.tradovate.settings import TradovateOptions
 
 log = logging.getLogger("copytui.adapters.tradovate")
 
-RATE_LIMIT_FALLBACK_S = 60.0
-"""A 429 without Retry-After: how long RateLimited says to wait (the docs say up to an hour)."""
-CAPTCHA_WAIT_S = 3600.0
 _REPEAT = "already at the broker under this client order id: not sent again"
 
 
-class OrderPath:
-    # provided by TradovateAdapter
+class OrderSession(Protocol):
+    """What the order path asks of the adapter's session."""
+
     account: str
     book: AccountBook | None
-    auth: TokenManager
-    http: Http
-    o: TradovateOptions
+    """The account as the stream keeps it (None before the first connect)."""
     account_id: int | None
     account_name: str | None
-    _ready: asyncio.Event
-    _inflight: dict[str, asyncio.Future[OrderAck]]
-    _answered: dict[str, OrderAck]
-    _ws_call: Callable[..., Awaitable[tuple[int, Response]]]
-    _current_book: Callable[[], Awaitable[AccountBook]]
-    _rest_book: Callable[[], Awaitable[AccountBook]]
-    _contract_for: Callable[[str], Awaitable[str]]
+
+    async def rest_call(
+        self, method: str, path: str, *, body: Any = None, query: dict[str, Any] | None = None
+    ) -> Answer:
+        """One REST request with the session's token (a refused token: once more after a new login)."""
+        ...
+
+    async def current_book(self, *, fresh: bool = False) -> AccountBook:
+        """The stream's book, or (``fresh``, or while the stream is down) the REST lists' view."""
+        ...
+
+
+class OrderPath:
+    def __init__(self, session: OrderSession, link: Link, contracts: Contracts, options: TradovateOptions) -> None:
+        self.session = session
+        self.link = link
+        self.contracts = contracts
+        self.options = options
+        self.over_ws = options.order_transport == "ws"
+        self._inflight: dict[str, asyncio.Future[OrderAck]] = {}
+        self._answered: dict[str, OrderAck] = {}
 
     async def _send(self, endpoint: str, body: dict[str, Any]) -> tuple[int, int, Any, float | None]:
         """Write one order command on the chosen transport: (sent_ns, status, data, retry_after_s)."""
-        if self.o.orderTransport == "ws":
-            sent, resp = await self._ws_call(endpoint, body)
+        if self.over_ws:
+            sent, resp = await self.link.call(endpoint, body)
             return sent, resp.status, resp.data, None
-        tok = await self.auth.ensure()
-        ans = await self.http.call("POST", endpoint, body=body, token=tok.value)
-        if ans.status == 401:  # refused before handling: the same request with a fresh token
-            tok = await self.auth.relogin(tok)
-            ans = await self.http.call("POST", endpoint, body=body, token=tok.value)
+        # a refused token (401) was refused before handling: rest_call resends it after a new login
+        ans = await self.session.rest_call("POST", endpoint, body=body)
         return ans.sent_ns, ans.status, ans.data, ans.retry_after_s
 
     async def _command(self, endpoint: str, body: dict[str, Any], coid: str | None) -> tuple[int, int, Any]:
         """Send an order command. Answers that say "not handled" (429, p-ticket) are waited out and
         the request resent within budget; a connection lost after the write is resolved by asking
         the broker for ``coid`` before anything is sent again."""
-        deadline = time.monotonic() + self.o.rateLimitWaitS
-        unreachable_until = time.monotonic() + self.o.reconnectWaitS
+        deadline = time.monotonic() + self.options.rate_limit_wait_s
+        unreachable_until = time.monotonic() + self.options.reconnect_wait_s
         backoff, penalty_waited = 0.1, 0.0
         while True:
             try:
                 sent, status, data, retry_after = await self._send(endpoint, body)
             except Disconnected:
                 # nothing was written; the WebSocket path already waited for the stream, REST has not
-                if self.o.orderTransport == "ws" or time.monotonic() > unreachable_until:
+                if self.over_ws or time.monotonic() > unreachable_until:
                     raise
                 await asyncio.sleep(0.1)
                 continue
@@ -92,31 +97,36 @@ class OrderPath:
                 if found is not None:
                     return found
                 log.warning(
-                    "tradovate %s: %s %s never reached the broker; sending it now", self.account, endpoint, coid
+                    "tradovate %s: %s %s never reached the broker; sending it now", self.session.account, endpoint, coid
                 )
                 continue
             if status == 429:
                 wait = retry_after if retry_after is not None else backoff
                 if time.monotonic() + wait > deadline:
                     raise RateLimited(
-                        f"tradovate {endpoint} for {self.account}: rate limited (429); not sent",
+                        f"tradovate {endpoint} for {self.session.account}: rate limited (429); not sent",
                         retry_after or RATE_LIMIT_FALLBACK_S,
                     )
-                log.warning("tradovate %s: %s rate limited (429); resending in %.2fs", self.account, endpoint, wait)
+                log.warning(
+                    "tradovate %s: %s rate limited (429); resending in %.2fs", self.session.account, endpoint, wait
+                )
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, 1.0)
                 continue
             pen = penalty_of(data) if status == 200 else None
             if pen is not None:
-                if pen.captcha or penalty_waited + pen.seconds > self.o.penaltyWaitMaxS:
+                if pen.captcha or penalty_waited + pen.seconds > self.options.penalty_wait_max_s:
                     raise RateLimited(
-                        f"tradovate {endpoint} for {self.account}: penalty of {pen.seconds:g}s"
+                        f"tradovate {endpoint} for {self.session.account}: penalty of {pen.seconds:g}s"
                         + (" with a captcha" if pen.captcha else "")
                         + "; not sent",
                         CAPTCHA_WAIT_S if pen.captcha else pen.seconds,
                     )
                 log.warning(
-                    "tradovate %s: %s got a penalty ticket; resending in %.2fs", self.account, endpoint, pen.seconds
+                    "tradovate %s: %s got a penalty ticket; resending in %.2fs",
+                    self.session.account,
+                    endpoint,
+                    pen.seconds,
                 )
                 await asyncio.sleep(pen.seconds)
                 penalty_waited += pen.seconds
@@ -127,15 +137,13 @@ class OrderPath:
     async def _resolve_lost(
         self, endpoint: str, body: dict[str, Any], coid: str | None, exc: Lost
     ) -> tuple[int, int, Any] | None:
-        try:
-            await asyncio.wait_for(self._ready.wait(), self.o.reconnectWaitS)
-        except TimeoutError:
+        if not await self.link.wait_ready(self.options.reconnect_wait_s):
             raise AmbiguousOutcome(
                 f"tradovate {endpoint} {coid or ''} was sent but the connection dropped ({exc}); ask by client id"
-            ) from None
+            )
         # after a socket drop the resync snapshot is newer than the request; after a lost HTTP
         # connection the stream may not have caught up yet, so ask the REST lists
-        book = self.book if self.o.orderTransport == "ws" else await self._rest_book()
+        book = self.session.book if self.over_ws else await self.session.current_book(fresh=True)
         assert book is not None
         oid = book.clordids.get(coid) if coid else None
         if oid is not None:
@@ -157,7 +165,8 @@ class OrderPath:
         if answered is not None:  # acknowledged already; its props may still be on their way
             now = time.perf_counter_ns()
             return answered.model_copy(update={"sent_ns": now, "ack_ns": now, "reason": _REPEAT})
-        known = self.book.find(coid) if self.book is not None else None
+        book = self.session.book
+        known = book.find(coid) if book is not None else None
         if known is not None:
             now = time.perf_counter_ns()
             return OrderAck(
@@ -211,7 +220,8 @@ class OrderPath:
         return None
 
     def _status_of(self, order_id: int, default: OrderStatus) -> OrderStatus:
-        info = self.book.info(order_id) if self.book is not None else None
+        book = self.session.book
+        info = book.info(order_id) if book is not None else None
         return info.status if info is not None else default
 
     async def place(self, order: FollowerOrder) -> OrderAck:
@@ -219,12 +229,12 @@ class OrderPath:
 
     async def _place(self, order: FollowerOrder) -> OrderAck:
         try:
-            contract = await self._contract_for(order.symbol)
+            contract = await self.contracts.name_for(order.symbol)
         except OrderRejected as exc:
             return self._ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, reason=str(exc))
         body: dict[str, Any] = {
-            "accountSpec": self.account_name,
-            "accountId": self.account_id,
+            "accountSpec": self.session.account_name,
+            "accountId": self.session.account_id,
             "clOrdId": order.client_order_id,
             "action": SIDE_TO_ACTION[order.side],
             "symbol": contract,
@@ -250,8 +260,9 @@ class OrderPath:
     def _target(self, order: FollowerOrder) -> int | None:
         if order.broker_order_id and order.broker_order_id.isdigit():
             return int(order.broker_order_id)
-        if order.target_client_order_id and self.book is not None:
-            return self.book.clordids.get(order.target_client_order_id)
+        book = self.session.book
+        if order.target_client_order_id and book is not None:
+            return book.clordids.get(order.target_client_order_id)
         return None
 
     async def modify(self, order: FollowerOrder) -> OrderAck:
@@ -266,7 +277,8 @@ class OrderPath:
                 OrderStatus.REJECTED,
                 reason=f"no Tradovate order for client id {order.target_client_order_id}",
             )
-        current = self.book.info(target) if self.book is not None else None
+        book = self.session.book
+        current = book.info(target) if book is not None else None
         body: dict[str, Any] = {
             "orderId": target,
             "clOrdId": order.client_order_id,
@@ -304,13 +316,15 @@ class OrderPath:
         return self._ack(order, sent, OrderStatus.CANCELLED, target)
 
     async def flatten(self, symbol: str | None = None) -> None:
-        book = await self._current_book()
+        book = await self.session.current_book()
         contracts = {p.contractId for p in book.positions.values() if p.netPos} | book.working_contracts()
         if symbol is not None:
             contracts = {c for c in contracts if book.symbol_of(c) == symbol}
         for cid in sorted(contracts):
-            body = {"accountId": self.account_id, "contractId": cid, "admin": False, "isAutomated": True}
+            body = {"accountId": self.session.account_id, "contractId": cid, "admin": False, "isAutomated": True}
             _, status, data = await self._command("order/liquidateposition", body, None)
             failure = self._failure(status, data)
             if failure is not None:
-                raise BrokerError(f"tradovate could not liquidate {book.symbol_of(cid)} on {self.account}: {failure}")
+                raise BrokerError(
+                    f"tradovate could not liquidate {book.symbol_of(cid)} on {self.session.account}: {failure}"
+                )

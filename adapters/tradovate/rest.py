@@ -20,6 +20,11 @@ import aiohttp
 
 from adapters.base import AmbiguousOutcome, Disconnected
 
+RATE_LIMIT_FALLBACK_S = 60.0
+"""A 429 without Retry-After: how long RateLimited says to wait (the docs say up to an hour)."""
+CAPTCHA_WAIT_S = 3600.0
+"""A ``p-captcha`` cannot be answered by a program: how long RateLimited says to stay away."""
+
 
 class Lost(Exception):
     """The request was written but the connection went away before an answer came."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from adapters.base import BrokerError
 from copytui import __version__ as copytui_version
@@ -32,36 +32,66 @@ class ConfigProblem(BrokerError):
     """The account's config cannot work with Tradovate: says which key and how to fix it."""
 
 
+RENAMED = {
+    "appId": "app_id",
+    "appVersion": "app_version",
+    "deviceId": "device_id",
+    "orderTransport": "order_transport",
+    "syncRequest": "sync_request",
+    "requestTimeoutS": "request_timeout_s",
+    "reconnectWaitS": "reconnect_wait_s",
+    "rateLimitWaitS": "rate_limit_wait_s",
+    "penaltyWaitMaxS": "penalty_wait_max_s",
+    "heartbeatS": "heartbeat_s",
+    "idleTimeoutS": "idle_timeout_s",
+    "renewMarginS": "renew_margin_s",
+}
+"""Option keys of earlier copytui versions (camelCase) and their names now: refused with the new name."""
+
+
 class TradovateOptions(BaseModel):
     """``options:`` of a Tradovate account (all optional; unknown keys are refused)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    appId: str = "copytui"
+    app_id: str = "copytui"
     """The API application name registered with Tradovate."""
-    appVersion: str = copytui_version
+    app_version: str = copytui_version
+    """The application version sent with each login."""
     cid: int = 0
     """The API key id (client id); its secret is the keyring field ``sec``."""
-    deviceId: str | None = None
+    device_id: str | None = None
     """Stable device id; default derived from this host and the username."""
-    orderTransport: Literal["ws", "rest"] = "ws"
+    order_transport: Literal["ws", "rest"] = "ws"
     """Send orders over the account WebSocket (default, fastest) or REST."""
-    syncRequest: Literal["users", "accounts"] = "users"
+    sync_request: Literal["users", "accounts"] = "users"
     """user/syncrequest form: {users:[id]} or {splitResponses, accounts, entityTypes}."""
     contracts: str = ""
     """Pin contracts per symbol, e.g. "ES=ESZ5,NQ=NQZ5"; default: contract/suggest picks the front one."""
-    requestTimeoutS: float = Field(default=3.0, gt=0, le=60)
-    reconnectWaitS: float = Field(default=4.0, gt=0, le=60)
+    request_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    """How long a request waits for its answer before its outcome is called ambiguous."""
+    reconnect_wait_s: float = Field(default=4.0, gt=0, le=60)
     """How long an order waits for a dropped stream to come back before it is given up as not sent."""
-    rateLimitWaitS: float = Field(default=3.0, ge=0, le=600)
+    rate_limit_wait_s: float = Field(default=3.0, ge=0, le=600)
     """How long an order may wait out 429 answers before it is given up as RateLimited."""
-    penaltyWaitMaxS: float = Field(default=60.0, ge=0, le=3600)
+    penalty_wait_max_s: float = Field(default=60.0, ge=0, le=3600)
     """Longest p-time penalty waited out (login and orders)."""
-    heartbeatS: float = Field(default=2.5, gt=0, le=60)
-    idleTimeoutS: float = Field(default=10.0, gt=0, le=300)
+    heartbeat_s: float = Field(default=2.5, gt=0, le=60)
+    """How often the ``[]`` heartbeat goes out on the WebSocket."""
+    idle_timeout_s: float = Field(default=10.0, gt=0, le=300)
     """No frame at all (not even a server heartbeat) for this long: the socket is dead."""
-    renewMarginS: float | None = Field(default=None, ge=0)
+    renew_margin_s: float | None = Field(default=None, ge=0)
     """Renew the token this long before expiry (default 15 min, or a quarter of a short token's life)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_old_names(cls, data: Any) -> Any:
+        # an old key would otherwise be "extra inputs are not permitted": say what it is called now
+        if isinstance(data, dict):
+            for old, new in RENAMED.items():
+                if old in data:
+                    raise ValueError(f"options.{old} is now {new}: rename it in your config")
+        return data
 
     def contract_pins(self) -> dict[str, str]:
         pins: dict[str, str] = {}
@@ -113,6 +143,8 @@ def settings_from(account: Any, secret: Callable[[str], str | None]) -> Settings
         opts = TradovateOptions.model_validate(dict(account.options or {}))
     except ValidationError as exc:
         err = exc.errors()[0]
+        if not err["loc"]:  # refused as a whole (an old key's name): the message says it all
+            raise ConfigProblem(f"account {name}: {err.get('ctx', {}).get('error', err['msg'])}") from None
         key = ".".join(str(p) for p in err["loc"])
         known = ", ".join(TradovateOptions.model_fields)
         raise ConfigProblem(f"account {name}: options.{key}: {err['msg']} (tradovate options: {known})") from None
@@ -139,9 +171,9 @@ def settings_from(account: Any, secret: Callable[[str], str | None]) -> Settings
             return SIM_PASSWORD if field == "password" else SIM_SEC if field == "sec" else None
         return value
 
-    if not opts.deviceId:
+    if not opts.device_id:
         opts = opts.model_copy(
-            update={"deviceId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"copytui:{socket.gethostname()}:{username}"))}
+            update={"device_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"copytui:{socket.gethostname()}:{username}"))}
         )
     return Settings(
         alias=name,

@@ -3,7 +3,7 @@
 
 - ``/admin/audit[?account=NAME]``: every order request received (place, modify, cancel, liquidate,
   and any other order command), refused ones included with the reason, in arrival order; the same
-  entries go to the ``--audit`` JSON-lines file (adapters/paper/audit.py).
+  entries go to the ``--audit`` JSON-lines file (adapters/simkit/audit.py).
 - ``/admin/quote?symbol=ES`` (or a contract name, ``ESZ6``): bid, ask and last of the paper exchange
   behind the simulator, for a script that plays the leader's trading platform.
 - ``/admin/orders[?account=NAME]``: each order with the clOrdId that placed it and every command on

@@ -230,8 +230,9 @@ class Ledger:
         return oid
 
     def _command(self, oid: int, kind: str, clordid: str | None, account_id: int) -> Props:
-        c = {
-            "id": self.next_id("command"),
+        command_id = self.next_id("command")
+        c: Entity = {
+            "id": command_id,
             "orderId": oid,
             "timestamp": now_iso(),
             "clOrdId": clordid,
@@ -239,7 +240,7 @@ class Ledger:
             "commandStatus": "RiskPassed",
             "isAutomated": True,
         }
-        self.commands[c["id"]] = c
+        self.commands[command_id] = c
         if clordid:
             self.clordids.setdefault(account_id, {}).setdefault(clordid, oid)
         return _props("command", "Created", c)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pydantic import ValidationError
 
 from adapters.base import AdapterContext, AuthFailed, BrokerAdapter, RateLimited
 from adapters.kit.conformance import AdapterConformance, Venue
@@ -35,6 +36,7 @@ from adapters.tradovate.frames import (
     parse_server_frame,
 )
 from adapters.tradovate.rest import penalty_of
+from adapters.tradovate.settings import TradovateOptions
 from copytui.config import AccountConfig, FollowerConfig, load_config
 from copytui.engine import Engine
 from copytui.journal import Journal, summary
@@ -58,14 +60,14 @@ class TestTradovateConformance(AdapterConformance):
 
 
 class TestTradovateRestOrdersConformance(AdapterConformance):
-    """The same contract with orders over REST (``options.orderTransport: rest``)."""
+    """The same contract with orders over REST (``options.order_transport: rest``)."""
 
     @pytest.fixture
     async def venue(self) -> AsyncIterator[Venue]:
         async with running_sim("DEMO0001") as sim:
 
             def make() -> BrokerAdapter:
-                return make_adapter(sim, "tv1", "DEMO0001", orderTransport="rest")
+                return make_adapter(sim, "tv1", "DEMO0001", order_transport="rest")
 
             def drop() -> None:
                 assert sim.drop_sockets("DEMO0001") == 1
@@ -317,6 +319,39 @@ def test_config_problems_are_one_clear_line(fields: dict[str, object], says: str
         create_adapter(AccountConfig(name="x", broker="tradovate", **fields), AdapterContext())  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("requestTimeoutS", "request_timeout_s"),
+        ("orderTransport", "order_transport"),
+        ("appId", "app_id"),
+        ("renewMarginS", "renew_margin_s"),
+    ],
+)
+def test_an_old_camel_case_option_is_refused_with_its_new_name(old: str, new: str) -> None:
+    cfg = AccountConfig(name="x", broker="tradovate", environment="sim", port=1, options={old: "1"})
+    with pytest.raises(ConfigProblem) as info:
+        create_adapter(cfg, AdapterContext())
+    assert str(info.value) == f"account x: options.{old} is now {new}: rename it in your config"
+    with pytest.raises(ValidationError, match=f"options.{old} is now {new}"):
+        TradovateOptions.model_validate({old: "1"})  # what reads the spec's options model gets too
+
+
+def test_the_live_adapter_loads_neither_the_simulator_nor_the_paper_exchange() -> None:
+    """Only ``host: embedded`` brings the in-process simulator, and only the factory loads it."""
+    probe = (
+        "import sys\n"
+        "from adapters.base import AdapterContext\n"
+        "from adapters.tradovate import create_adapter\n"
+        "from copytui.config import AccountConfig\n"
+        "create_adapter(AccountConfig(name='x', broker='tradovate', username='u'), AdapterContext())\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('adapters.paper', 'adapters.simkit', "
+        "'adapters.tradovate.sim', 'adapters.tradovate.embedded', 'aiohttp.web'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 async def test_an_unknown_account_id_lists_the_accounts_there() -> None:
     async with running_sim("DEMO0001") as sim:
         cfg = AccountConfig(
@@ -375,7 +410,7 @@ async def test_429_is_waited_out_and_the_order_sent_once() -> None:
 
 
 async def test_429_longer_than_the_budget_is_rate_limited_and_not_sent() -> None:
-    async with running_sim("DEMO0001") as sim, venue_on(sim, rateLimitWaitS=0.3) as v:
+    async with running_sim("DEMO0001") as sim, venue_on(sim, rate_limit_wait_s=0.3) as v:
         coid = v.coid("429-long")
         sim.rate_limit(30)
         with pytest.raises(RateLimited, match="not sent") as info:
@@ -589,7 +624,7 @@ def _start(args: list[str], **kw: object) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "copytui.cli", *args],
-        stdout=subprocess.PIPE,  # noqa: S603
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
@@ -692,9 +727,12 @@ async def test_embedded_simulator_lets_the_demo_run_the_real_adapter(tmp_path: P
 
 
 async def test_heartbeats_go_out_and_a_silent_socket_is_reopened() -> None:
-    async with running_sim("DEMO0001", heartbeat_s=60.0) as sim, venue_on(sim, heartbeatS=0.05, idleTimeoutS=0.4) as v:
+    async with (
+        running_sim("DEMO0001", heartbeat_s=60.0) as sim,
+        venue_on(sim, heartbeat_s=0.05, idle_timeout_s=0.4) as v,
+    ):
         await v.until("client heartbeats", lambda: sim.heartbeats >= 3)
-        # the server says nothing for longer than idleTimeoutS: the adapter treats the socket as dead
+        # the server says nothing for longer than idle_timeout_s: the adapter treats the socket as dead
         await v.until("a reconnect after silence", lambda: v.adapter.health.reconnects >= 1, timeout=3)
         assert "no frame" in v.adapter.health.detail or v.adapter.health.connected
         ack = await v.adapter.place(order(v.coid("after-silence")))
@@ -702,7 +740,7 @@ async def test_heartbeats_go_out_and_a_silent_socket_is_reopened() -> None:
 
 
 async def test_sync_request_accounts_form() -> None:
-    async with running_sim("DEMO0001") as sim, venue_on(sim, syncRequest="accounts") as v:
+    async with running_sim("DEMO0001") as sim, venue_on(sim, sync_request="accounts") as v:
         ack = await v.adapter.place(order(v.coid("accounts-form")))
         await v.wait_event("fill", v.of(EventKind.FILL, ack))
         assert sim.requests["user/syncrequest"] == 1
@@ -711,7 +749,7 @@ async def test_sync_request_accounts_form() -> None:
 async def test_no_answer_is_ambiguous_and_resolved_by_asking_not_by_resending() -> None:
     from adapters.base import AmbiguousOutcome
 
-    async with running_sim("DEMO0001") as sim, venue_on(sim, requestTimeoutS=0.15) as v:
+    async with running_sim("DEMO0001") as sim, venue_on(sim, request_timeout_s=0.15) as v:
         coid = v.coid("slow")
         v.exchange.accounts["DEMO0001"].faults.latency_ms = 800  # the broker sits on it for 0.4 s
         with pytest.raises(AmbiguousOutcome, match="no answer"):

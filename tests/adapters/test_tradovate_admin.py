@@ -255,7 +255,7 @@ async def _line(proc: subprocess.Popen[str], pattern: str) -> re.Match[str]:
 async def test_cli_sim_tradovate_takes_fault_flags_and_an_audit_file(tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
     args = ["sim", "tradovate", "--port", "0", "--accounts", "1", "--seed", "3", "--reject-rate", "1"]
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "copytui.cli", *args, "--audit", str(audit)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

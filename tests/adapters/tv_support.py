@@ -17,7 +17,7 @@ from adapters.tradovate import TradovateAdapter, create_adapter
 from adapters.tradovate.simulator import TradovateSimulator
 from copytui.config import AccountConfig, FollowerConfig
 
-PASSWORD = "tv-test-password-7f3a"  # noqa: S105 - a test login's password, checked never to leak
+PASSWORD = "tv-test-password-7f3a"  # a test login's password, checked never to leak
 SEC = "tv-test-sec-19c2"
 
 
@@ -27,7 +27,7 @@ def secrets_for(*names: str) -> Callable[[str], str | None]:
 
 
 def account_config(sim: TradovateSimulator, name: str, account: str, cls: type = AccountConfig, **kw: Any) -> Any:
-    options = {"reconnectWaitS": 3.0, "requestTimeoutS": 2.0, **kw.pop("options", {})}
+    options = {"reconnect_wait_s": 3.0, "request_timeout_s": 2.0, **kw.pop("options", {})}
     user = next(u for u in sim.users.values() if sim.account_by_name[account].id in u.accounts)
     return cls(
         name=name,
