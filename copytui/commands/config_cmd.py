@@ -146,12 +146,20 @@ def option_problems(account: Any) -> list[str]:
         model.model_validate(dict(account.options or {}))
     except ValidationError as exc:
         return [
-            f"{where}: options.{'.'.join(str(x) for x in err['loc']) or '?'}: {err['msg']} (its options: {known})"
+            f"{where}: {_option_problem(err['loc'], err['msg'], err['type'])} (its options: {known})"
             for err in exc.errors()
         ]
     except ValueError as exc:
         return [f"{where}: options: {exc}"]
     return []
+
+
+def _option_problem(loc: tuple[int | str, ...], msg: str, kind: str) -> str:
+    msg = msg.removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        msg = "not an option of this broker"
+    key = ".".join(str(x) for x in loc)
+    return f"options.{key}: {msg}" if key and not msg.startswith("options.") else msg
 
 
 @app.command("schema")
