@@ -122,7 +122,7 @@ class AccountConfig(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     """Alias used everywhere in copytui, and the keyring key for the account's secret."""
     broker: str = "paper"
-    """Adapter name: paper, tradovate, projectx, fix ... (see `copytui doctor`)."""
+    """Adapter name: ``paper``, or another installed adapter (see `copytui doctor` for the installed adapters)."""
     account_id: str | None = None
     """The broker's account id or spec; the paper exchange defaults it to the name."""
     username: str | None = None

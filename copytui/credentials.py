@@ -1,11 +1,12 @@
 """Broker secrets in the OS keyring, and redaction so that none of them reaches a log line, an
 error message or the terminal.
 
-Keyring layout (service ``copytui``): an account's first secret (see ``BROKER_SECRETS``) is stored
-under the account name itself, each further one under ``NAME:FIELD``. Tradovate account ``alpha``
-therefore has ``alpha`` (password) and ``alpha:sec`` (API secret). Adapters receive
-``AdapterContext.secret``, built by ``make_lookup``, and ask for ``"alpha"``, ``"alpha:password"``
-or ``"alpha:sec"``; the answer is ``None`` when nothing is stored.
+Keyring layout (service ``copytui``): an account's first secret (the first of the broker's
+``AdapterSpec.secrets``) is stored under the account name itself, each further one under
+``NAME:FIELD``. An account ``alpha`` of a broker that declares a password and an API key therefore
+has ``alpha`` (password) and ``alpha:api_key``. Adapters receive ``AdapterContext.secret``, built
+by ``make_lookup``, and ask for ``"alpha"``, ``"alpha:password"`` or ``"alpha:api_key"``; the
+answer is ``None`` when nothing is stored.
 
 keyring calls block (D-Bus round trips): call them from a thread when on the event loop.
 """
@@ -94,7 +95,7 @@ def require_backend() -> None:
         raise NoKeyringError("keyring found no backend (no D-Bus session with a Secret Service?)")
     try:
         priority = float(kr.priority)
-    except Exception:  # noqa: BLE001 - a backend's priority property may raise when unusable
+    except Exception:  # a backend's priority property may raise when unusable
         priority = 0.0
     if priority < 1:
         raise NoKeyringError(f"keyring backend {backend_name()} is not a secure store (priority {priority:g})")
@@ -114,7 +115,7 @@ def _call(fn: Callable[..., Any], *args: str) -> Any:
         raise NoKeyringError(locked) from None
     except _KrNone as exc:
         raise NoKeyringError(f"keyring found no backend ({exc.__class__.__name__})") from None
-    except Exception as exc:  # noqa: BLE001 - D-Bus/secretstorage failures come in many types
+    except Exception as exc:  # D-Bus/secretstorage failures come in many types
         text = str(exc).rstrip(". ")
         if "prompt dismissed" in text.lower() or "unlock" in text.lower():
             raise NoKeyringError(f"{locked} ({text})") from None
@@ -194,7 +195,7 @@ def probe(timeout_s: float = 10.0) -> str:
             got = get_secret(entry)
             delete_secret(entry)
             outcome.append(None if got == token else NoKeyringError("a value written was not read back"))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+        except BaseException as exc:  # handed to the caller's thread
             outcome.append(exc)
 
     t = threading.Thread(target=work, name="keyring-probe", daemon=True)
@@ -239,15 +240,41 @@ _known: set[str] = set()
 _known_lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
-_SENSITIVE_NAMES = r"(?:pass(?:word|wd)?|secret|(?:md_?)?(?:access_?)?token|api[_-]?key|apikey|private[_-]?key)"
+# A key names a secret when its last word is one of these (any case): ``password``, ``api_key``,
+# ``X-Api-Key``, ``md_access_token``, ``clientSecret``, ``privateKey``. ``sec`` (an API secret) only
+# as the whole key: after another word it is usually seconds (``timeout_sec``).
+_SENSITIVE_WORDS = "password|passwd|passphrase|pass|pwd|secret|token|apikey|key|credentials|credential"
+_CAMEL_WORDS = "Password|Passwd|Passphrase|Pass|Pwd|Secret|Token|ApiKey|Apikey|Key|Credentials|Credential"
+_SENSITIVE_KEY = rf"""
+    (?<![A-Za-z0-9_.-])                                      # the key starts here, not inside a longer word
+    (?: (?i:sec)                                             # the whole key: "sec"
+      | (?:[A-Za-z0-9]+[_.-])*(?i:{_SENSITIVE_WORDS})        # words joined by _ . -: md_access_token, X-Api-Key
+      | [A-Za-z][A-Za-z0-9]*?(?:{_CAMEL_WORDS})              # camelCase: apiKey, clientSecret, AccessToken
+    )
+    (?![A-Za-z0-9_])                                         # ... and ends here
+"""
+_VALUE = r"""
+    (?: (?P<quote>["'])(?P<quoted>(?:\\.|(?!(?P=quote))[^\\\n])*)(?P<close>(?P=quote))?   # "quoted", to its end
+      | (?P<bare>[^"'\s,&;{}\[\]]+) )                                                      # or one bare token
+"""
 _KEY_VALUE = re.compile(
-    rf"""(?ix)
-    ( \b{_SENSITIVE_NAMES}\s*=\s*["']?                     # password=..., token = '...'
-    | ["']{_SENSITIVE_NAMES}["']\s*:\s*["']?               # JSON or a dict repr: "password": "..."
-    | ["']sec["']\s*:\s*["'] )                        # Tradovate's "sec": "..."
-    ([^"'\s,&;}}]+)                                    # the value
+    rf"""(?xm)
+    (?P<head>
+        {_SENSITIVE_KEY}\s*=\s*                                # key=value: query strings, env, log text
+      | (?P<q>["']){_SENSITIVE_KEY}(?P=q)\s*:\s*               # JSON or a dict repr: "password": "..."
+      | ^[ \t]*(?:-[ \t]+)?{_SENSITIVE_KEY}[ \t]*:[ \t]+       # a YAML line or an HTTP header: "password: ..."
+    )
+    {_VALUE}
     """
 )
+
+
+def _mask_value(m: re.Match[str]) -> str:
+    if m["bare"] is not None:
+        return m["head"] + MASK
+    return m["head"] + m["quote"] + MASK + (m["close"] or "")
+
+
 _BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)([A-Za-z0-9._~+/=-]{6,})")
 
 
@@ -271,7 +298,7 @@ def redact(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    text = _KEY_VALUE.sub(lambda m: m.group(1) + MASK, text)
+    text = _KEY_VALUE.sub(_mask_value, text)
     return _BEARER.sub(lambda m: m.group(1) + MASK, text)
 
 
@@ -283,12 +310,16 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_REDACTED = "_copytui_redacted"
+"""Marks a record already redacted: the record factory and the handlers' filter both see it."""
+
+
 def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
-    if getattr(record, "_copytui_redacted", False):
+    if record.__dict__.get(_REDACTED, False):
         return record
     try:
         message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a bad format string must not lose the record
+    except Exception:  # a bad format string must not lose the record
         message = f"{record.msg!r} {record.args!r}"
     record.msg = redact(message)
     record.args = None
@@ -298,7 +329,7 @@ def _redact_record(record: logging.LogRecord) -> logging.LogRecord:
         record.exc_text = redact(record.exc_text)
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
-    record._copytui_redacted = True  # type: ignore[attr-defined]
+    record.__dict__[_REDACTED] = True  # a LogRecord keeps its attributes there
     return record
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 
 import pytest
 
-from copytui.journal import Journal, JournalError
-from copytui.models import FollowerOrder, OrderAction, Side, Signal, SignalKind
+from copytui.journal import Journal, JournalError, percentile
+from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
 
 def _signal(i: int) -> Signal:
@@ -24,12 +25,11 @@ def test_intents_survive_a_crash_before_the_flush(tmp_path) -> None:
     j = Journal(path)
     assert j.commit_signal(_signal(1), _orders(1, 20))
     assert not j.commit_signal(_signal(1), _orders(1, 20))  # a replay is refused
-    j.db.close()  # kill -9: nothing flushed
-    j._stop_checkpoints.set()
+    j.abandon()  # kill -9: nothing flushed
     j2 = Journal(path)
     rows = j2.db.execute("SELECT COUNT(*), MIN(status) FROM intents WHERE signal_id='s1'").fetchone()
     assert rows == (20, "pending")
-    assert j2.unresolved_intents()[0]["client_order_id"] == "c1-0"
+    assert j2.unresolved_intents()[0].order.client_order_id == "c1-0"
     j2.close()
 
 
@@ -52,3 +52,43 @@ def test_unwritable_path_is_a_clear_error(tmp_path) -> None:
     blocker.write_text("x")
     with pytest.raises(JournalError, match="cannot open journal .* Pass --journal with a writable path"):
         Journal(blocker / "j.sqlite3")
+
+
+def test_restart_state_decodes_what_the_engine_rebuilds_from(tmp_path) -> None:
+    j = Journal(tmp_path / "j.sqlite3")
+    new = Signal(id="n1", leader="L", kind=SignalKind.NEW, leader_order_id="42", symbol="ES", side=Side.SELL,
+                 order_type=OrderType.LIMIT, qty=3, price=5001.25)  # fmt: skip
+    fill = Signal(id="f1", leader="L", kind=SignalKind.FILL, leader_order_id="42", symbol="ES", side=Side.SELL,
+                  order_type=OrderType.LIMIT, qty=3, price=5001.25, cum_qty=2, leader_position=-2)  # fmt: skip
+    limit = FollowerOrder(follower="f0", signal_id="n1", client_order_id="c-n1", action=OrderAction.PLACE,
+                          symbol="MES", leader_symbol="ES", side=Side.SELL, qty=30, order_type=OrderType.LIMIT,
+                          price=5001.25, leader_order_id="42")  # fmt: skip
+    assert j.commit_signal(new, [limit])
+    assert j.commit_signal(fill, _orders(9, 2)[1:])  # f1 only
+    assert j.commit_signal(Signal(id="op", leader="L", kind=SignalKind.OPERATOR, symbol="ES"), [])
+    assert j.commit_signal(Signal(id="other", leader="M", kind=SignalKind.FILL, symbol="NQ", side=Side.BUY), [])
+    j.record_ack("c-n1", OrderStatus.WORKING, "B7", 5, None)
+    j.record_fill("f0", "x1", "c-n1", "MES", "sell", 20, 5001.25, 20, 5001.25, False, 0.0, 0.0, 6)
+
+    state = j.restart_state("L", ["f0", "f1", "f2"])
+    assert state.seen_signal_ids == {"n1", "f1", "op", "other"}
+    assert [(s.id, s.kind) for s in state.leader_signals] == [("n1", SignalKind.NEW), ("f1", SignalKind.FILL)]
+    filled = state.leader_signals[1]
+    assert (filled.leader_order_id, filled.side, filled.order_type, filled.cum_qty, filled.leader_position) == (
+        "42", Side.SELL, OrderType.LIMIT, 2, -2
+    )
+    [mine] = state.intents["f0"]
+    assert mine.order == limit.model_copy(update={"broker_order_id": "B7", "status": OrderStatus.PARTIALLY_FILLED})
+    assert (mine.status, mine.filled_qty, mine.avg_fill_price, mine.broker_order_id) == (
+        OrderStatus.PARTIALLY_FILLED, 20, 5001.25, "B7"
+    )
+    [market] = state.intents["f1"]
+    assert market.order.leader_symbol == "ES" and market.status is OrderStatus.PENDING and market.filled_qty == 0
+    assert state.intents["f2"] == ()
+    j.close()
+
+
+def test_one_percentile_nearest_rank() -> None:
+    assert percentile([], 0.99) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile(deque([1.0, 2.0, 3.0, 4.0]), 0.99) == 4.0 and percentile([5.0, 1.0], 0.0) == 1.0

@@ -130,10 +130,7 @@ class CopyMachine(RuleBasedStateMachine):
         e = self.engine
         assert e is not None
         self.run(e.tasks.cancel_all())
-        self.journal._pending.clear()
-        self.journal._fills.clear()
-        self.journal.db.close()
-        self.journal._stop_checkpoints.set()
+        self.journal.abandon()
         e.leases.release()
         e.gc.stop()  # what the process's end would undo: its collector settings
 

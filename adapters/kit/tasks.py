@@ -13,7 +13,6 @@ the task is handed the rest of the coroutine.
 from __future__ import annotations
 
 import asyncio
-import collections.abc
 import contextvars
 import logging
 import sys
@@ -29,8 +28,12 @@ class TaskGroup:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.failures: list[tuple[str, BaseException]] = []
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str, loop: asyncio.AbstractEventLoop | None = None
+    ) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task named ``name``. ``loop``: for a callback that may be called while
+        no loop runs (a paper exchange driven by a test), the loop the adapter connected on."""
+        task = (loop or asyncio.get_running_loop()).create_task(coro, name=name)
         self.tasks.add(task)
         task.add_done_callback(self._done)
         return task
@@ -38,8 +41,8 @@ class TaskGroup:
     def spawn_eager(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Like ``spawn``, but the coroutine runs at once up to its first wait (see the module's text)."""
         loop = asyncio.get_running_loop()
-        if _NATIVE_EAGER:
-            task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, name=name, eager_start=True)  # type: ignore[call-arg]
+        if sys.version_info >= (3, 12):
+            task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, name=name, eager_start=True)
         else:
             task = _start_eagerly(loop, coro, name)
         if not task.done():
@@ -64,11 +67,10 @@ class TaskGroup:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-_NATIVE_EAGER = sys.version_info >= (3, 12)
 _NOTHING = object()
 
 
-class _Rest(collections.abc.Coroutine):  # type: ignore[type-arg]
+class _Rest(Coroutine[Any, Any, Any]):
     """The rest of a coroutine whose first step already ran: first hands its task what that step
     stopped on (the future it waits for), then passes everything through."""
 

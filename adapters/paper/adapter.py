@@ -18,6 +18,7 @@ from adapters.base import (
     OrderRejected,
 )
 from adapters.kit.stream import EventStream
+from adapters.kit.tasks import TaskGroup
 from adapters.paper.exchange import PaperExchange, PaperOrder
 from copytui.models import (
     AccountEvent,
@@ -44,12 +45,13 @@ class PaperAdapter(BrokerAdapter):
         self.exchange = exchange
         self.reconnect_delay_s = reconnect_delay_s
         self.stream = EventStream()
-        self._unlisten: object = None
+        self.tasks = TaskGroup()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unlisten: Callable[[], None] | None = None
         self._dropped = False
         self._seen_fill_seqs: set[int] = set()
         self._fill_cursor = 0
         self._working: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
         self.exchange.account(account)
 
     # ------------------------------------------------------------ session
@@ -67,11 +69,10 @@ class PaperAdapter(BrokerAdapter):
         self.health.up()
 
     async def disconnect(self) -> None:
-        if callable(self._unlisten):
+        if self._unlisten is not None:
             self._unlisten()
         self._unlisten = None
-        for t in list(self._tasks):
-            t.cancel()
+        await self.tasks.cancel_all()
         self.health.down()
         self.stream.close()
 
@@ -101,11 +102,11 @@ class PaperAdapter(BrokerAdapter):
         self._dropped = True
         self.health.lost("the paper exchange dropped the stream")
         # the exchange may drop us from outside the loop (a test driving it): use the loop we connected on
-        task = self._loop.create_task(self._reconnect(), name=f"paper-reconnect-{self.account}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.spawn(self._reconnect(), f"paper-reconnect-{self.account}", loop=self._loop)
 
     async def _reconnect(self) -> None:
+        """Back after a fixed short delay (an in-process exchange has nothing to back off from),
+        then the resync a broker gives a new session."""
         await asyncio.sleep(self.reconnect_delay_s)
         self.exchange.flush_held(self.account)
         self._dropped = False
@@ -123,11 +124,11 @@ class PaperAdapter(BrokerAdapter):
             if not order.status.final:
                 open_ids.add(order.id)
                 kind = EventKind.ORDER_MODIFIED if order.version else EventKind.ORDER_NEW
-                events.append(self.exchange._event(acct, kind, order))
+                events.append(self.exchange.order_event(self.account, kind, order))
         for oid in sorted(self._working - open_ids):
             order = acct.orders[oid]
             if order.status is OrderStatus.CANCELLED:
-                events.append(self.exchange._event(acct, EventKind.ORDER_CANCELLED, order))
+                events.append(self.exchange.order_event(self.account, EventKind.ORDER_CANCELLED, order))
         return events
 
     def subscribe(self) -> AsyncIterator[AccountEvent]:

@@ -26,6 +26,7 @@ from copytui.models import (
     Position,
     Side,
     TimeInForce,
+    apply_fill,
 )
 
 # A micro contract quotes the same price as its full-size sibling.
@@ -240,14 +241,21 @@ class PaperExchange:
             )
         base.update(kw)
         # in-process delivery follows creation at once: creation time is the time it is "read"
-        return AccountEvent(
-            account=acct.name,
-            kind=kind,
-            seq=next(self._seq),
-            wall_ns=time.time_ns(),
-            recv_ns=time.perf_counter_ns(),
-            **base,  # type: ignore[arg-type]
+        return AccountEvent.model_validate(
+            {
+                "account": acct.name,
+                "kind": kind,
+                "seq": next(self._seq),
+                "wall_ns": time.time_ns(),
+                "recv_ns": time.perf_counter_ns(),
+                **base,
+            }
         )
+
+    def order_event(self, account: str, kind: EventKind, order: PaperOrder) -> AccountEvent:
+        """An event about ``order`` as it stands now, not delivered to anyone: what a broker's
+        resync snapshot reports to a session that reconnects."""
+        return self._event(self._acct(account), kind, order)
 
     # --------------------------------------------------------------- orders
     def submit(
@@ -424,24 +432,13 @@ class PaperExchange:
 
     @staticmethod
     def _apply_to_position(acct: PaperAccount, pos: PaperPosition, symbol: str, delta: int, px: float) -> None:
-        pv = instrument(symbol).point_value
-        if pos.qty == 0 or (pos.qty > 0) == (delta > 0):
-            total = pos.qty + delta
-            pos.avg_price = (pos.avg_price * abs(pos.qty) + px * abs(delta)) / abs(total)
-            pos.qty = total
-            return
-        closing = min(abs(delta), abs(pos.qty))
-        sign = 1 if pos.qty > 0 else -1
-        pnl = (px - pos.avg_price) * closing * sign * pv
-        pos.realized += pnl
-        acct.balance += pnl
-        remaining = delta + sign * closing
-        pos.qty += sign * -closing
-        if pos.qty == 0:
-            pos.avg_price = 0.0
-        if remaining:
-            pos.qty = remaining
-            pos.avg_price = px
+        """Net a fill into the position with copytui's one position arithmetic; the realised part,
+        in money, goes to the position and the account's balance."""
+        pos.qty, pos.avg_price, points = apply_fill(pos.qty, pos.avg_price, delta, px)
+        if points:
+            pnl = points * instrument(symbol).point_value
+            pos.realized += pnl
+            acct.balance += pnl
 
     # ----------------------------------------------------------------- views
     def position_list(self, account: str) -> list[Position]:

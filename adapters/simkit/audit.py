@@ -36,7 +36,7 @@ class AuditLog:
         self._lock = threading.Lock()  # the FIX simulator records from QuickFIX's threads
         self._file: IO[str] | None = None
         if path is not None:
-            self._file = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - held open while the simulator runs
+            self._file = Path(path).open("a", encoding="utf-8")  # held open while the simulator runs
 
     def record(
         self,

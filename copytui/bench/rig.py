@@ -21,6 +21,7 @@ from pathlib import Path
 from adapters.paper.exchange import PaperExchange
 from copytui.config import AccountConfig, Config, FollowerConfig
 from copytui.engine import Engine
+from copytui.journal.timings import fanout_timings, last_signal_mark
 from copytui.models import Side
 from copytui.runtime import Runtime, build_runtime
 
@@ -71,22 +72,12 @@ class Rig:
 
     def mark(self) -> int:
         """A position in the journal: samples() counts only leader fills after it."""
-        self.rt.journal.flush()
-        return int(self.rt.journal.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM signals").fetchone()[0])
+        return last_signal_mark(self.rt.journal)
 
     def samples(self, after: int) -> list[Sample]:
-        self.rt.journal.flush()
-        rows = self.rt.journal.db.execute(
-            "SELECT MAX(i.sent_ns) - MIN(i.recv_ns), MAX(i.ack_ns) - MIN(i.recv_ns), MIN(i.ack_ns),"
-            " COUNT(*), COUNT(i.sent_ns), MIN(i.journaled_ns) - MIN(i.recv_ns)"
-            " FROM intents i JOIN signals s ON s.id = i.signal_id"
-            " WHERE s.rowid > ? AND s.kind = 'fill' AND i.action = 'place' AND i.status != 'skipped'"
-            " GROUP BY i.signal_id ORDER BY MIN(s.rowid)",
-            (after,),
-        ).fetchall()
         return [
-            Sample(int(internal or 0), int(e2e) if min_ack else None, n, sent, to_journal)
-            for internal, e2e, min_ack, n, sent, to_journal in rows
+            Sample(t.last_sent_ns, t.last_ack_ns, t.orders, t.sent, t.to_journal_ns)
+            for t in fanout_timings(self.rt.journal, after)
         ]
 
 

@@ -16,6 +16,7 @@ from copytui.bench.rig import LEADER, SYMBOL, Rig, Sample, follower_names, open_
 from copytui.bench.stats import summarize_ms
 from copytui.engine.ids import signal_id
 from copytui.journal import Journal
+from copytui.journal.timings import followers_per_signal
 from copytui.models import FollowerOrder, OrderAck, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
 PAPER = Broker("paper")
@@ -111,13 +112,7 @@ async def burst(followers: int, events: int, over_s: float, warmup: int, seed: i
 def lost_fills(rig: Rig, fills_before: int) -> int:
     """Leader fills for which some follower has no order in the journal."""
     fills = rig.rt.exchange.accounts[LEADER].fills[fills_before:]
-    rig.rt.journal.flush()
-    journaled = dict(
-        rig.rt.journal.db.execute(
-            "SELECT signal_id, COUNT(DISTINCT follower) FROM intents"
-            " WHERE action = 'place' AND status != 'skipped' GROUP BY signal_id"
-        ).fetchall()
-    )
+    journaled = followers_per_signal(rig.rt.journal)
     ids = [signal_id(LEADER, f.event.order_id or "", "fill", f.event.cum_qty) for f in fills]
     return sum(1 for sid in ids if journaled.get(sid, 0) < rig.followers)
 

@@ -6,7 +6,7 @@ import resource
 import sys
 from pathlib import Path
 
-from copytui.engine.stats import percentile
+from copytui.journal import percentile
 
 
 def summarize_ms(values_ns: list[int]) -> dict[str, float] | None:

@@ -13,7 +13,7 @@ from copytui.engine.blotter import (
     describe_signal,
 )
 from copytui.engine.engine import Engine
-from copytui.engine.router import CopyState
+from copytui.engine.states import CopyState
 from copytui.engine.stats import Alert, EngineSnapshot, FollowerView, LeaderView, LogRow
 
 __all__ = [

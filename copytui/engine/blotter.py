@@ -16,9 +16,9 @@ from enum import StrEnum
 from adapters.base import HealthState
 from copytui.engine.follower import Follower
 from copytui.engine.pnl import PnlBook
-from copytui.engine.stats import Alert, EngineSnapshot, FollowerView, LeaderView, LogRow, percentile
+from copytui.engine.stats import Alert, EngineSnapshot, FollowerView, LeaderView, LogRow
 from copytui.instruments import format_price
-from copytui.journal import Journal
+from copytui.journal import Journal, percentile
 from copytui.models import FollowerOrder, OrderStatus, Position, Signal, SignalKind
 
 log = logging.getLogger("copytui.engine")

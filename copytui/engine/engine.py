@@ -28,9 +28,10 @@ from copytui.engine.lease import Leases
 from copytui.engine.pnl import PnlBook
 from copytui.engine.reconciler import Reconciler
 from copytui.engine.restore import restore
-from copytui.engine.router import CopyState, FollowerState, Router
+from copytui.engine.router import FollowerState, Router
 from copytui.engine.signals import SignalBuilder
 from copytui.engine.sizing import SizingRule
+from copytui.engine.states import CopyState
 from copytui.engine.stats import Alert, EngineSnapshot
 from copytui.journal import Journal
 from copytui.models import AccountEvent, Signal

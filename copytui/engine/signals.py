@@ -7,10 +7,12 @@ out-of-order replay: it maps to an id already journaled, or to nothing, and is d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from copytui.engine.ids import signal_id
 from copytui.instruments import instrument
+from copytui.journal import JournaledSignal
 from copytui.models import AccountEvent, EventKind, OrderType, Side, Signal, SignalKind
 
 
@@ -156,39 +158,19 @@ class SignalBuilder:
             recv_ns=ev.recv_ns,
         )
 
-    def restore(self, rows: list[dict[str, object]]) -> None:
-        """Rebuild from the journal's signals after a restart."""
-        for r in rows:
-            oid = str(r["leader_order_id"] or "")
-            sym = str(r["symbol"])
-            kind = r["kind"]
-            if kind in ("correction", "operator"):
-                continue
+    def restore(self, signals: Iterable[JournaledSignal]) -> None:
+        """Rebuild from the journal's signals of the leader's orders after a restart."""
+        for r in signals:
+            oid = r.leader_order_id
             o = self.orders.get(oid)
             if o is None:
-                o = LeaderOrder(
-                    oid,
-                    sym,
-                    Side(str(r["side"])),
-                    OrderType(str(r["order_type"] or "market")),
-                    _int(r["qty"]),
-                    _price(r["price"]),
-                    _price(r["stop_price"]),
-                )
+                o = LeaderOrder(oid, r.symbol, r.side, r.order_type, r.qty, r.price, r.stop_price)
                 self.orders[oid] = o
-            if kind == "fill":
-                o.cum_qty = max(o.cum_qty, _int(r["cum_qty"]))
+            if r.kind is SignalKind.FILL:
+                o.cum_qty = max(o.cum_qty, r.cum_qty)
                 o.done = o.cum_qty >= o.qty
-                self.positions[sym] = _int(r["leader_position"])
-            elif kind == "cancel":
+                self.positions[r.symbol] = r.leader_position
+            elif r.kind is SignalKind.CANCEL:
                 o.done = True
-            elif kind == "modify":
-                o.qty, o.price, o.stop_price = _int(r["qty"]), _price(r["price"]), _price(r["stop_price"])
-
-
-def _int(value: object) -> int:
-    return int(value) if isinstance(value, int | float | str) and value != "" else 0
-
-
-def _price(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+            elif r.kind is SignalKind.MODIFY:
+                o.qty, o.price, o.stop_price = r.qty, r.price, r.stop_price

@@ -13,14 +13,6 @@ from adapters.base import HealthState
 from copytui.engine.states import CopyState
 
 
-def percentile(values: list[float] | deque[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[idx]
-
-
 @dataclass(slots=True)
 class LogRow:
     """One line of the order log."""

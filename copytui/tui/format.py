@@ -108,14 +108,14 @@ COPY_STATE_MARK = {
 
 def copy_state_text(state: CopyState, pal: Palette, connection: HealthState = HealthState.CONNECTED) -> Text:
     """The copy state; a follower set to copy whose broker is not connected is not copying: ``✖ offline``."""
-    if state is CopyState.COPYING and connection is not HealthState.CONNECTED:
+    if state == CopyState.COPYING and connection != HealthState.CONNECTED:
         return Text("✖ offline", style=f"bold {pal.bad}")
     label = COPY_STATE_MARK.get(state, str(state))
-    if state is CopyState.COPYING:
+    if state == CopyState.COPYING:
         return Text(label, style=pal.up)
     if state in (CopyState.PAUSED, CopyState.WAITING):
         return Text(label, style=f"bold {pal.warn}")
-    if state is CopyState.BREAKER:
+    if state == CopyState.BREAKER:
         return Text(label, style=f"bold {pal.bad}")
     return Text(label, style=pal.dim)
 
@@ -133,7 +133,7 @@ CONNECTION_MARK = {
 
 def connection_text(state: HealthState, pal: Palette) -> Text:
     label = CONNECTION_MARK.get(state, f"✖ {state}")
-    if state is HealthState.CONNECTED:
+    if state == HealthState.CONNECTED:
         return Text(label, style=pal.up)
     if state in (HealthState.CONNECTING, HealthState.RECONNECTING):
         return Text(label, style=pal.warn)
