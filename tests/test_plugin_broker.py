@@ -43,6 +43,30 @@ SPEC = AdapterSpec(
 """
 
 
+TOY_TESTS = """
+import pytest
+
+from adapters.base import AdapterContext
+from adapters.kit.conformance import AdapterConformance, Venue
+from adapters.paper import PaperExchange
+from copytui import registry
+from copytui.config import AccountConfig
+
+
+class TestToyConformance(AdapterConformance):
+    @pytest.fixture
+    async def venue(self):
+        exchange = PaperExchange(seed=5)
+        account = AccountConfig(name="t1", broker="toy", account_id="T1")
+
+        def make():  # through the entry point, as copytui run builds it
+            return registry.create(account, AdapterContext(paper_exchange=exchange))
+
+        async with Venue.open(exchange, "T1", make, lambda: exchange.drop_streams("T1")) as v:
+            yield v
+"""
+
+
 def _install_toy(root: Path) -> dict[str, str]:
     site = root / "site"
     (site / "toybroker").mkdir(parents=True)
@@ -51,6 +75,9 @@ def _install_toy(root: Path) -> dict[str, str]:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toybroker\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[copytui.adapters]\ntoy = toybroker:SPEC\n")
+    (root / "toytests").mkdir()
+    (root / "toytests" / "test_toy.py").write_text(TOY_TESTS)
+    (root / "toytests" / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
     env.update(HOME=str(root / "home"), PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]),
                PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring", COLUMNS="120")  # fmt: skip
@@ -83,6 +110,23 @@ def test_a_toy_broker_from_its_own_package_is_a_full_broker(tmp_path: Path) -> N
     assert run.returncode == 0, run.stderr[-2000:]
     assert "(paper) to 1 follower" in run.stdout
     assert " t1 " in run.stdout and "filled" in run.stdout  # the toy follower's orders went out and filled
+
+
+def test_a_broker_package_runs_the_conformance_suite_from_the_kit(tmp_path: Path) -> None:
+    """The toy's own tests, in its own folder, subclass the kit's suite and pass: what a broker
+    that lives outside this repository runs (``pip install copytui[testkit]``)."""
+    from adapters.kit.conformance import AdapterConformance
+
+    env = _install_toy(tmp_path)
+    tests = tmp_path / "toytests"
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(tests / "pytest.ini"),
+         "--rootdir", str(tests), str(tests / "test_toy.py")],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tests,
+    )  # fmt: skip
+    contract = [name for name in dir(AdapterConformance) if name.startswith("test_")]
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert f"{len(contract)} passed" in out.stdout, out.stdout[-2000:]
 
 
 def test_no_file_of_copytui_keeps_a_list_of_brokers() -> None:

@@ -213,8 +213,13 @@ class PaperExchange:
             for listener in list(self._listeners.get(account, ())):
                 listener(ev)
         if f.drop_stream_prob and r.random() < f.drop_stream_prob:
-            for drop in list(self._droppers.get(account, ())):
-                drop()
+            self.drop_streams(account)
+
+    def drop_streams(self, account: str) -> None:
+        """Break every event stream of ``account`` now, as the drop_stream fault does: each
+        listener's adapter reconnects and resyncs (what a test or a black-box check drives)."""
+        for drop in list(self._droppers.get(account, ())):
+            drop()
 
     def flush_held(self, account: str) -> None:
         ev = self._held.pop(account, None)

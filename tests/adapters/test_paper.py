@@ -21,9 +21,7 @@ class TestPaperConformance(AdapterConformance):
             return create_adapter(AccountConfig(name="P1", broker="paper"), AdapterContext(paper_exchange=exchange))
 
         def drop() -> None:
-            # what the exchange does when its drop_stream fault fires (PaperExchange has no public switch)
-            for on_drop in list(exchange._droppers.get("P1", [])):
-                on_drop()
+            exchange.drop_streams("P1")
 
         async with Venue.open(exchange, "P1", make, drop) as v:
             yield v
