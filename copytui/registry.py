@@ -19,18 +19,32 @@ class UnknownBroker(LookupError):
 
 
 @functools.cache
-def specs() -> dict[str, AdapterSpec]:
-    """Every installed broker's declaration, by name."""
+def _scan() -> tuple[dict[str, AdapterSpec], dict[str, str]]:
     found: dict[str, AdapterSpec] = {}
+    broken: dict[str, str] = {}
     for ep in entry_points(group=GROUP):
         target = ep.value
         if target.endswith(":SPEC") or ".spec:" in target:
-            loaded = ep.load()
+            try:
+                loaded = ep.load()
+            except Exception as exc:  # one broken broker package must not take the others down
+                broken[ep.name] = f"{target} fails to load: {type(exc).__name__}: {exc}"
+                continue
             if isinstance(loaded, AdapterSpec):
                 found[ep.name] = loaded
                 continue
         found[ep.name] = AdapterSpec(name=ep.name, factory=target, secrets=UNDECLARED_SECRETS)
-    return found
+    return found, broken
+
+
+def specs() -> dict[str, AdapterSpec]:
+    """Every installed broker's declaration, by name (those whose declaration loads)."""
+    return _scan()[0]
+
+
+def broken() -> dict[str, str]:
+    """Brokers registered under the entry point whose declaration fails to load: name -> why."""
+    return _scan()[1]
 
 
 def available() -> dict[str, str]:
@@ -40,6 +54,8 @@ def available() -> dict[str, str]:
 
 def spec(broker: str) -> AdapterSpec:
     found = specs().get(broker)
+    if found is None and broker in broken():
+        raise UnknownBroker(f"broker {broker!r} is installed but broken: {broken()[broker]}")
     if found is None:
         known = ", ".join(sorted(specs())) or "none (is copytui installed? run `pip install -e .`)"
         raise UnknownBroker(f"unknown broker {broker!r}; installed adapters: {known}")

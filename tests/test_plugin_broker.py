@@ -129,6 +129,23 @@ def test_a_broker_package_runs_the_conformance_suite_from_the_kit(tmp_path: Path
     assert f"{len(contract)} passed" in out.stdout, out.stdout[-2000:]
 
 
+def test_a_broken_broker_package_does_not_take_the_others_down(tmp_path: Path) -> None:
+    env = _install_toy(tmp_path)
+    site = tmp_path / "site"
+    (site / "brokebroker").mkdir()
+    (site / "brokebroker" / "__init__.py").write_text("raise ImportError('half-installed')\n")
+    info = site / "brokebroker-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: brokebroker\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[copytui.adapters]\nbroke = brokebroker.spec:SPEC\n")
+    listed = _copytui(env, "sim", "--help")
+    assert listed.returncode == 0, listed.stderr
+    assert "  toy " in listed.stdout and "  broke " not in listed.stdout
+    added = _copytui(env, "accounts", "add", "b1", "--broker", "broke", "--role", "follower")
+    assert added.returncode != 0
+    assert "installed but broken" in added.stdout + added.stderr and "half-installed" in added.stdout + added.stderr
+
+
 def test_no_file_of_copytui_keeps_a_list_of_brokers() -> None:
     """The declarations live with the brokers: copytui's own code reads them through the registry."""
     for path in (ROOT / "copytui").rglob("*.py"):

@@ -214,10 +214,10 @@ def add(
     )  # fmt: skip
     if role not in ("leader", "follower"):
         fail(f"--role {role!r}: use leader or follower.")
-    installed = registry.available()
-    if broker not in installed:
-        known = ", ".join(sorted(installed)) or "none (run `pip install -e .`)"
-        fail(f"unknown broker {broker!r}; installed adapters: {known}.")
+    try:
+        registry.spec(broker)
+    except registry.UnknownBroker as exc:
+        fail(f"{exc}.")
     if role == "leader" and rules.given:
         fail(f"{', '.join(_option_name(k) for k in rules.given)}: "
              "rule options apply to followers only; the leader is copied as it trades.")  # fmt: skip

@@ -110,6 +110,9 @@ def _check_brokers(cfg: Config) -> list[Check]:
     checks = []
     for broker in sorted({a.broker for a in [cfg.leader, *cfg.followers]}):
         name = f"adapter {broker}"
+        if broker in registry.broken():
+            checks.append(Check(name, FAIL, registry.broken()[broker], "reinstall the package that provides it"))
+            continue
         if broker not in installed:
             known = ", ".join(sorted(installed)) or "none"
             checks.append(

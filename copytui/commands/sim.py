@@ -31,7 +31,7 @@ def _launcher(target: str) -> Callable[..., None]:
 
 def _command(broker: str, target: str) -> Callable[..., None]:
     def run(
-        port: int = typer.Option(..., "--port", min=0, max=65535, help="TCP port on 127.0.0.1 (0: any free port)."),
+        port: int = typer.Option(0, "--port", min=0, max=65535, help="TCP port on 127.0.0.1 (0: any free port)."),
         accounts: int = typer.Option(3, "--accounts", min=1, max=200, help="Demo accounts to create."),
         seed: int = typer.Option(7, "--seed", help="Seed of the simulator's paper exchange."),
         latency_ms: float = typer.Option(0.0, "--latency-ms", min=0, max=60_000, help="Added to every order request."),
@@ -51,11 +51,15 @@ def _command(broker: str, target: str) -> Callable[..., None]:
         audit: Path | None = typer.Option(
             None, "--audit", help="Append every order request received (refused ones too) to this JSON-lines file."
         ),
+        folder: Path | None = typer.Option(
+            None, "--folder", help="For simulators that talk through files: the folder they work in."
+        ),
     ) -> None:
         from adapters.paper.exchange import Faults
 
         faults = Faults(latency_ms, reject_rate, partial_fill_prob, drop_stream_prob, duplicate_prob, reorder_prob)
-        _launcher(target)(port, accounts, seed, faults=faults, audit=str(audit) if audit else None)
+        more = {"folder": str(folder)} if folder is not None else {}
+        _launcher(target)(port, accounts, seed, faults=faults, audit=str(audit) if audit else None, **more)
 
     run.__doc__ = f"Run the {broker} simulator until Ctrl-C."
     return run
