@@ -38,9 +38,21 @@ def test_every_scenario_ran_with_well_formed_percentiles(quick: dict) -> None:
     for name in ("e2e", "burst", "baseline", "baseline_e2e"):
         assert name in {n for n, _ in names}
     for s in quick["scenarios"]:
-        assert s["adapter"] == "paper"
+        assert s["adapter"] == ("wire" if s["name"] == "floor" else "paper")
         assert s["samples"] > 0 and s["incomplete"] == 0, s
         percentiles_sane(s["internal_ms"])
+
+
+def test_the_floor_is_measured_and_every_adapter_is_compared_to_it(quick: dict) -> None:
+    floors = {s["followers"]: s for s in quick["scenarios"] if s["name"] == "floor"}
+    overheads = {s["followers"]: s for s in quick["scenarios"] if s["name"] == "overhead"}
+    assert set(floors) == set(overheads) == {1, 5}
+    for n, row in floors.items():
+        # writing n pre-built frames costs less than copying: the copier writes them too, and more
+        assert row["internal_ms"]["p50"] < overheads[n]["internal_ms"]["p50"]
+    by_n = {r["followers"]: r for r in quick["ratios"] if r["adapter"] == "paper"}
+    assert by_n[5]["p50_vs_paper"] == 1.0 and by_n[5]["p50_vs_floor"] > 1.0
+    assert by_n[5]["p50_vs_floor"] == round(overheads[5]["internal_ms"]["p50"] / floors[5]["internal_ms"]["p50"], 2)
 
 
 def test_end_to_end_includes_the_simulated_broker_round_trip(quick: dict) -> None:

@@ -19,6 +19,30 @@ _LATENCY_TARGETS: tuple[tuple[str, int | None, tuple[str, str], float, str], ...
     ("e2e", None, ("e2e_ms", "p99"), 80.0, "e2e, 50 ms broker latency, p99 < 80 ms"),
 )
 DESK_LIMIT = 1.2
+ADAPTER_LIMIT = 1.5  # each adapter's overhead within 1.5x paper's, p50 and p99
+NAIVE_P50_LIMIT = 0.35  # paper's p50 at most 0.35x the naive copier's
+BURST_LIMIT = 1.2  # a burst drained within 1.2x its own duration
+
+
+def ratios(res: Result) -> list[dict[str, Any]]:
+    """Each adapter's overhead over paper's and over the wire's floor, per follower count."""
+    out: list[dict[str, Any]] = []
+    for s in res.scenarios:
+        if s["name"] != "overhead" or not s.get("internal_ms"):
+            continue
+        n, mine = s["followers"], s["internal_ms"]
+        paper = (res.find("overhead", "paper", n) or {}).get("internal_ms") or {}
+        wire = (res.find("floor", "wire", n) or {}).get("internal_ms") or {}
+        row: dict[str, Any] = {"adapter": s["adapter"], "followers": n, "p50": mine["p50"], "p99": mine["p99"]}
+        for base, figures in (("paper", paper), ("floor", wire)):
+            for q in ("p50", "p99"):
+                row[f"{q}_vs_{base}"] = _ratio(mine[q], figures.get(q))
+        out.append(row)
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else round(a / b, 2)
 
 
 def targets(res: Result) -> list[dict[str, Any]]:
@@ -32,6 +56,29 @@ def targets(res: Result) -> list[dict[str, Any]]:
             out.append(
                 {"target": label, "adapter": s["adapter"], "followers": s["followers"], "value": value, "met": met}
             )
+    for r in ratios(res):
+        if r["adapter"] == "paper" or r["followers"] not in (20, 100):
+            continue
+        for q in ("p50", "p99"):
+            value = r[f"{q}_vs_paper"]
+            out.append(
+                {
+                    "target": f"{r['followers']} followers {q} within {ADAPTER_LIMIT:g}x paper",
+                    "adapter": r["adapter"],
+                    "followers": r["followers"],
+                    "value": value,
+                    "met": None if value is None else value <= ADAPTER_LIMIT,
+                }
+            )
+    if res.baseline_p50_ratio is not None:
+        out.append(
+            {
+                "target": f"paper p50 at most {NAIVE_P50_LIMIT:g}x the naive copier's",
+                "adapter": "paper",
+                "value": res.baseline_p50_ratio,
+                "met": res.baseline_p50_ratio <= NAIVE_P50_LIMIT,
+            }
+        )
     if "desk" in res.plan.only:
         r = res.tui_p99_ratio
         out.append(
@@ -53,6 +100,16 @@ def targets(res: Result) -> list[dict[str, Any]]:
                     "met": s["lost"] == 0,
                 }
             )
+            took = (s["sent_s"] + s["drain_s"]) / s["sent_s"] if s.get("sent_s") else None
+            out.append(
+                {
+                    "target": f"burst drained within {BURST_LIMIT:g}x its duration",
+                    "adapter": s["adapter"],
+                    "followers": s["followers"],
+                    "value": None if took is None else round(took, 2),
+                    "met": None if took is None else took <= BURST_LIMIT,
+                }
+            )
     return out
 
 
@@ -62,6 +119,10 @@ def to_json(res: Result) -> str:
 
 def _ms(d: dict[str, Any] | None, key: str) -> str:
     return "-" if not d or d.get(key) is None else f"{d[key]:.3f}"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def _verdict(met: bool | None) -> str:
@@ -118,6 +179,16 @@ def render(res: Result, console: Console) -> None:
     m.add_row("copytui / naive copier, p50", f"{res.baseline_p50_ratio:.3f}" if res.baseline_p50_ratio else "-")
     console.print(m)
 
+    rt = Table(title="overhead over paper and over the wire's floor (same run)", title_justify="left")
+    for col in ("adapter", "followers", "p50 ms", "p99 ms", "p50/paper", "p99/paper", "p50/floor", "p99/floor"):
+        rt.add_column(col, justify="left" if col == "adapter" else "right")
+    for r in ratios(res):
+        rt.add_row(
+            r["adapter"], str(r["followers"]), f"{r['p50']:.3f}", f"{r['p99']:.3f}",
+            *(_x(r[k]) for k in ("p50_vs_paper", "p99_vs_paper", "p50_vs_floor", "p99_vs_floor")),
+        )  # fmt: skip
+    console.print(rt)
+
     tt = Table(title="targets", title_justify="left")
     for col in ("target", "adapter", "value", "result"):
         tt.add_column(col)
@@ -164,6 +235,17 @@ def markdown(res: Result) -> str:
         ("load average (1 min) at start / end", " / ".join(f"{x[0]:g}" for x in (res.load_start, res.load_end) if x)),
     ]
     lines += ["", "| measure | value |", "| --- | ---: |", *(f"| {k} | {v} |" for k, v in summary)]
+    lines += [
+        "",
+        "| adapter | followers | p50 ms | p99 ms | p50 / paper | p99 / paper | p50 / floor | p99 / floor |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in ratios(res):
+        lines.append(
+            f"| {r['adapter']} | {r['followers']} | {r['p50']:.3f} | {r['p99']:.3f} | "
+            + " | ".join(_x(r[k]) for k in ("p50_vs_paper", "p99_vs_paper", "p50_vs_floor", "p99_vs_floor"))
+            + " |"
+        )
     lines += ["", "| target | adapter | measured | result |", "| --- | --- | ---: | --- |"]
     for t in targets(res):
         result = "n/a" if t["met"] is None else ("met" if t["met"] else "**missed**")

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from copytui.bench import baseline, brokers, desk, scenarios
+from copytui.bench import baseline, brokers, desk, floor, scenarios
 from copytui.bench.stats import current_rss_mb, peak_rss_mb, ratio
 
-SCENARIOS = ("overhead", "e2e", "burst", "journal", "baseline", "desk")
+SCENARIOS = ("floor", "overhead", "e2e", "burst", "journal", "baseline", "desk")
 BROKER_LATENCY_MS = 50.0
 
 
@@ -110,7 +110,7 @@ class Result:
         return all(not s.get("lost") and not s["incomplete"] for s in self.scenarios)
 
     def to_json(self) -> dict[str, Any]:
-        from copytui.bench.report import targets
+        from copytui.bench.report import ratios, targets
 
         p = self.plan
         return {
@@ -133,6 +133,7 @@ class Result:
             "baseline_ratio": self.baseline_ratio,
             "baseline_p50_ratio": self.baseline_p50_ratio,
             "definitions": DEFINITIONS,
+            "ratios": ratios(self),
             "targets": targets(self),
             "notes": self.notes,
         }
@@ -140,6 +141,9 @@ class Result:
 
 DEFINITIONS = {
     "internal_ms": "per leader fill: leader event read (recv_ns) -> last follower order written (max sent_ns)",
+    "floor": "the wire's floor: a leader frame read -> as many pre-built order frames written to as many loopback"
+    " sockets, no copier logic (adapter 'wire')",
+    "ratios": "each adapter's internal p50 / p99 over paper's and over the floor's, same follower count, same run",
     "e2e_ms": "per leader fill: leader event read -> last follower acknowledgement read (max ack_ns)",
     "to_journal_ms": "the part of internal_ms before the journal commit begins: signal built, routed per follower",
     "lost": "leader fills for which some follower has no order in the journal",
@@ -155,6 +159,11 @@ DEFINITIONS = {
 async def run(plan: Plan, progress: Callable[[str], None] = lambda _msg: None) -> Result:
     res = Result(plan=plan, rss_start_mb=peak_rss_mb())
     only = set(plan.only)
+    if "floor" in only:
+        for n in sorted(plan.followers):
+            progress(f"floor: {n} pre-built order frames to {n} loopback sockets, {plan.samples} times")
+            measured = await floor.samples(n, plan.samples, plan.warmup)
+            res.scenarios.append(scenarios.row("floor", "wire", n, measured))
     if "overhead" in only:
         for name in plan.adapters:
             broker = brokers.find(name)
