@@ -33,6 +33,35 @@ def test_intents_survive_a_crash_before_the_flush(tmp_path) -> None:
     j2.close()
 
 
+def test_a_crash_leaves_intents_that_carry_the_signals_times(tmp_path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path)
+    sig = _signal(3).model_copy(update={"recv_ns": 111, "wall_ns": 222})
+    assert j.commit_signal(sig, _orders(3, 2))
+    j.abandon()
+    db = sqlite3.connect(path)  # a journal of an earlier version: each row of the blob carries the times
+    db.execute("UPDATE signals SET pending_intents = ? WHERE id = 's3'", (
+        '[["c3-x","s3","fx","place","ES","ES","buy",1,"market",null,null,null,null,null,"pending",null,null,'
+        '111,5,222]]',))  # fmt: skip
+    db.commit()
+    db.close()
+    j2 = Journal(path)
+    got = j2.db.execute("SELECT client_order_id, recv_ns, wall_ns FROM intents WHERE signal_id = 's3'").fetchall()
+    j2.close()
+    assert got == [("c3-x", 111, 222)]
+
+
+def test_intents_keep_the_signals_times(tmp_path) -> None:
+    j = Journal(tmp_path / "j.sqlite3")
+    sig = _signal(4).model_copy(update={"recv_ns": 333, "wall_ns": 444})
+    j.commit_signal(sig, _orders(4, 3))
+    j.abandon()
+    j2 = Journal(tmp_path / "j.sqlite3")  # copied out of the new, shorter blob after the crash
+    got = j2.db.execute("SELECT DISTINCT recv_ns, wall_ns FROM intents WHERE signal_id = 's4'").fetchall()
+    assert got == [(333, 444)] and j2.db.execute("SELECT COUNT(*) FROM intents").fetchone()[0] == 3
+    j2.close()
+
+
 def test_files_are_private_and_newer_schema_refused(tmp_path) -> None:
     path = tmp_path / "j.sqlite3"
     j = Journal(path)

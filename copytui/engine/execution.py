@@ -68,13 +68,15 @@ class Execution:
             target = f.state.intents.get(order.target_client_order_id)
             if target is not None and target.broker_order_id and not order.broker_order_id:
                 order = order.model_copy(update={"broker_order_id": target.broker_order_id})
-        call: dict[OrderAction, Callable[[FollowerOrder], Awaitable[OrderAck]]] = {
-            OrderAction.PLACE: adapter.place,
-            OrderAction.MODIFY: adapter.modify,
-            OrderAction.CANCEL: adapter.cancel,
-        }
+        send: Callable[[FollowerOrder], Awaitable[OrderAck]] = (
+            adapter.place
+            if order.action is OrderAction.PLACE
+            else adapter.modify
+            if order.action is OrderAction.MODIFY
+            else adapter.cancel
+        )
         try:
-            ack = await self._send_paced(f, order, call[order.action])
+            ack = await self._send_paced(f, order, send)
         except (TimeoutError, AmbiguousOutcome) as exc:
             # invariant 4: we do not know whether the broker has it; ask it later, never resend blindly
             self._unknown(f, it, order, f"no answer: {exc or 'timeout'}")

@@ -10,13 +10,14 @@ in a crash loses nothing, because recovery asks the broker by client order id.
 from __future__ import annotations
 
 import contextlib
-import json
 import operator
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+import orjson
 
 from copytui.journal.restore import JournaledIntent, RestartState, read_restart_state, read_unresolved
 from copytui.journal.schema import JournalError, create_private_file, migrate, tighten_side_files
@@ -48,8 +49,10 @@ _INSERT_EXECUTION = "INSERT OR IGNORE INTO executions VALUES (?,?,?,?,?,?,?,?,?,
 CHECKPOINT_EVERY_S = 2.0
 """How often the WAL is copied back into the database (see ``Journal._start_checkpointer``)."""
 
-# A signal's intents travel inside its row until the flusher copies them out: (signal id, rows).
-_Materialize = tuple[str, list[list[SqlValue]]]
+# A signal's intents travel inside its row until the flusher copies them out: (signal id, each
+# intent's own fields, the signal's recv_ns, journaled_ns and wall_ns that every one of them shares).
+_Materialize = tuple[str, list[tuple[SqlValue, ...]], tuple[SqlValue, ...]]
+_OWN_FIELDS = 17  # the fields _intent_fields reads
 
 
 class Journal:
@@ -100,33 +103,38 @@ class Journal:
         into the ``intents`` table moments later, and a journal opened after a crash does so first.
         """
         now = time.perf_counter_ns()
-        tail = (signal.recv_ns, now, signal.wall_ns)
-        rows = [list(_intent_fields(o) + tail) for o in intents]
+        rows: list[tuple[SqlValue, ...]] = [_intent_fields(o) for o in intents]
         cur = self.db.execute(
             _INSERT_SIGNAL,
             (
                 signal.id, signal.leader, signal.kind, signal.leader_order_id, signal.symbol, signal.side,
                 signal.order_type, signal.qty, signal.price, signal.stop_price, signal.fill_qty, signal.cum_qty,
                 signal.fill_price, signal.leader_position, signal.wall_ns, signal.recv_ns, now,
-                json.dumps(rows, separators=(",", ":")) if rows else None,
+                orjson.dumps(rows) if rows else None,
             ),
         )  # fmt: skip
         if cur.rowcount == 0:
             self.count("duplicates_dropped")
             return False
         if rows:
-            self._materialize.append((signal.id, rows))
+            self._materialize.append((signal.id, rows, (signal.recv_ns, now, signal.wall_ns)))
         return True
 
     def _write_intents(self, batch: list[_Materialize]) -> None:
         """Inside a transaction: copy journaled intents into their table."""
-        self.db.executemany(_INSERT_INTENT, [tuple(r) for _, rows in batch for r in rows])
-        self.db.executemany("UPDATE signals SET pending_intents = NULL WHERE id = ?", [(sid,) for sid, _ in batch])
+        self.db.executemany(_INSERT_INTENT, [(*r, *tail) for _, rows, tail in batch for r in rows])
+        self.db.executemany("UPDATE signals SET pending_intents = NULL WHERE id = ?", [(sid,) for sid, _, _ in batch])
 
     def _materialize_leftovers(self) -> None:
         """After a crash: intents still inside their signal's row are copied out before anything else."""
-        cur = self.db.execute("SELECT id, pending_intents FROM signals WHERE pending_intents IS NOT NULL")
-        left: list[_Materialize] = [(sid, json.loads(blob)) for sid, blob in cur]
+        cur = self.db.execute(
+            "SELECT id, pending_intents, recv_ns, journaled_ns, wall_ns FROM signals WHERE pending_intents IS NOT NULL"
+        )
+        left: list[_Materialize] = [
+            # journals written before the shared times left the blob carry them in every row
+            (sid, [tuple(r[:_OWN_FIELDS]) for r in orjson.loads(blob)], (recv, journaled, wall))
+            for sid, blob, recv, journaled, wall in cur
+        ]
         if left:
             self.db.execute("BEGIN")
             self._write_intents(left)
