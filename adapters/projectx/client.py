@@ -73,6 +73,7 @@ class ProjectXAdapter(GatewayOrders):
             order_timeout_s=opts.order_timeout_s,
             order_max_wait_s=opts.order_max_wait_s,
             token_lifetime_s=opts.session_hours * 3600.0,
+            lean_orders=opts.order_http == "lean",
         )
         self.hub_url = hub_url
         self.account_id = account_id

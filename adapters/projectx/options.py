@@ -7,7 +7,7 @@ the account's gateway is: the simulator (host and port), the firm's gateway, or 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -72,6 +72,9 @@ class ProjectXOptions(BaseModel):
     """The session token's life when the token does not say it."""
     reconnect_delay_s: Positive = 0.05
     """The first wait before the user hub is opened again (doubling, at most 5 s)."""
+    order_http: Literal["lean", "aiohttp"] = "lean"
+    """How order requests go out: ``lean`` (keep-alive connections of their own, one write per
+    order, orderline.py) or ``aiohttp`` (the session reads use). Both never resend an order."""
     lookback_h: Positive = 24.0
     """How far back order and trade searches look (find_order, fills_since)."""
 

@@ -23,8 +23,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+import orjson
 
 from adapters.base import AmbiguousOutcome, AuthFailed, BrokerError, Disconnected, RateLimited
+from adapters.projectx.orderline import OrderLine
 from adapters.projectx.ratelimit import TokenBucket
 
 log = logging.getLogger("copytui.adapters.projectx")
@@ -82,6 +84,7 @@ class GatewayRest:
         order_timeout_s: float = 5.0,
         order_max_wait_s: float = 0.5,
         token_lifetime_s: float = TOKEN_LIFETIME_S,
+        lean_orders: bool = True,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.username = username
@@ -98,6 +101,8 @@ class GatewayRest:
         self.logins = 0
         self.validations = 0
         self._auth_lock = asyncio.Lock()
+        self.order_line = OrderLine(self.api_url) if lean_orders else None
+        """Order requests (``write``) on connections of their own; None: through aiohttp too."""
 
     # ----------------------------------------------------------- session
     async def open(self) -> aiohttp.ClientSession:
@@ -113,6 +118,8 @@ class GatewayRest:
         return self.session
 
     async def close(self) -> None:
+        if self.order_line is not None:
+            self.order_line.close()
         if self.session is not None:
             await self.session.close()
         self.session = None
@@ -200,8 +207,10 @@ class GatewayRest:
         if auth and refresh:
             await self.fresh_token()
         await self.bucket.acquire(self.order_max_wait_s if write else self.timeout_s, what)
-        headers = {"Authorization": f"Bearer {self.token}"} if auth else {}
         wire = wire if wire is not None else Wire()
+        if write and self.order_line is not None:
+            return await self._lean(path, body, what=what, auth=auth, wire=wire)
+        headers = {"Authorization": f"Bearer {self.token}"} if auth else {}
         timeout = aiohttp.ClientTimeout(total=self.order_timeout_s if write else self.timeout_s)
         try:
             async with session.post(
@@ -218,6 +227,25 @@ class GatewayRest:
                 raise BrokerError(f"ProjectX {what}: {why}") from None
             raise Disconnected(f"ProjectX {what} not sent: {why}") from None
         return self._answer(status, raw, retry_after, what=what, write=write)
+
+    async def _lean(
+        self, path: str, body: dict[str, Any] | None, *, what: str, auth: bool, wire: Wire
+    ) -> dict[str, Any]:
+        assert self.order_line is not None
+        stamp = [0]
+        try:
+            async with asyncio.timeout(self.order_timeout_s):
+                status, raw, retry_after = await self.order_line.post(
+                    path, orjson.dumps(body) if body is not None else b"", self.token if auth else None, stamp
+                )
+        except (TimeoutError, OSError) as exc:
+            wire.body_ns = stamp[0]
+            why = "no answer in time" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            if wire.sent_ns:
+                raise AmbiguousOutcome(f"ProjectX {what}: {why} after the request was sent; ask by customTag") from None
+            raise Disconnected(f"ProjectX {what} not sent: {why}") from None
+        wire.body_ns = stamp[0]
+        return self._answer(status, raw, retry_after, what=what, write=True)
 
     def _answer(self, status: int, raw: bytes, retry_after: str | None, *, what: str, write: bool) -> dict[str, Any]:
         if status == 429:

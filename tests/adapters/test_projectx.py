@@ -792,3 +792,18 @@ class TestProjectXConformance(AdapterConformance):
 async def _px_qty(venue: Venue, qty: int) -> bool:
     held = {p.symbol: p.qty for p in await venue.adapter.positions()}
     return held.get(venue.symbol, 0) == qty
+
+
+class TestProjectXConformanceOverAiohttp(AdapterConformance):
+    """The same suite with ``order_http: aiohttp``: order requests through the session reads use."""
+
+    @pytest.fixture
+    async def venue(self) -> AsyncIterator[Venue]:
+        exchange = PaperExchange(seed=5)
+        async with ProjectXSimulator(exchange, users={USER: API_KEY}, accounts={1001: "PRAC-1001"}) as sim:
+
+            def make() -> BrokerAdapter:
+                return make_adapter(sim, order_http="aiohttp")
+
+            async with Venue.open(exchange, "PRAC-1001", make, lambda: sim.drop_hub(1001)) as v:
+                yield v
