@@ -33,5 +33,6 @@ def test_import_contracts_of_the_rooms_hold() -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     import tomllib
 
-    contracts = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
     assert "BROKEN" not in out.stdout and f"Contracts: {len(contracts)} kept, 0 broken" in out.stdout

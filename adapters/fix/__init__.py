@@ -13,12 +13,13 @@ from adapters.base import AdapterContext, BrokerAdapter
 
 if TYPE_CHECKING:
     from adapters.fix.client import FixAdapter
-    from adapters.fix.session_config import FixConfigError, FixOptions, parse_options
+    from adapters.fix.session_config import FixAccount, FixConfigError, FixOptions, parse_options
 
-__all__ = ["FixAdapter", "FixConfigError", "FixOptions", "create_adapter", "parse_options"]
+__all__ = ["FixAccount", "FixAdapter", "FixConfigError", "FixOptions", "create_adapter", "parse_options"]
 
 _LAZY = {
     "FixAdapter": "adapters.fix.client",
+    "FixAccount": "adapters.fix.session_config",
     "FixConfigError": "adapters.fix.session_config",
     "FixOptions": "adapters.fix.session_config",
     "parse_options": "adapters.fix.session_config",
@@ -35,7 +36,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def session_dir(ctx: AdapterContext, opts: FixOptions) -> Path:
+def session_dir(ctx: AdapterContext, opts: FixAccount) -> Path:
     """Where the session's sequence numbers and message log live: under copytui's data directory
     (a temporary one when none was given, so sequence numbers then start anew each run)."""
     base = Path(ctx.data_dir).expanduser() if ctx.data_dir else Path(tempfile.mkdtemp(prefix="copytui-fix-"))

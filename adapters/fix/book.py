@@ -4,7 +4,8 @@ derived from them. Lives on the event loop (the adapter hands quickfix's callbac
 An order is known by its *root*: the first ClOrdID it had (copytui's client order id). A cancel or
 replace gives it new ClOrdIDs on the wire; they all map back to the root, so every AccountEvent
 names the order copytui placed. Positions start from the last RequestForPositions snapshot, when
-the gateway answers one, and move with each fill after it; without snapshots they are the
+the gateway answers one, and move with each fill after it (netted by
+:func:`copytui.models.apply_fill`, the one position arithmetic); without snapshots they are the
 session's own fills.
 
 A fill is known by :func:`fill_identity`, never by its ExecID alone (DESIGN.md invariant 12).
@@ -13,7 +14,8 @@ A fill is known by :func:`fill_identity`, never by its ExecID alone (DESIGN.md i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.fix.wire import (
     ET_CANCELED,
@@ -26,7 +28,17 @@ from adapters.fix.wire import (
     ET_TRADE,
     ExecReport,
 )
-from copytui.models import MAX_QTY, AccountEvent, EventKind, OrderInfo, OrderStatus, OrderType, Position, Side
+from copytui.models import (
+    MAX_QTY,
+    AccountEvent,
+    EventKind,
+    OrderInfo,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    apply_fill,
+)
 
 
 @dataclass
@@ -254,7 +266,9 @@ class SessionBook:
             return []  # no ExecID to tell a resend from a new fill: the cumulative quantity does
         filled = max(o.filled, cum)
         avg = rep.avg_px if rep.avg_px else ((o.avg_px or 0.0) * o.filled + rep.last_px * rep.last_qty) / max(filled, 1)
-        pos = self._moved(o.symbol, o.side.sign * rep.last_qty, rep.last_px)
+        held = self.positions.get(o.symbol, _Pos())
+        net, net_avg, _ = apply_fill(held.qty, held.avg, o.side.sign * rep.last_qty, rep.last_px)
+        pos = _Pos(net, net_avg)  # the book's own is changed only once the fill is known usable
         if not (cum <= MAX_QTY and abs(pos.qty) <= MAX_QTY and math.isfinite(avg) and math.isfinite(pos.avg)):
             # nothing is counted: the book stays as it was, the client logs this report as unusable
             raise ValueError(
@@ -291,26 +305,8 @@ class SessionBook:
         )
         return [fill, position]
 
-    def _moved(self, symbol: str, delta: int, px: float) -> _Pos:
-        """The symbol's position after a fill of ``delta`` at ``px`` (the book's own is not changed)."""
-        pos = replace(self.positions.get(symbol, _Pos()))
-        if pos.qty == 0 or (pos.qty > 0) == (delta > 0):
-            total = pos.qty + delta
-            pos.avg = (pos.avg * abs(pos.qty) + px * abs(delta)) / abs(total)
-            pos.qty = total
-        elif abs(delta) <= abs(pos.qty):
-            pos.qty += delta
-            if pos.qty == 0:
-                pos.avg = 0.0
-        else:
-            pos.qty += delta
-            pos.avg = px
-        return pos
-
-    def _event(
-        self, o: TrackedOrder, kind: EventKind, seq: int, recv_ns: int, wall_ns: int, **kw: object
-    ) -> AccountEvent:
-        base: dict[str, object] = dict(
+    def _event(self, o: TrackedOrder, kind: EventKind, seq: int, recv_ns: int, wall_ns: int, **kw: Any) -> AccountEvent:
+        base: dict[str, Any] = dict(
             account=self.account,
             kind=kind,
             order_id=o.order_id or o.root,
@@ -328,4 +324,4 @@ class SessionBook:
             recv_ns=recv_ns,
         )
         base.update(kw)
-        return AccountEvent(**base)  # type: ignore[arg-type]
+        return AccountEvent(**base)

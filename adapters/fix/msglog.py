@@ -17,6 +17,7 @@ from typing import IO
 
 import quickfix as fix
 
+from adapters.fix.qf import Log, LogFactory
 from adapters.fix.wire import scrub
 
 log = logging.getLogger("adapters.fix")
@@ -24,7 +25,7 @@ log = logging.getLogger("adapters.fix")
 EventSink = Callable[[str], None]
 
 
-class _ScrubbedLog(fix.Log):
+class _ScrubbedLog(Log):
     def __init__(self, owner: ScrubbedLogFactory, session: str) -> None:
         super().__init__()
         self.owner = owner
@@ -36,17 +37,17 @@ class _ScrubbedLog(fix.Log):
     def backup(self) -> None:
         return None
 
-    def onIncoming(self, raw: str) -> None:  # noqa: N802 - quickfix's name
+    def onIncoming(self, raw: str) -> None:
         self.owner.write("in ", raw)
 
-    def onOutgoing(self, raw: str) -> None:  # noqa: N802 - quickfix's name
+    def onOutgoing(self, raw: str) -> None:
         self.owner.write("out", raw)
 
-    def onEvent(self, text: str) -> None:  # noqa: N802 - quickfix's name
+    def onEvent(self, text: str) -> None:
         self.owner.event(self.session, text)
 
 
-class ScrubbedLogFactory(fix.LogFactory):
+class ScrubbedLogFactory(LogFactory):
     """One log file (or none) for an engine's sessions. Called on quickfix's threads and on the
     thread that sends; writes are small, line-sized and serialized by a lock."""
 
@@ -61,8 +62,8 @@ class ScrubbedLogFactory(fix.LogFactory):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
 
-    def create(self, *args: object) -> _ScrubbedLog:
-        session = args[0].toString() if args else "engine"  # type: ignore[attr-defined]
+    def create(self, *args: fix.SessionID) -> _ScrubbedLog:
+        session = str(args[0].toString()) if args else "engine"
         entry = _ScrubbedLog(self, session)
         entry.__disown__()  # quickfix deletes it through destroy(); Python must not free it too
         self._logs.append(entry)

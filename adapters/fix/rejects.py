@@ -4,11 +4,11 @@ where copytui knows one, the account option that fixes it."""
 from __future__ import annotations
 
 from adapters.fix import wire as w
-from adapters.fix.session_config import FixOptions
+from adapters.fix.session_config import FixAccount
 from copytui.models import OrderType
 
 
-def describe(f: w.Fields, msg_type: str, sent_type: OrderType | None, opts: FixOptions) -> str:
+def describe(f: w.Fields, msg_type: str, sent_type: OrderType | None, opts: FixAccount) -> str:
     """The text of a session (35=3) or business (35=j) reject ``f`` of a message of ``msg_type``
     ("" when unknown); ``sent_type``: the order type of the refused NewOrderSingle, if it was one."""
     refused = msg_type or f.get(w.REF_MSG_TYPE)
@@ -26,7 +26,7 @@ def describe(f: w.Fields, msg_type: str, sent_type: OrderType | None, opts: FixO
     return f"{reason}; {fix_hint}" if fix_hint else reason
 
 
-def hint(tag: str, sent_type: OrderType | None, opts: FixOptions) -> str:
+def hint(tag: str, sent_type: OrderType | None, opts: FixAccount) -> str:
     """The option that may fix a refused tag, in one clause; "" when copytui knows none."""
     if tag == str(w.ORD_TYPE) and sent_type is OrderType.MARKET:
         return (

@@ -1,4 +1,8 @@
-"""FIX account options from copytui's config, and the quickfix SessionSettings built from them.
+"""FIX account options from copytui's config: :class:`FixOptions`, the model of a ``broker: fix``
+account's ``options:`` mapping (declared in adapters/fix/spec.py), and :class:`FixAccount`, those
+options with the account's own keys, as the adapter uses them. Importing this needs no quickfix:
+``copytui config check`` reads the model without it (the quickfix settings are built in
+:mod:`adapters.fix.quickfix_settings`).
 
 Options (``options:`` of a ``broker: fix`` account; host and port are the account's own keys):
 
@@ -33,169 +37,114 @@ error.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-import quickfix as fix
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from adapters.fix.wire import VERSIONS
-
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$")
-_COMP_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_TIME = r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$"
+_COMP_ID = r"^[A-Za-z0-9_.\-]{1,64}$"
+Read = Literal["auto", "request", "session"]
 
 
 class FixConfigError(ValueError):
     """A FIX account option that cannot work, said in one line with its fix."""
 
 
-@dataclass(frozen=True)
-class FixOptions:
+class _Problem(ValueError):
+    """A check across keys or on the disk, raised inside the model: its key, what is wrong, the fix."""
+
+    def __init__(self, key: str, problem: str, fix_hint: str) -> None:
+        super().__init__(f"{problem}. {fix_hint}")
+        self.key, self.problem, self.fix_hint = key, problem, fix_hint
+
+
+class FixOptions(BaseModel):
+    """``options:`` of a ``broker: fix`` account. Strict, as YAML gives them: a whole number is
+    never a string or true, a flag is true or false; unknown keys are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+
+    sender_comp_id: str = Field(pattern=_COMP_ID)
+    """Our SenderCompID (49), as the gateway gave it."""
+    target_comp_id: str = Field(pattern=_COMP_ID)
+    """The gateway's TargetCompID (56)."""
+    begin_string: Literal["FIX.4.2", "FIX.4.4"] = "FIX.4.4"
+    heartbeat_interval: int = Field(30, ge=1, le=3600)
+    """HeartBtInt (108), seconds."""
+    reset_on_logon: bool = False
+    """Send ResetSeqNumFlag=Y on every logon (the gateway then cannot resend what copytui missed)."""
+    reconnect_interval: int = Field(5, ge=1, le=3600)
+    """Seconds between quickfix's reconnect attempts."""
+    marketable_limit_ticks: int | None = Field(None, ge=0, le=1000)
+    """Send market orders as limits this many ticks through the reference price (gateways without
+    market orders)."""
+    positions: Read = "auto"
+    """RequestForPositions (AN): auto (asked once, in the background), request (every read), session."""
+    open_orders: Read = "auto"
+    """OrderMassStatusRequest (AF): auto, request or session, as ``positions``."""
+    order_status_request: bool = True
+    """Ask the gateway (OrderStatusRequest H) about ClOrdIDs this session does not know."""
+    ack_timeout_s: float = Field(5.0, ge=0.1, le=120)
+    """Seconds an order waits for its first answer before its outcome is ambiguous."""
+    request_timeout_s: float = Field(3.0, ge=0.1, le=120)
+    """Seconds an AN / AF / H request waits for its answer."""
+    logon_timeout_s: float = Field(10.0, ge=0.1, le=300)
+    """Seconds ``connect()`` waits for the logon."""
+    clordid_max_len: int = Field(32, ge=10, le=64)
+    """The longest ClOrdID the gateway takes."""
+    symbol_suffix: str = ""
+    """Appended to Symbol (55) on the wire, e.g. a contract month."""
+    start_time: str | None = Field(None, pattern=_TIME)
+    """Session start, UTC HH:MM:SS (sequence numbers reset then); with end_time, or neither: non-stop."""
+    end_time: str | None = Field(None, pattern=_TIME)
+    data_dictionary: str = ""
+    """A quickfix XML spec to validate incoming messages with; none: messages are read leniently."""
+    message_log: bool = True
+    """Write a message log (secrets masked) beside the session store."""
+
+    @field_validator("data_dictionary")
+    @classmethod
+    def _dictionary_is_a_file(cls, value: str) -> str:
+        if not value:
+            return ""
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise _Problem("options.data_dictionary", f"{value} is not a file", "point it at a quickfix XML spec")
+        return str(path)
+
+    @model_validator(mode="after")
+    def _schedule_has_both_ends(self) -> FixOptions:
+        if (self.start_time is None) != (self.end_time is None):
+            raise _Problem("options.start_time/end_time", "only one is set", "set both (UTC HH:MM:SS) or neither")
+        return self
+
+
+class FixAccount(FixOptions):
+    """A FIX account as the adapter uses it: its options and the account's own keys."""
+
     name: str
     host: str
     port: int
-    sender_comp_id: str
-    target_comp_id: str
-    begin_string: str = "FIX.4.4"
-    heartbeat_interval: int = 30
-    reset_on_logon: bool = False
-    reconnect_interval: int = 5
-    marketable_limit_ticks: int | None = None
-    positions: str = "auto"
-    open_orders: str = "auto"
-    order_status_request: bool = True
-    ack_timeout_s: float = 5.0
-    request_timeout_s: float = 3.0
-    logon_timeout_s: float = 10.0
-    clordid_max_len: int = 32
-    symbol_suffix: str = ""
-    start_time: str | None = None
-    end_time: str | None = None
-    data_dictionary: str = ""
-    message_log: bool = True
     username: str | None = None
     account_id: str | None = None
-
-    @property
-    def session_id(self) -> fix.SessionID:
-        return fix.SessionID(self.begin_string, self.sender_comp_id, self.target_comp_id)
 
     @property
     def label(self) -> str:
         return f"{self.begin_string} {self.sender_comp_id}->{self.target_comp_id} at {self.host}:{self.port}"
 
+    def carries(self, account: str | None) -> bool:
+        """Whether a report naming Account (1) ``account`` is about this account (one naming none is)."""
+        return not (self.account_id and account and account != self.account_id)
 
-_KNOWN = {
-    "begin_string",
-    "sender_comp_id",
-    "target_comp_id",
-    "heartbeat_interval",
-    "reset_on_logon",
-    "reconnect_interval",
-    "marketable_limit_ticks",
-    "positions",
-    "open_orders",
-    "order_status_request",
-    "ack_timeout_s",
-    "request_timeout_s",
-    "logon_timeout_s",
-    "clordid_max_len",
-    "symbol_suffix",
-    "start_time",
-    "end_time",
-    "data_dictionary",
-    "message_log",
-}
+    def wire_symbol(self, symbol: str) -> str:
+        return symbol + self.symbol_suffix
 
-
-def parse_options(account: Any) -> FixOptions:
-    """FixOptions from an AccountConfig; every problem is one FixConfigError line naming the key."""
-    name = account.name
-    opts: dict[str, Any] = dict(account.options or {})
-
-    def bad(key: str, problem: str, fix_hint: str) -> FixConfigError:
-        return FixConfigError(f"fix account {name}: {key}: {problem}. {fix_hint}")
-
-    unknown = sorted(set(opts) - _KNOWN)
-    if unknown:
-        raise bad(
-            f"options.{unknown[0]}", "unknown FIX option", f"use one of: {', '.join(sorted(_KNOWN))} (see README, FIX)"
-        )
-    if not account.host or not account.port:
-        raise bad("host/port", "not set", "set host and port to the FIX gateway's address (simulator: 127.0.0.1)")
-
-    def text(key: str, default: str | None = None, pattern: re.Pattern[str] | None = None) -> str | None:
-        value = opts.get(key, default)
-        if value is None:
-            return None
-        if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
-            raise bad(f"options.{key}", f"{value!r} is not valid", _HINTS.get(key, "see README, FIX"))
-        return value
-
-    def integer(key: str, default: int | None, lo: int, hi: int) -> int | None:
-        value = opts.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise bad(f"options.{key}", f"{value!r} is not a whole number from {lo} to {hi}", "change it")
-        return value
-
-    def number(key: str, default: float, lo: float, hi: float) -> float:
-        value = opts.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise bad(f"options.{key}", f"{value!r} is not a number from {lo:g} to {hi:g}", "change it")
-        return float(value)
-
-    def flag(key: str, default: bool) -> bool:
-        value = opts.get(key, default)
-        if not isinstance(value, bool):
-            raise bad(f"options.{key}", f"{value!r} is not true or false", "write true or false")
-        return value
-
-    def choice(key: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = opts.get(key, default)
-        if value not in allowed:
-            raise bad(f"options.{key}", f"{value!r} is not allowed", f"use one of {', '.join(allowed)}")
-        return str(value)
-
-    sender = text("sender_comp_id", None, _COMP_ID)
-    target = text("target_comp_id", None, _COMP_ID)
-    if not sender or not target:
-        missing = "sender_comp_id" if not sender else "target_comp_id"
-        raise bad(f"options.{missing}", "not set", "set it to the CompID your FIX gateway gave you")
-    start, end = text("start_time", None, _TIME), text("end_time", None, _TIME)
-    if (start is None) != (end is None):
-        raise bad("options.start_time/end_time", "only one is set", "set both (UTC HH:MM:SS) or neither")
-    dictionary = text("data_dictionary", "") or ""
-    if dictionary and not Path(dictionary).expanduser().is_file():
-        raise bad("options.data_dictionary", f"{dictionary} is not a file", "point it at a quickfix XML spec")
-    return FixOptions(
-        name=name,
-        host=account.host,
-        port=account.port,
-        sender_comp_id=sender,
-        target_comp_id=target,
-        begin_string=choice("begin_string", "FIX.4.4", VERSIONS),
-        heartbeat_interval=integer("heartbeat_interval", 30, 1, 3600) or 30,
-        reset_on_logon=flag("reset_on_logon", False),
-        reconnect_interval=integer("reconnect_interval", 5, 1, 3600) or 5,
-        marketable_limit_ticks=integer("marketable_limit_ticks", None, 0, 1000),
-        positions=choice("positions", "auto", ("auto", "request", "session")),
-        open_orders=choice("open_orders", "auto", ("auto", "request", "session")),
-        order_status_request=flag("order_status_request", True),
-        ack_timeout_s=number("ack_timeout_s", 5.0, 0.1, 120),
-        request_timeout_s=number("request_timeout_s", 3.0, 0.1, 120),
-        logon_timeout_s=number("logon_timeout_s", 10.0, 0.1, 300),
-        clordid_max_len=integer("clordid_max_len", 32, 10, 64) or 32,
-        symbol_suffix=text("symbol_suffix", "") or "",
-        start_time=start,
-        end_time=end,
-        data_dictionary=str(Path(dictionary).expanduser()) if dictionary else "",
-        message_log=flag("message_log", True),
-        username=account.username,
-        account_id=account.account_id,
-    )
+    def local_symbol(self, wire: str) -> str:
+        """copytui's symbol of a Symbol (55) the gateway sent."""
+        suffix = self.symbol_suffix
+        return wire[: -len(suffix)] if suffix and wire.endswith(suffix) else wire
 
 
 _HINTS = {
@@ -206,67 +155,59 @@ _HINTS = {
 }
 
 
-# ----------------------------------------------------------------- quickfix settings
-def _schedule(d: fix.Dictionary, start: str | None, end: str | None) -> None:
-    if start and end:
-        d.setString("StartTime", start)
-        d.setString("EndTime", end)
-    else:
-        d.setString("StartTime", "00:00:00")
-        d.setString("EndTime", "00:00:00")
-        d.setString("NonStopSession", "Y")
+def parse_options(account: Any) -> FixAccount:
+    """The FixAccount of an AccountConfig; every problem is one FixConfigError line naming the key."""
+    name = account.name
+    given = dict(account.options or {})
+    unknown = sorted(set(given) - set(FixOptions.model_fields))
+    if unknown:  # first: a misspelt key is the likeliest cause of every other complaint
+        known = ", ".join(sorted(FixOptions.model_fields))
+        raise _error(name, f"options.{unknown[0]}", "unknown FIX option", f"use one of: {known} (see README, FIX)")
+    if not account.host or not account.port:
+        raise _error(
+            name, "host/port", "not set", "set host and port to the FIX gateway's address (simulator: 127.0.0.1)"
+        )
+    try:
+        options = FixOptions.model_validate(given)
+    except ValidationError as exc:
+        raise _error(name, *_explain(exc.errors()[0])) from None
+    return FixAccount(
+        **options.model_dump(),
+        name=name,
+        host=account.host,
+        port=account.port,
+        username=account.username,
+        account_id=account.account_id,
+    )
 
 
-def initiator_settings(o: FixOptions, store_dir: Path) -> fix.SessionSettings:
-    """One initiator session. Outgoing messages are not persisted: copytui never lets quickfix
-    resend an order late (a resend request is answered with a gap fill), and so the Logon with its
-    password never lands in the store either."""
-    defaults = fix.Dictionary()
-    defaults.setString("ConnectionType", "initiator")
-    defaults.setString("FileStorePath", str(store_dir))
-    defaults.setString("PersistMessages", "N")
-    defaults.setString("SocketNodelay", "Y")
-    defaults.setInt("ReconnectInterval", o.reconnect_interval)
-    defaults.setInt("LogonTimeout", max(1, int(o.logon_timeout_s)))
-    defaults.setInt("LogoutTimeout", 2)
-    _schedule(defaults, o.start_time, o.end_time)
-    if o.data_dictionary:
-        defaults.setString("UseDataDictionary", "Y")
-        defaults.setString("DataDictionary", o.data_dictionary)
-        defaults.setString("AllowUnknownMsgFields", "Y")
-        defaults.setString("ValidateUserDefinedFields", "N")
-    else:
-        defaults.setString("UseDataDictionary", "N")
-    settings = fix.SessionSettings()
-    settings.set(defaults)
-    session = fix.Dictionary()
-    session.setString("SocketConnectHost", o.host)
-    session.setInt("SocketConnectPort", o.port)
-    session.setInt("HeartBtInt", o.heartbeat_interval)
-    session.setString("ResetOnLogon", "Y" if o.reset_on_logon else "N")
-    settings.set(o.session_id, session)
-    return settings
+def _error(name: str, key: str, problem: str, fix_hint: str) -> FixConfigError:
+    return FixConfigError(f"fix account {name}: {key}: {problem}. {fix_hint}")
 
 
-def acceptor_settings(
-    port: int, sessions: list[fix.SessionID], store_dir: Path, *, allowed: str = "127.0.0.1"
-) -> fix.SessionSettings:
-    """Acceptor sessions that keep what they send, so a client's resend request gets real resends.
+def _explain(err: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(key, what is wrong, how to fix it) of one error of :class:`FixOptions`, said for a trader."""
+    found = (err.get("ctx") or {}).get("error")
+    if isinstance(found, _Problem):
+        return found.key, found.problem, found.fix_hint
+    field = ".".join(str(part) for part in err["loc"])
+    key, value, kind = f"options.{field}", err.get("input"), err["type"]
+    if kind == "missing":
+        return key, "not set", "set it to the CompID your FIX gateway gave you"
+    if kind == "literal_error":
+        return key, f"{value!r} is not allowed", f"use one of {', '.join(_choices(field))}"
+    if kind == "bool_type":
+        return key, f"{value!r} is not true or false", "write true or false"
+    info = FixOptions.model_fields.get(field)
+    lo = next((m.ge for m in info.metadata if hasattr(m, "ge")), None) if info else None
+    hi = next((m.le for m in info.metadata if hasattr(m, "le")), None) if info else None
+    if info is not None and lo is not None:
+        if isinstance(info.default, float):
+            return key, f"{value!r} is not a number from {lo:g} to {hi:g}", "change it"
+        return key, f"{value!r} is not a whole number from {lo} to {hi}", "change it"
+    return key, f"{value!r} is not valid", _HINTS.get(field, "see README, FIX")
 
-    quickfix's acceptor binds every interface (it has no listen-address setting); sessions are
-    restricted to peers at ``allowed`` (AllowedRemoteAddresses), loopback by default."""
-    defaults = fix.Dictionary()
-    defaults.setString("ConnectionType", "acceptor")
-    defaults.setInt("SocketAcceptPort", port)
-    defaults.setString("AllowedRemoteAddresses", allowed)
-    defaults.setString("SocketReuseAddress", "Y")
-    defaults.setString("SocketNodelay", "Y")
-    defaults.setString("FileStorePath", str(store_dir))
-    defaults.setString("PersistMessages", "Y")
-    defaults.setString("UseDataDictionary", "N")
-    _schedule(defaults, None, None)
-    settings = fix.SessionSettings()
-    settings.set(defaults)
-    for sid in sessions:
-        settings.set(sid, fix.Dictionary())
-    return settings
+
+def _choices(field: str) -> tuple[str, ...]:
+    info = FixOptions.model_fields[field]
+    return tuple(str(a) for a in get_args(info.annotation))

@@ -6,6 +6,7 @@ from adapters.base import AdapterSpec, SecretField
 SPEC = AdapterSpec(
     name="fix",
     factory="adapters.fix:create_adapter",
+    options="adapters.fix.session_config:FixOptions",
     secrets=(SecretField("password", "FIX logon password (tag 554)"),),
     simulator="adapters.fix.simulator:serve",
     bench="adapters.fix.simulator:bench_accounts",

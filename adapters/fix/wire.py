@@ -268,7 +268,8 @@ class Fields:
 
     def groups(self, count_tag: int, first_tag: int) -> Iterator[dict[int, str]]:
         """The entries of a repeating group: each starts at ``first_tag``, after ``count_tag``."""
-        inside, entry = False, None
+        inside = False
+        entry: dict[int, str] | None = None
         for tag, value in self.pairs:
             if tag == count_tag:
                 inside = True

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from adapters.base import AmbiguousOutcome, AuthFailed, BrokerAdapter, Disconnected
-from adapters.fix import FixConfigError, parse_options
+from adapters.fix import FixConfigError, FixOptions, parse_options
 from adapters.fix.simulator import LockedExchange
 from adapters.kit.conformance import AdapterConformance, Venue
 from copytui.config import AccountConfig, load_config
@@ -60,6 +61,10 @@ class TestFixConformance(AdapterConformance):
         ({"sender_comp_id": "A", "target_comp_id": "SIM", "marketable_limit_ticks": -1}, "h", "0 to 1000"),
         ({"sender_comp_id": "A", "target_comp_id": "SIM", "start_time": "08:00:00"}, "h", "only one is set"),
         ({"sender_comp_id": "A", "target_comp_id": "SIM"}, None, "host/port: not set"),
+        ({"sender_comp_id": "A", "target_comp_id": "SIM", "ack_timeout_s": "5"}, "h", "not a number from 0.1 to 120"),
+        ({"sender_comp_id": "A", "target_comp_id": "SIM", "heartbeat_interval": 2.5}, "h", "not a whole number"),
+        ({"sender_comp_id": "A", "target_comp_id": "SIM", "message_log": "yes"}, "h", "is not true or false"),
+        ({"sender_comp_id": "A b", "target_comp_id": "SIM"}, "h", "options.sender_comp_id: 'A b' is not valid"),
     ],
 )
 def test_bad_options_are_one_line_errors(options: dict[str, object], host: str | None, expect: str) -> None:
@@ -68,6 +73,24 @@ def test_bad_options_are_one_line_errors(options: dict[str, object], host: str |
         parse_options(cfg)
     text = str(err.value)
     assert expect in text and text.startswith("fix account gw: ") and "\n" not in text
+
+
+def test_the_spec_declares_the_options_model_and_reading_it_needs_no_quickfix() -> None:
+    probe = (
+        "import sys\n"
+        "from adapters.base import AdapterSpec\n"
+        "from adapters.fix.spec import SPEC\n"
+        "model = AdapterSpec.load(SPEC.options)\n"
+        "assert model.__name__ == 'FixOptions', model\n"
+        "assert 'quickfix' not in sys.modules, 'reading the FIX options model imported quickfix'\n"
+        "print(sorted(model.model_fields))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "'sender_comp_id'" in out.stdout and "'marketable_limit_ticks'" in out.stdout
+    with pytest.raises(ValidationError):
+        FixOptions.model_validate({"sender_comp_id": "A", "target_comp_id": "B", "heartbeat": 5})
+    assert FixOptions.model_validate({"sender_comp_id": "A", "target_comp_id": "B"}).begin_string == "FIX.4.4"
 
 
 # ------------------------------------------------------------------ session and secrets

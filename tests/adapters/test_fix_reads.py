@@ -96,11 +96,11 @@ async def test_an_unanswered_read_never_holds_a_read(tmp_path: Path, begin: str)
             assert [(p.symbol, p.qty) for p in got] == [("ES", -3)]
             assert await asyncio.wait_for(a.open_orders(), GUARD_S) == []
         # answered while the gateway still owes its answer: nothing waited for it
-        assert not a._asking["positions"].done() and not a._asking["open_orders"].done()
+        assert not a.reads.asking["positions"].done() and not a.reads.asking["open_orders"].done()
         assert a.refused == {}
         assert (sim.received["AN"], sim.received["AF"]) == (1, 1)
         await a.disconnect()
-        assert all(t.done() for t in a._asking.values()) or not a._asking
+        assert all(t.done() for t in a.reads.asking.values()) or not a.reads.asking
 
 
 async def test_an_answer_that_comes_later_is_used_from_then_on(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ async def test_an_answer_that_comes_later_is_used_from_then_on(tmp_path: Path) -
             x.submit("LATE", symbol="ES", side=Side.BUY, qty=4)  # traded before copytui connected
         a = adapter(account("late", sim.port, sender, account_id="LATE"), tmp_path / "data")
         await a.connect()
-        await until("the snapshot", lambda: "positions" in a._answered)
+        await until("the snapshot", lambda: "positions" in a.reads.answered)
         assert [(p.symbol, p.qty) for p in await a.positions()] == [("ES", 4)]
         assert sim.received["AN"] == 2 and a.refused == {}
         await a.disconnect()
