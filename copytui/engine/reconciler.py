@@ -22,6 +22,7 @@ from copytui.engine.blotter import AlertLevel, Blotter, Reconciled
 from copytui.engine.copier import Copier
 from copytui.engine.execution import WAITING_ON_BROKER, Execution
 from copytui.engine.follower import Follower
+from copytui.engine.losslimit import LossLimits
 from copytui.engine.pnl import PnlBook
 from copytui.journal import Journal
 from copytui.models import OrderAction, OrderInfo, OrderStatus, Position
@@ -77,6 +78,7 @@ class Reconciler:
         self.interval_s = interval_s
         self.stop_for_risk = stop_for_risk
         self.drain = drain
+        self.loss = LossLimits(journal, blotter, pnl, stop_for_risk)
         self.leader_positions: dict[str, Position] = {}
         """The leader's positions as its broker last reported them."""
         self.last_reconcile_wall_ns = 0
@@ -265,46 +267,11 @@ class Reconciler:
         return drifts
 
     def start_loss_limit(self, f: Follower) -> None:
-        """Our P&L starts from the broker's positions just read; a daily loss limit that P&L cannot
-        keep refuses the follower (never silently off)."""
-        unknown = self.pnl.seed(f.state.name, f.positions.values())
-        f.state.loss_baseline = self.pnl.session_pnl(f.state.name)
-        if unknown:
-            self._refuse_unknown_loss(f, unknown, "refused at start")
-
-    def _refuse_unknown_loss(self, f: Follower, unknown: list[str], what: str) -> None:
-        limit = f.state.cfg.risk.daily_loss_limit
-        if limit is None or f.state.stopped_by_risk:
-            return
-        name = f.state.name
-        why = f"daily loss limit {limit:,.2f} cannot be computed: {'; '.join(unknown)}"
-        f.state.stopped_by_risk = why
-        f.state.paused = True  # its positions stay as they are: no syncs, no corrections
-        self.journal.operator_action("risk_refused", name, why)
-        self.blotter.alert(
-            AlertLevel.ERROR,
-            name,
-            "loss limit unknown",
-            f"follower {name} {what}: its {why}. Nothing is copied to it this session; "
-            "flatten it at the broker or remove its limit, then restart",
-        )
+        self.loss.start(f)
 
     async def _check_loss(self, f: Follower) -> None:
-        book, name = self.pnl, f.state.name
-        if f.state.loss_baseline is None and not book.unknown(name):  # positions unreadable at start
-            self.start_loss_limit(f)
-            return
-        for n in book.check(name, f.adapter.broker, f.positions, settled=not self._in_flight(f)):
-            self.blotter.alert(n.level, name, n.kind, n.message)
-        limit = f.state.cfg.risk.daily_loss_limit
-        pnl = book.session_pnl(name)
-        if pnl is None or f.state.loss_baseline is None:
-            self._refuse_unknown_loss(f, book.unknown(name), "stopped")
-            return
-        loss = f.state.loss_baseline - pnl
-        if limit is not None and loss >= limit and not f.state.stopped_by_risk:
-            await self.stop_for_risk(f.state.name, f"daily loss {loss:,.2f} reached the limit {limit:,.2f}")
-            await self.refresh_positions(f)
+        if await self.loss.check(f, settled=not self._in_flight(f)):
+            await self.refresh_positions(f)  # flattened by the limit: read what it holds now
 
     async def _resolve_unknown(self, f: Follower) -> None:
         for it in list(f.state.intents.values()):
