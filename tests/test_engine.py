@@ -372,3 +372,21 @@ async def test_an_order_without_answer_is_given_up_on_and_never_resent(tmp_path)
         assert [a.kind for a in h.engine.alerts if a.follower == "slow"][-1] == "order never arrived"
         assert h.rows("SELECT status FROM intents WHERE follower='slow'") == [("cancelled",)]
         assert h.x.accounts["slow"].submissions == []  # nothing reached the exchange, nothing resent
+
+
+async def test_a_reconcile_mid_copy_does_not_call_orders_on_their_way_drift(tmp_path) -> None:
+    slow = {"slow": Faults(latency_ms=600)}  # the order reaches the exchange 0.3 s after it is written
+    async with running(tmp_path, [follower("slow")], faults=slow) as h:
+        h.buy("ES", 2)
+        for _ in range(100):
+            await asyncio.sleep(0.005)
+            if h.engine.followers["slow"].busy:
+                break
+        await h.engine.reconcile_now()  # the order is on its way: the broker shows nothing yet
+        view = h.engine.snapshot().followers[0]
+        assert view.positions == {} and view.expected == {"ES": 2}
+        assert view.drift == {}  # expected, not drift
+        assert not [a for a in h.engine.alerts if a.kind == "drift"]
+        await h.settle()
+        await h.engine.reconcile_now()
+        assert h.engine.snapshot().followers[0].drift == {} and h.pos("slow", "ES") == 2

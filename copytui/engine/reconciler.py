@@ -250,11 +250,13 @@ class Reconciler:
             await self._check_loss(f)
             expected = f.state.expected(leader_qty)
             actual = {s: p.qty for s, p in f.positions.items()}
+            coming = f.state.on_its_way()
             f.expected = expected
             f.drift = {}
             in_flight = self._in_flight(f)
             for sym in sorted(set(expected) | set(actual)):
-                drift = expected.get(sym, 0) - actual.get(sym, 0)
+                # market orders on their way (sent, not yet filled) are what closes the gap, not drift
+                drift = expected.get(sym, 0) - actual.get(sym, 0) - coming.get(sym, 0)
                 rows.append((f.state.name, sym, expected.get(sym, 0), actual.get(sym, 0)))
                 if drift:
                     f.drift[sym] = drift

@@ -96,6 +96,24 @@ class FollowerState:
         if order.action is OrderAction.PLACE and order.status is not OrderStatus.SKIPPED:
             self.basis[order.leader_symbol] = self.basis.get(order.leader_symbol, 0) + order.signed_qty
 
+    def on_its_way(self) -> dict[str, int]:
+        """Per follower symbol, the signed unfilled part of market orders on their way and not yet
+        final: what the broker's position does not show yet but will. An order whose outcome is
+        unknown is not counted: until the broker is asked, the gap it may leave shows as drift."""
+        out: dict[str, int] = {}
+        for it in self.intents.values():
+            o = it.order
+            if (
+                o.action is OrderAction.PLACE
+                and o.order_type is OrderType.MARKET
+                and not it.status.final
+                and it.status is not OrderStatus.UNKNOWN
+            ):
+                left = o.qty - it.filled
+                if left > 0:
+                    out[o.symbol] = out.get(o.symbol, 0) + o.side.sign * left
+        return out
+
     def prune(self, keep: int) -> None:
         """Forget the oldest final intents beyond ``keep`` (dicts keep insertion order)."""
         excess = len(self.intents) - keep
