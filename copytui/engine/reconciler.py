@@ -402,14 +402,15 @@ class Reconciler:
                     )
 
     async def settle(self, passes: int = 6) -> dict[str, dict[str, int]]:
-        """Reconcile until no correctable drift is left (used when stopping)."""
+        """Reconcile until no correctable drift is left and no order is on its way (used when
+        stopping: a pass may itself copy leader fills it catches up on)."""
         drifts: dict[str, dict[str, int]] = {}
         for _ in range(passes):
             try:
                 drifts = await self.reconcile_once()
             except BrokerError:
                 return drifts
-            if not drifts:
+            if not drifts and not any(self._in_flight(f) for f in self.followers.values()):
                 return drifts
             await self.drain(3.0)
             await asyncio.sleep(0.15)
