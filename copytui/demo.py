@@ -45,6 +45,7 @@ followers:
     multiplier: 2
     max_position: 6
     max_order_qty: 3
+    risk: {daily_loss_limit: 2500}
   - name: echo
     broker: paper
     mode: fills

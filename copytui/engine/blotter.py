@@ -196,6 +196,9 @@ def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -
     s = f.stats
     p50, p99, slip_avg, slip_p95, cash_avg, history = _figures(f)
     figures = pnl.figures(f.name)
+    session = pnl.session_pnl(f.name)
+    day = None if session is None or f.state.loss_baseline is None else session - f.state.loss_baseline
+    limit = f.state.cfg.risk.daily_loss_limit
     return FollowerView(
         name=f.name,
         broker=f.adapter.broker,
@@ -221,6 +224,9 @@ def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -
         slippage_p95_ticks=slip_p95,
         slippage_avg_cash=cash_avg,
         latency_history=history,
+        session_pnl=day,
+        loss_limit=limit,
+        loss_left=None if limit is None or day is None else limit + day,
     )
 
 

@@ -80,6 +80,12 @@ class FollowerView:
     """False when a position's average price or mark is unknown: the P&L figures leave it out."""
     broker_pnl: float | None = None
     """The broker's own P&L since start (realised plus unrealised), None when the broker sends none."""
+    session_pnl: float | None = None
+    """copytui's P&L since this session started (None when a position's price is unknown)."""
+    loss_limit: float | None = None
+    """The follower's daily loss limit (risk.daily_loss_limit), None when it has none."""
+    loss_left: float | None = None
+    """How much more it may lose today before the limit stops it (None: no limit, or unknown)."""
 
 
 @dataclass(frozen=True, slots=True)

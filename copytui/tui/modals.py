@@ -164,6 +164,9 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
     line("expected", signed_positions(v.expected))
     line("drift", signed_positions(v.drift) if v.drift else "none")
     line("P&L", pnl_text(v))
+    if v.loss_limit is not None:
+        left = "unknown" if v.loss_left is None else f"{v.loss_left:,.2f} left"
+        line("loss limit", f"{v.loss_limit:,.2f} a day: {left}")
     line("orders", f"{v.orders} sent  {v.rejects} rejected  {v.fills} fills")
     line("latency", f"last {ms(v.last_latency_ms)}  p50 {ms(v.latency_p50)}  p99 {ms(v.latency_p99)} ms")
     if v.fills:

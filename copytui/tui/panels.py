@@ -51,6 +51,14 @@ class LeaderPanel(Panel):
             money(lv.unrealized_pnl + lv.realized_pnl, pal),
             f"  signals {snap.signals}",
         )
+        day = [v.session_pnl for v in snap.followers]
+        text.append("\n  followers today ", style=pal.dim)
+        text.append_text(money(sum(d for d in day if d is not None) if all(d is not None for d in day) else None, pal))
+        near = [
+            v for v in snap.followers if v.loss_left is not None and v.loss_limit and v.loss_left < 0.25 * v.loss_limit
+        ]
+        if near:
+            text.append("  near loss limit: " + ", ".join(f"{v.name} {v.loss_left:,.0f}" for v in near), style=pal.warn)
         for line in reversed(lv.events[-6:]):
             text.append("\n  " + line, style=pal.dim)
         self.show_text(text)

@@ -218,3 +218,18 @@ async def test_folded_panels_at_80x24_mark_a_cut(tmp_path: Path) -> None:
         await pilot.pause()
         alerts_line = next(x for x in screen_text(app).splitlines() if "≠ drift" in x)
         assert alerts_line.rstrip().endswith("…")
+
+
+async def test_the_desk_shows_todays_pnl_and_the_distance_to_each_loss_limit(tmp_path: Path) -> None:
+    async with desk(tmp_path, demo=True, size=(160, 48)) as (app, pilot):
+        await until(pilot, lambda: snapshot(app).signals >= 3)
+        v = view(app, "delta")
+        assert v.loss_limit == 2500 and v.loss_left is not None and v.session_pnl is not None
+        assert v.loss_left == pytest.approx(2500 + v.session_pnl)
+        assert "followers today" in screen_text(app)
+        grid = app.query_one("#grid", AccountGrid)
+        grid.focus()
+        grid.move_cursor(row=grid.row_keys.index("delta"))
+        await pilot.press("enter")
+        await until(pilot, lambda: "follower delta" in screen_text(app))
+        assert "loss limit  2,500.00 a day:" in screen_text(app) and " left" in screen_text(app)
