@@ -98,6 +98,8 @@ async def test_an_unanswered_read_never_holds_a_read(tmp_path: Path, begin: str)
         # answered while the gateway still owes its answer: nothing waited for it
         assert not a.reads.asking["positions"].done() and not a.reads.asking["open_orders"].done()
         assert a.refused == {}
+        # each question asked once (in the background, once the logon has settled), never again
+        await until("both questions asked", lambda: sim.received["AN"] >= 1 and sim.received["AF"] >= 1)
         assert (sim.received["AN"], sim.received["AF"]) == (1, 1)
         await a.disconnect()
         assert all(t.done() for t in a.reads.asking.values()) or not a.reads.asking
