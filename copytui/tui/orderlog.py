@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -89,6 +90,8 @@ class OrderLog(DeskTable):
         super().__init__(LOG_COLUMNS, flex="reason", **kwargs)  # type: ignore[arg-type]
         self.needle = ""
         self.last_seq = 0
+        self._skips: dict[str, tuple[str, str, int]] = {}
+        """Per follower, its latest line if that line is a run of skipped orders: (key, reason, count)."""
 
     def row_cells(self, data: LogRow) -> tuple[object, ...]:
         return log_cells(data, self.palette or Palette())
@@ -106,6 +109,19 @@ class OrderLog(DeskTable):
             self.last_seq = row.seq
             if self.needle and not matches(row, self.needle):
                 continue
+            if row.status == "skipped":
+                # a paused (or waiting) follower skips every leader event: one line per run, counted
+                run = self._skips.get(row.follower)
+                if run is not None and run[1] == row.reason and run[0] in self.rows:
+                    key, count = run[0], run[2] + 1
+                    self._skips[row.follower] = (key, row.reason, count)
+                    self.sync_row(key, replace(row, reason=f"{row.reason} · {count} leader events"))
+                    continue
+                self._skips[row.follower] = (str(row.seq), row.reason, 1)
+                self.sync_row(str(row.seq), row)
+                added = True
+                continue
+            self._skips.pop(row.follower, None)
             # one line per follower order: its ack and its fills update the same line in place
             key = row.client_order_id if row.client_order_id and row.action != "operator" else str(row.seq)
             old = self.rows.get(key)
@@ -126,6 +142,7 @@ class OrderLog(DeskTable):
         first; this session's ``rows`` then bring them up to date and add what the journal has not yet."""
         self.needle = needle.strip()
         self.drop_all()
+        self._skips.clear()
         for row in found:
             self.sync_row(row.client_order_id, row)
         self.last_seq = 0

@@ -332,3 +332,20 @@ async def test_tab_moves_between_grid_and_log_only_and_details_give_focus_back(t
             assert app.focused is table
             await pilot.press("tab")
             assert app.focused is (log if table is grid else grid)
+
+
+async def test_a_paused_followers_skipped_orders_are_one_counted_line(tmp_path: Path) -> None:
+    async with desk(tmp_path) as (app, pilot):
+        await pilot.press("p")  # alpha paused
+        await until(pilot, lambda: view(app, "alpha").copy_state == "paused")
+        for _ in range(3):
+            buy(app, 1)
+            await until(pilot, lambda: True)
+        await until(pilot, lambda: held(app, "delta") == {"ES": 6})
+        await until(pilot, lambda: sum(r.follower == "alpha" and r.status == "skipped" for r in app.snap.log) >= 3)
+        log = app.query_one("#log", OrderLog)
+        await until(pilot, lambda: any("3 leader events" in r.reason for r in log.rows_by_key.values()))
+        skipped = [r for r in log.rows_by_key.values() if r.follower == "alpha" and r.status == "skipped"]
+        assert len(skipped) == 1 and skipped[0].reason == "follower paused · 3 leader events"
+        on_screen = [x for x in screen_text(app).splitlines() if "skipped" in x and " alpha " in x]
+        assert len(on_screen) == 1, on_screen  # one line for the run, not one per leader event
