@@ -112,7 +112,7 @@ def test_bad_options_say_what_is_wrong(args: list[str], message: str) -> None:
 
 
 def test_each_simulated_broker_is_measured_through_its_wire(tmp_path) -> None:
-    brokers = ("tradovate", "projectx", "fix")
+    brokers = ("tradovate", "projectx", "fix", "sierrachart")
     args = ["--quick", "--json", "--only", "overhead", "--followers", "2", "--adapter", ",".join(brokers)]
     # adapters keep state under the data dir (FIX session stores): keep this run's out of the user's
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
