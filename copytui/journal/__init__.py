@@ -13,7 +13,9 @@ from copytui.journal.reports import (
     PNL_FILLS_SQL,
     REPORT_COLUMNS,
     REPORT_KEYS,
+    JournaledAlert,
     ReportValue,
+    alert_history,
     matching_orders,
     realised_pnl,
     report_rows,
@@ -31,6 +33,8 @@ from copytui.journal.store import Journal
 from copytui.journal.summary import Summary, dumps, summary, summary_text
 
 __all__ = [
+    "JournaledAlert",
+    "alert_history",
     "LEADER_ORDER_KINDS",
     "LIVE_STATUSES",
     "PNL_FILLS_SQL",

@@ -212,3 +212,21 @@ async def matching_orders(path: str | Path, words: Sequence[str]) -> list[dict[s
         db.row_factory = aiosqlite.Row
         async with db.execute(sql, args) as cur:
             return [dict(row) async for row in cur]
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledAlert:
+    wall_ns: int
+    level: str
+    follower: str
+    kind: str
+    message: str
+
+
+async def alert_history(path: str | Path, limit: int = 5000) -> list[JournaledAlert]:
+    """Every alert the journal holds, newest first (at most ``limit``): the desk's alert history."""
+    async with read_only(path) as db:
+        async with db.execute(
+            "SELECT wall_ns, level, follower, kind, message FROM alerts ORDER BY id DESC LIMIT ?", (limit,)
+        ) as cur:
+            return [JournaledAlert(int(w or 0), str(lv), str(f), str(k), str(m)) async for w, lv, f, k, m in cur]

@@ -27,6 +27,7 @@ from textual.worker import Worker
 from copytui.engine import CopyState, EngineSnapshot, FollowerView
 from copytui.journal import matching_orders
 from copytui.runtime import Runtime
+from copytui.tui.alerts import AlertHistoryScreen
 from copytui.tui.bridge import EngineThread
 from copytui.tui.failures import report_failure
 from copytui.tui.format import Palette, signed_positions
@@ -89,6 +90,7 @@ class CopyDeskApp(App[None]):
         Binding("R", "reports", "Reports", tooltip="Fills, slippage, latency, realised P&L by day, follower, symbol"),
         Binding("question_mark", "help", "Help", tooltip="All keys"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first when positions are open)"),
+        Binding("a", "alerts", "Alerts", tooltip="Every alert in the journal, newest first, to scroll"),
         Binding("ctrl+q", "quit_now", "Quit now", tooltip="Quit at once, without asking", show=False, priority=True),
     ]
     # keys that work over a dialog or the reports screen too
@@ -415,6 +417,9 @@ class CopyDeskApp(App[None]):
 
     def action_reports(self) -> None:
         self.push_screen(ReportsScreen(self.journal_path, self.journal_path.parent / "reports"))
+
+    def action_alerts(self) -> None:
+        self.push_screen(AlertHistoryScreen(self.journal_path, self.palette))
 
     def action_help(self) -> None:
         keys = [*TABLE_KEYS]

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from copytui.engine import Alert, EngineSnapshot, FollowerView
+from copytui.journal import JournaledAlert
 from copytui.tui.format import (
     SLIP_LEGEND,
     Palette,
@@ -69,7 +70,7 @@ def alert_count(alerts: Iterable[Alert]) -> int:
     return sum(a.level != "info" for a in alerts)
 
 
-def _alert_line(a: Alert, pal: Palette) -> Text:
+def alert_line(a: Alert | JournaledAlert, pal: Palette) -> Text:
     if a.level == "info":
         style = pal.dim
     else:
@@ -103,7 +104,7 @@ class AlertsPanel(Panel):
         head.append(f"  alerts {alert_count(snap.alerts)}  dup dropped {snap.duplicates_dropped}", style=pal.dim)
         for a in reversed(snap.alerts[-8:]):
             head.append("\n")
-            head.append_text(_alert_line(a, pal))
+            head.append_text(alert_line(a, pal))
         self.show_text(head)
 
 

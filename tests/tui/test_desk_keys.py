@@ -349,3 +349,23 @@ async def test_a_paused_followers_skipped_orders_are_one_counted_line(tmp_path: 
         assert len(skipped) == 1 and skipped[0].reason == "follower paused · 3 leader events"
         on_screen = [x for x in screen_text(app).splitlines() if "skipped" in x and " alpha " in x]
         assert len(on_screen) == 1, on_screen  # one line for the run, not one per leader event
+
+
+async def test_a_shows_every_alert_of_the_journal_to_scroll(tmp_path: Path) -> None:
+    from copytui.tui.alerts import AlertHistoryScreen
+
+    async with desk(tmp_path, size=(160, 48)) as (app, pilot):
+        for i in range(260):  # more than the alerts panel keeps (200)
+            on_engine(app, app.engine.raise_alert, "warning" if i % 2 else "info", "alpha", "test", f"number {i}")
+        on_engine(app, app.engine.journal.flush)
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, AlertHistoryScreen) and bool(app.screen.alerts))
+        screen = app.screen
+        assert len([a for a in screen.alerts if a.kind == "test"]) == 260  # from the journal, not the panel
+        text = screen_text(app)
+        assert "newest first" in text and "number 259" in text
+        await pilot.press("w")
+        await until(pilot, lambda: "(warnings and errors)" in screen_text(app))
+        assert "number 258" not in screen_text(app) and "number 259" in screen_text(app)  # info lines hidden
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, AlertHistoryScreen))
