@@ -145,7 +145,8 @@ def render(res: Result, console: Console) -> None:
             notes.append(f"lost {s['lost']}, drain {s['drain_s']:.3f}s, deepest queue {s['max_queue']}")
         if s["incomplete"]:
             notes.append(f"[red]{s['incomplete']} incomplete[/]")
-        show_e2e = s["name"] in ("e2e", "baseline_e2e")
+        # a simulated broker's answer is part of its own run: shown beside the overhead
+        show_e2e = s["name"] in ("e2e", "baseline_e2e") or (s["name"] == "overhead" and s["adapter"] != "paper")
         t.add_row(
             s["name"],
             s["adapter"],
