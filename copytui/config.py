@@ -195,6 +195,15 @@ class FollowerConfig(AccountConfig):
     """Seconds to give a mirrored copy after the leader's order filled."""
     risk: RiskConfig = Field(default_factory=RiskConfig)
     """Risk guards and circuit breaker."""
+    close_only: bool = False
+    """Copy only what reduces the follower's position (it winds down): exits and the closing part
+    of a reversal go, nothing opens or adds."""
+    max_copy_delay_ms: int | None = Field(default=None, ge=1, le=3_600_000)
+    """A leader fill older than this when copytui reads it (a reconnect backlog, a restart's catch
+    up) does not open or add late unless ``late_entry`` says so; exits are never held back."""
+    late_entry: Literal["skip", "market", "limit_at_leader_price"] = "skip"
+    """What a late leader fill's opening part becomes: skipped, sent at market anyway, or a limit
+    order at the leader's fill price."""
 
     @model_validator(mode="after")
     def _qty_bounds(self) -> FollowerConfig:

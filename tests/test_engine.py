@@ -390,3 +390,50 @@ async def test_a_reconcile_mid_copy_does_not_call_orders_on_their_way_drift(tmp_
         await h.settle()
         await h.engine.reconcile_now()
         assert h.engine.snapshot().followers[0].drift == {} and h.pos("slow", "ES") == 2
+
+
+def _old_fill(h, qty: int, age_s: float):  # type: ignore[no-untyped-def]
+    """A leader buy fill read now but made ``age_s`` ago (a reconnect backlog)."""
+    import time
+
+    from copytui.models import AccountEvent, EventKind, OrderType
+
+    h.n_old = getattr(h, "n_old", 0) + 1
+    oid = f"old-{h.n_old}"
+    return AccountEvent(account=LEADER, kind=EventKind.FILL, order_id=oid, symbol="ES", side=Side.BUY,
+                        order_type=OrderType.MARKET, qty=qty, cum_qty=qty, fill_qty=qty, fill_price=5000.25,
+                        fill_id=f"{oid}-F1", wall_ns=time.time_ns() - int(age_s * 1e9), recv_ns=1)  # fmt: skip
+
+
+async def test_close_only_copies_exits_and_never_opens(tmp_path) -> None:
+    async with running(tmp_path, [follower("wind", close_only=True), follower("plain")]) as h:
+        h.buy("ES", 2)
+        await h.settle()
+        assert h.pos("wind", "ES") == 0 and h.pos("plain", "ES") == 2  # nothing opened
+        reasons = [r[0] for r in h.rows("SELECT reason FROM intents WHERE follower='wind'")]
+        assert reasons == ["close only: nothing opens"]
+        h.engine.resume("wind")  # a manual sync is the operator's: it may open (close_only is about copying)
+        await h.settle()
+        assert h.pos("wind", "ES") == 2
+        h.sell("ES", 3)  # a reversal: the follower goes flat, not short
+        await h.settle()
+        assert h.pos("wind", "ES") == 0 and h.pos("plain", "ES") == -1
+
+
+async def test_a_late_leader_fill_does_not_open_late_but_exits_always_go(tmp_path) -> None:
+    fs = [follower("skip", max_copy_delay_ms=1000), follower("limit", max_copy_delay_ms=1000,
+          late_entry="limit_at_leader_price"), follower("anyway", max_copy_delay_ms=1000, late_entry="market")]  # fmt: skip
+    async with running(tmp_path, fs) as h:
+        h.engine.on_leader_event(_old_fill(h, 2, age_s=5.0))
+        await h.settle()
+        assert h.pos("skip", "ES") == 0 and h.pos("anyway", "ES") == 2
+        assert "late entry skipped: the leader's fill is 5.0s old" in h.rows(
+            "SELECT reason FROM intents WHERE follower='skip'")[0][0]  # fmt: skip
+        [(otype, price, qty)] = h.rows("SELECT order_type, price, qty FROM intents WHERE follower='limit'")
+        assert (otype, price, qty) == ("limit", 5000.25, 2)  # at the leader's price, not chasing the market
+        h.buy("ES", 1)  # a fresh fill: copied at once by all
+        await h.settle()
+        assert h.pos("skip", "ES") == 1 and h.pos("anyway", "ES") == 3
+        h.sell("ES", 3)  # exits go whatever their age
+        await h.settle()
+        assert h.pos("skip", "ES") == 0 and h.pos("anyway", "ES") == 0

@@ -11,6 +11,7 @@ their changes, and copies the leader's market orders per order, by cumulative qu
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from adapters.base import Capabilities
@@ -49,6 +50,9 @@ class FollowerState:
     stopped_by_risk: str = ""  # why a risk guard stopped this follower for the session
     feedback_trip: str = ""  # set by the feedback guard; the engine stops the follower for it
     loss_baseline: float | None = None  # P&L when the session started, for the daily loss limit
+    late_skipped: dict[str, int] = field(default_factory=dict)
+    """Per leader symbol, the follower contracts a late leader fill did not open (late_entry: skip):
+    left out of the target until the leader's position goes back through flat."""
     replacing: dict[str, int] = field(default_factory=dict)
     """Broker without modify: replacement order's client id -> its original's filled quantity when
     the replacement was routed (sent only if the original is cancelled with nothing more filled)."""
@@ -83,12 +87,32 @@ class FollowerState:
         return self.rule.target(leader_position, factor)
 
     def expected(self, leader_positions: dict[str, int]) -> dict[str, int]:
-        """What this follower should hold, by its own symbols, for these leader positions."""
+        """What this follower should hold, by its own symbols, for these leader positions, within
+        its copy policies (close_only, late entries skipped)."""
         out: dict[str, int] = {}
         for lsym, lpos in leader_positions.items():
             fsym, _ = self.map_symbol(lsym)
-            out[fsym] = out.get(fsym, 0) + self.target(lsym, lpos)
+            out[fsym] = out.get(fsym, 0) + self.policy_target(lsym, lpos)
         return out
+
+    def policy_target(self, leader_symbol: str, leader_position: int) -> int:
+        """The rule's target less what late leader fills did not open, and, for a follower that
+        winds down (close_only), never more than it holds."""
+        target = self.target(leader_symbol, leader_position)
+        skipped = self.late_skipped.get(leader_symbol, 0)
+        if skipped:
+            if target == 0 or (target > 0) != (skipped > 0):
+                skipped = 0  # the leader went back through flat: the skip is over
+            elif abs(target) < abs(skipped):
+                skipped = target  # the leader reduced into the part that was not copied
+            if skipped:
+                self.late_skipped[leader_symbol] = skipped
+            else:
+                self.late_skipped.pop(leader_symbol, None)
+            target -= skipped
+        if self.cfg.close_only:
+            target = toward_flat(self.basis.get(leader_symbol, 0), target)
+        return target
 
     # bookkeeping on each intent's life
     def add_intent(self, order: FollowerOrder) -> None:
@@ -193,7 +217,7 @@ class Router:
         if f.cfg.mode == "mirror":
             orders = self._route_mirror(sig)
         elif sig.kind is SignalKind.FILL:
-            orders = self._to_target(sig, f.target(sig.symbol, sig.leader_position))
+            orders = self._fills(sig)
         else:
             return []
         return self._guard(sig, orders)
@@ -234,6 +258,39 @@ class Router:
                 del f.mirrored[loid]
         return self._skip(sig, reason)
 
+    def _fills(self, sig: Signal) -> list[FollowerOrder]:
+        """Fills mode: to the rule's target, within the follower's copy policies."""
+        f = self.f
+        held = f.basis.get(sig.symbol, 0)
+        target = f.policy_target(sig.symbol, sig.leader_position)
+        why, limit_open = "", False
+        if f.cfg.close_only and target != f.target(sig.symbol, sig.leader_position):
+            why = "close only: nothing opens"
+        late_ms = self._late_ms(sig)
+        if late_ms is not None and toward_flat(held, target) != target:
+            if f.cfg.late_entry == "skip":
+                opened = toward_flat(held, target)
+                f.late_skipped[sig.symbol] = f.late_skipped.get(sig.symbol, 0) + target - opened
+                target, why = opened, f"late entry skipped: the leader's fill is {late_ms / 1000:.1f}s old"
+            elif f.cfg.late_entry == "limit_at_leader_price" and sig.fill_price is not None:
+                limit_open = True
+        if why and target == held:
+            return self._skip(sig, why)
+        if not limit_open:
+            return self._to_target(sig, target)
+        # the exit part at market, the late opening part as a limit at the leader's fill price
+        flat = toward_flat(held, target)
+        orders = self.market(sig, flat - held) if flat != held else []
+        return orders + self.market(sig, target - flat, first=len(orders), limit=sig.fill_price)
+
+    def _late_ms(self, sig: Signal) -> float | None:
+        """How late a leader fill is, when it is later than the follower's max_copy_delay_ms."""
+        most = self.f.cfg.max_copy_delay_ms
+        if most is None or not sig.wall_ns:
+            return None
+        age_ms = (time.time_ns() - sig.wall_ns) / 1e6
+        return age_ms if age_ms > most else None
+
     def _to_target(self, sig: Signal, target: int) -> list[FollowerOrder]:
         f = self.f
         delta = target - f.basis.get(sig.symbol, 0)
@@ -244,13 +301,23 @@ class Router:
             return self._skip(sig, f"below min order qty {f.cfg.min_order_qty}")
         return self.market(sig, delta)
 
-    def market(self, sig: Signal, delta: int, leader_order_id: str | None = None) -> list[FollowerOrder]:
+    def market(
+        self,
+        sig: Signal,
+        delta: int,
+        leader_order_id: str | None = None,
+        *,
+        first: int = 0,
+        limit: float | None = None,
+    ) -> list[FollowerOrder]:
+        """Orders for ``delta`` contracts at market (or, with ``limit``, limit orders at that price),
+        split by max_order_qty; their client ids count from ``first``."""
         f = self.f
         sym, _ = f.map_symbol(sig.symbol)
         side = Side.for_delta(delta)
         chunk = f.cfg.max_order_qty or abs(delta)
         out: list[FollowerOrder] = []
-        left, i = abs(delta), 0
+        left, i = abs(delta), first
         while left > 0:
             q = min(chunk, left)
             out.append(
@@ -262,7 +329,8 @@ class Router:
                     symbol=sym,
                     side=side,
                     qty=q,
-                    order_type=OrderType.MARKET,
+                    order_type=OrderType.MARKET if limit is None else OrderType.LIMIT,
+                    price=limit,
                     leader_symbol=sig.symbol,
                     leader_order_id=leader_order_id or sig.leader_order_id,
                     reference_price=sig.fill_price,
@@ -311,6 +379,13 @@ class Router:
             qty = f.rule.qty(sig.qty, factor)
             if qty == 0:
                 return self._skip(sig, "rounds to zero")
+            held = f.basis.get(sig.symbol, 0)
+            if (
+                f.cfg.close_only
+                and sig.side
+                and toward_flat(held, held + sig.side.sign * qty) != held + sig.side.sign * qty
+            ):
+                return self._skip(sig, "close only: nothing opens")
             assert sig.side and sig.order_type
             order = FollowerOrder(
                 follower=f.name,
@@ -394,3 +469,13 @@ class Router:
             f.held_by_order[oid] = want
             return self.market(sig, sig.side.sign * (want - have), oid)
         return []
+
+
+def toward_flat(held: int, target: int) -> int:
+    """The part of the way from ``held`` to ``target`` that only reduces the position: never past
+    flat, never beyond ``held``."""
+    if held > 0:
+        return min(max(target, 0), held)
+    if held < 0:
+        return max(min(target, 0), held)
+    return 0
