@@ -47,6 +47,19 @@ if [ -z "${COPYTUI_PX_SDK_PYTHON:-}" ]; then
   fi
 fi
 
+# async-rithmic (a maintained R|Protocol client; it pins websockets<15, which the dev extra's
+# pysignalr cannot take) runs against our Rithmic simulator from a venv of its own, kept likewise.
+if [ -z "${COPYTUI_RITHMIC_SDK_PYTHON:-}" ]; then
+  RITHMIC_VENV="$HOME/.cache/copytui-tests/rithmic"
+  WANT="$(cat tests/outside/rithmic/requirements.txt)"
+  if [ ! -x "$RITHMIC_VENV/bin/python" ] || [ "$(cat "$RITHMIC_VENV/.requirements" 2>/dev/null)" != "$WANT" ]; then
+    rm -rf "$RITHMIC_VENV" && "$PY" -m venv "$RITHMIC_VENV"
+    quiet_pip "$RITHMIC_VENV/bin/pip" install -q -r tests/outside/rithmic/requirements.txt
+    printf '%s' "$WANT" > "$RITHMIC_VENV/.requirements"
+  fi
+  export COPYTUI_RITHMIC_SDK_PYTHON="$RITHMIC_VENV/bin/python"
+fi
+
 # Exported before the bus starts, so the bus daemon and anything it starts on demand (a second
 # gnome-keyring among them) inherit them: nothing lands in ~/.local/share/keyrings or ~/.cache.
 SCRATCH="$(mktemp -d)"
