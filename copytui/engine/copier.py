@@ -14,8 +14,8 @@ from collections.abc import Callable
 from copytui.engine import ids
 from copytui.engine.blotter import AlertLevel, Blotter
 from copytui.engine.follower import Follower
+from copytui.engine.intents import IntentState
 from copytui.engine.pnl import PnlBook
-from copytui.engine.router import IntentState
 from copytui.engine.signals import LeaderOrder, SignalBuilder
 from copytui.instruments import UnknownSymbol
 from copytui.journal import Journal

@@ -23,12 +23,13 @@ from copytui.engine.copier import Copier
 from copytui.engine.execution import Execution
 from copytui.engine.follower import Follower
 from copytui.engine.gcpace import GcPacer
+from copytui.engine.intents import FollowerState
 from copytui.engine.lane import OrderLane
 from copytui.engine.lease import Leases
 from copytui.engine.pnl import PnlBook
 from copytui.engine.reconciler import Reconciler
 from copytui.engine.restore import restore
-from copytui.engine.router import FollowerState, Router
+from copytui.engine.router import Router
 from copytui.engine.signals import SignalBuilder
 from copytui.engine.sizing import SizingRule
 from copytui.engine.states import CopyState

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from adapters.base import AmbiguousOutcome, AuthFailed, Disconnected, OrderRejected, RateLimited
 from copytui.engine.blotter import AlertLevel, Blotter, PositionChanged
 from copytui.engine.follower import Follower
+from copytui.engine.intents import IntentState
 from copytui.engine.pnl import PnlBook
-from copytui.engine.router import IntentState
 from copytui.instruments import instrument
 from copytui.journal import Journal
 from copytui.models import (

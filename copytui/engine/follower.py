@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from adapters.base import BrokerAdapter
+from copytui.engine.intents import FollowerState
 from copytui.engine.lane import OrderLane
-from copytui.engine.router import FollowerState, Router
+from copytui.engine.router import Router
 from copytui.engine.stats import FollowerStats
 from copytui.models import Position
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from copytui.engine.follower import Follower
-from copytui.engine.router import IntentState
+from copytui.engine.intents import IntentState
 from copytui.engine.signals import SignalBuilder
 from copytui.journal import LIVE_STATUSES, Journal
 from copytui.models import OrderAction, OrderStatus, OrderType
