@@ -421,8 +421,11 @@ async def test_close_only_copies_exits_and_never_opens(tmp_path) -> None:
 
 
 async def test_a_late_leader_fill_does_not_open_late_but_exits_always_go(tmp_path) -> None:
-    fs = [follower("skip", max_copy_delay_ms=1000), follower("limit", max_copy_delay_ms=1000,
-          late_entry="limit_at_leader_price"), follower("anyway", max_copy_delay_ms=1000, late_entry="market")]  # fmt: skip
+    fs = [
+        follower("skip", max_copy_delay_ms=1000),
+        follower("limit", max_copy_delay_ms=1000, late_entry="limit_at_leader_price"),
+        follower("anyway", max_copy_delay_ms=1000, late_entry="market"),
+    ]
     async with running(tmp_path, fs) as h:
         h.engine.on_leader_event(_old_fill(h, 2, age_s=5.0))
         await h.settle()
