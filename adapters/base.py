@@ -129,6 +129,10 @@ class Health:
         """Closed, refused or stopped: nothing flows until ``connect`` is called again."""
         self.state, self.detail = state, detail
 
+    def note(self, detail: str) -> None:
+        """What the desk shows beside the state (a refused frame, a failed renewal), state unchanged."""
+        self.detail = detail
+
     def seen(self) -> None:
         """An event arrived now (the desk shows how long ago the last one did)."""
         self.last_event_wall_ns = time.time_ns()

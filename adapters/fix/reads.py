@@ -235,7 +235,7 @@ class Reads:
         instead, option = _FALLBACK[kind]
         log.warning("fix %s: %s; %s from now on (%s skips asking)", self.opts.name, why, instead, option)
         if self.health.connected:
-            self.health.detail = self.session.logged_on_detail()
+            self.health.note(self.session.logged_on_detail())
 
     def fallback_detail(self) -> str:
         """What the account's health says about the reads the gateway refused."""

@@ -114,11 +114,11 @@ class FixSession:
         """Count a message copytui could not use, and say so on the desk."""
         self.bad_frames += 1
         self.health.drop(f"FIX message: {what}")  # the engine journals and alerts it
-        self.health.detail = f"skipped a FIX message ({self.bad_frames} so far): {what}"
+        self.health.note(f"skipped a FIX message ({self.bad_frames} so far): {what}")
         log.warning("fix %s: skipped a message: %s", self.opts.name, what)
 
     def note(self, text: str) -> None:
-        self.health.detail = text
+        self.health.note(text)
         log.info("fix %s: %s", self.opts.name, text)
 
     def logged_on_detail(self) -> str:
@@ -127,7 +127,7 @@ class FixSession:
     def _event_detail(self, text: str) -> None:
         self._last_reason = text
         if not self.health.connected and not self._closing:
-            self.health.detail = f"{text}; quickfix retries every {self.opts.reconnect_interval}s"
+            self.health.note(f"{text}; quickfix retries every {self.opts.reconnect_interval}s")
 
     def on_logon(self) -> None:
         if self._ever_logged_on:

@@ -58,10 +58,10 @@ async def renew_forever(
         try:
             await renew()
         except RateLimited as exc:
-            health.detail = f"{what} rate limited: retrying in {min(exc.retry_after_s, 30.0):g}s"
+            health.note(f"{what} rate limited: retrying in {min(exc.retry_after_s, 30.0):g}s")
             await asyncio.sleep(min(exc.retry_after_s, 30.0))
         except (BrokerError, OSError, TimeoutError) as exc:
-            health.detail = f"{what} failed: {exc}"
+            health.note(f"{what} failed: {exc}")
             log.warning("%s failed (%s); retrying in %gs", what, exc, retry_s)
             await asyncio.sleep(retry_s)
 

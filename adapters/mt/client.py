@@ -119,7 +119,7 @@ class MtAdapter(BrokerAdapter):
         self.refusals += 1
         self.health.drop(why)
         if not self.health.connected:
-            self.health.detail = why
+            self.health.note(why)
         if not self._settled.is_set():
             self._refusal = why
             self._settled.set()
@@ -202,7 +202,7 @@ class MtAdapter(BrokerAdapter):
         self._linked.set()
         if self._settled.is_set():
             self.health.reconnected()
-            self.health.detail = detail
+            self.health.note(detail)
         else:  # connect() is waiting for this
             self.health.up(detail)
             self._settled.set()

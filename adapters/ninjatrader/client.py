@@ -164,7 +164,7 @@ class NinjaTraderAdapter(BrokerAdapter):
             if self.health.state is HealthState.CONNECTED:
                 self.health.lost(reason)
             else:
-                self.health.detail = reason
+                self.health.note(reason)
         elif self.health.state is HealthState.RECONNECTING:
             self.health.reconnected()
             self._loop_call(self.options.settle_s * 4, self._say_missing)
@@ -176,7 +176,7 @@ class NinjaTraderAdapter(BrokerAdapter):
     def _say_missing(self) -> None:
         missing = self.book.missing_since_restart()
         if missing and self.health.connected:
-            self.health.detail = (
+            self.health.note(
                 f"no position file since NinjaTrader's restart for {', '.join(missing)}: copytui makes up no fill "
                 "for it (a position closed meanwhile may get no file): check NinjaTrader's Positions tab"
             )

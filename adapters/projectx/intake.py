@@ -112,10 +112,10 @@ class Intake:
             self.unknown_values[key] += 1
             if self.unknown_values[key] == 1:
                 log.warning("ProjectX %s: %s is unknown to this copytui; the event is kept", self.account, key)
-                self.health.detail = f"unknown gateway value {key} (event kept)"
+                self.health.note(f"unknown gateway value {key} (event kept)")
 
     def _malformed(self, text: str) -> None:
         log.warning("ProjectX %s: skipped a malformed hub payload: %s", self.account, text)
         self.malformed.append(text)
         self.health.drop(f"malformed payload: {text}")  # the engine journals and alerts it
-        self.health.detail = f"skipped malformed payload: {text[:160]}"
+        self.health.note(f"skipped malformed payload: {text[:160]}")

@@ -101,10 +101,10 @@ class Intake:
         if text:
             log.warning("Sierra Chart %s says: %s", self.account, text)
             self.server_said.append(text)
-            self.health.detail = f"Sierra Chart says: {text[:160]}"
+            self.health.note(f"Sierra Chart says: {text[:160]}")
 
     def bad_frame(self, why: str) -> None:
         log.warning("Sierra Chart %s: skipped a DTC message: %s", self.account, why)
         self.bad_frames.append(why)
         self.health.drop(f"bad DTC message: {why}")
-        self.health.detail = f"skipped a bad DTC message: {why[:160]}"
+        self.health.note(f"skipped a bad DTC message: {why[:160]}")

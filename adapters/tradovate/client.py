@@ -252,7 +252,7 @@ class TradovateAdapter(BrokerAdapter):
                     log.error("tradovate %s: %s", self.account, exc)
                     self.backoff.hold(AUTH_RETRY_S)
                 except (BrokerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    self.health.detail = f"reconnect failed: {exc}"
+                    self.health.note(f"reconnect failed: {exc}")
                     log.warning("tradovate %s: reconnect failed (%s), retrying", self.account, exc)
                 else:
                     self.backoff.reset()
@@ -290,7 +290,7 @@ class TradovateAdapter(BrokerAdapter):
     def on_bad(self, exc: BrokerError) -> None:
         self.bad_frames += 1
         self.health.drop(f"bad frame: {exc}")  # the engine journals and alerts it
-        self.health.detail = f"skipped a bad frame: {exc}"
+        self.health.note(f"skipped a bad frame: {exc}")
         log.warning("tradovate %s: skipped a bad frame: %s", self.account, exc)
 
     def on_lost(self, reason: str) -> None:
