@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from adapters.kit.options import read_options
 from adapters.mt.symbols import Route, SymbolMapError, parse_routes
 
 DEFAULT_HOST = "127.0.0.1"
@@ -85,18 +86,7 @@ class Bridge:
 
 def parse_options(account: Any) -> MtOptions:
     """The account's options, or ValueError with one line naming the account and the key."""
-    where = f"mt account {account.name}"
-    try:
-        return MtOptions.model_validate(dict(account.options or {}))
-    except ValidationError as exc:
-        errors = exc.errors()
-        unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
-        if unknown:
-            known = ", ".join(sorted(MtOptions.model_fields))
-            raise ValueError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {known}") from None
-        first = errors[0]
-        text = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        raise ValueError(f"{where}: options.{first['loc'][0]}: {text}") from None
+    return read_options(MtOptions, account, where=f"mt account {account.name}")
 
 
 def bridge_of(account: Any) -> Bridge:

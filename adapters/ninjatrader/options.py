@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
+from adapters.kit.options import read_options
 from adapters.ninjatrader.contracts import ContractError, parse_overrides
 
 
@@ -84,20 +85,12 @@ class NinjaTraderOptions(BaseModel):
 
 def parse_options(account: Any) -> NinjaTraderOptions:
     """The account's options, or ValueError with one line naming the account and the key."""
-    where = f"account {account.name}"
-    try:
-        return NinjaTraderOptions.model_validate(dict(account.options or {}))
-    except ValidationError as exc:
-        errors = exc.errors()
-        unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
-        if unknown:
-            known = ", ".join(sorted(NinjaTraderOptions.model_fields))
-            raise ValueError(f"{where}: unknown NinjaTrader option(s) {', '.join(unknown)}; known: {known}") from None
-        first = errors[0]
-        if first["type"] == "missing":
-            raise ValueError(
-                f"{where}: options.{first['loc'][0]} is required: NinjaTrader 8's documents folder, e.g. "
-                "options: {folder: /mnt/nt8} (see the README's NinjaTrader section)"
-            ) from None
-        text = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        raise ValueError(f"{where}: options.{first['loc'][0]}: {text}") from None
+    return read_options(
+        NinjaTraderOptions,
+        account,
+        "NinjaTrader",
+        required={
+            "folder": "NinjaTrader 8's documents folder, e.g. options: {folder: /mnt/nt8} "
+            "(see the README's NinjaTrader section)"
+        },
+    )

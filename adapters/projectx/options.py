@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 
+from adapters.kit.options import read_options
 from adapters.projectx.contracts import ContractError, parse_overrides
 
 DEMO = ("https://gateway-api-demo.s2f.projectx.com", "https://gateway-rtc-demo.s2f.projectx.com/hubs/user")
@@ -112,21 +113,7 @@ class ProjectXOptions(BaseModel):
 
 def parse_options(account: Any) -> ProjectXOptions:
     """The account's options, or ValueError with one line naming the account and the key."""
-    where = f"account {account.name}"
-    raw = dict(account.options or {})
-    try:
-        return ProjectXOptions.model_validate(raw)
-    except ValidationError as exc:
-        errors = exc.errors()
-        unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
-        if unknown:
-            known = ", ".join(sorted(ProjectXOptions.model_fields))
-            raise ValueError(f"{where}: unknown ProjectX option(s) {', '.join(unknown)}; known: {known}") from None
-        first = errors[0]
-        text = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        if not first["loc"]:
-            raise ValueError(f"{where}: {text}") from None
-        raise ValueError(f"{where}: options.{first['loc'][0]}: {text}") from None
+    return read_options(ProjectXOptions, account, "ProjectX")
 
 
 def endpoints(account: Any, opts: ProjectXOptions) -> tuple[str, str]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
+from adapters.kit.options import read_options
 from adapters.rithmic.contracts import Contract, ContractError, parse_overrides
 from copytui import __version__
 
@@ -88,18 +89,7 @@ class RithmicOptions(BaseModel):
 
 def parse_options(account: Any) -> RithmicOptions:
     """The account's options, or ValueError with one line naming the account and the key."""
-    where = f"account {account.name}"
-    try:
-        return RithmicOptions.model_validate(dict(account.options or {}))
-    except ValidationError as exc:
-        errors = exc.errors()
-        unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
-        if unknown:
-            known = ", ".join(sorted(RithmicOptions.model_fields))
-            raise ValueError(f"{where}: unknown Rithmic option(s) {', '.join(unknown)}; known: {known}") from None
-        first = errors[0]
-        text = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        raise ValueError(f"{where}: options.{first['loc'][0]}: {text}") from None
+    return read_options(RithmicOptions, account, "Rithmic")
 
 
 def gateway_of(account: Any, opts: RithmicOptions) -> tuple[str, str]:

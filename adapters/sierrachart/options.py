@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
+from adapters.kit.options import read_options
 from copytui.instruments import INSTRUMENTS
 
 DEFAULT_PORT = 11099
@@ -114,18 +115,7 @@ class SierraChartOptions(BaseModel):
 
 def parse_options(account: Any) -> SierraChartOptions:
     """The account's options, or ValueError with one line naming the account and the key."""
-    where = f"account {account.name}"
-    try:
-        return SierraChartOptions.model_validate(dict(account.options or {}))
-    except ValidationError as exc:
-        errors = exc.errors()
-        unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
-        if unknown:
-            known = ", ".join(sorted(SierraChartOptions.model_fields))
-            raise ValueError(f"{where}: unknown Sierra Chart option(s) {', '.join(unknown)}; known: {known}") from None
-        first = errors[0]
-        msg = str(first["msg"]).removeprefix("Value error, ").replace("Input should be", "must be")
-        raise ValueError(f"{where}: options.{first['loc'][0]}: {msg}") from None
+    return read_options(SierraChartOptions, account, "Sierra Chart")
 
 
 class SymbolError(ValueError):

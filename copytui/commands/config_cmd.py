@@ -125,10 +125,11 @@ def check(
 
 def option_problems(account: Any) -> list[str]:
     """An account's ``options:`` checked against the model its broker declares (AdapterSpec.options):
-    each problem names the account, the key, what is wrong and the keys the broker knows."""
+    the problem names the account, the key and what is wrong (an unknown key: the keys it knows)."""
     from pydantic import BaseModel, ValidationError
 
     from adapters.base import AdapterSpec
+    from adapters.kit.options import option_problem
     from copytui import registry
 
     where = f"account {account.name} ({account.broker})"
@@ -141,25 +142,13 @@ def option_problems(account: Any) -> list[str]:
     model = AdapterSpec.load(spec.options)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return [f"{where}: the {account.broker} adapter declares options {spec.options!r}, not a pydantic model"]
-    known = ", ".join(sorted(model.model_fields)) or "none"
     try:
         model.model_validate(dict(account.options or {}))
     except ValidationError as exc:
-        return [
-            f"{where}: {_option_problem(err['loc'], err['msg'], err['type'])} (its options: {known})"
-            for err in exc.errors()
-        ]
+        return [f"{where}: {option_problem(exc, model, account.broker)}"]
     except ValueError as exc:
         return [f"{where}: options: {exc}"]
     return []
-
-
-def _option_problem(loc: tuple[int | str, ...], msg: str, kind: str) -> str:
-    msg = msg.removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        msg = "not an option of this broker"
-    key = ".".join(str(x) for x in loc)
-    return f"options.{key}: {msg}" if key and not msg.startswith("options.") else msg
 
 
 @app.command("schema")
