@@ -83,11 +83,18 @@ def _journal_in_use(path: Path) -> bool:
 
 
 def free_demo_journal() -> Path:
-    """``demo/journal.sqlite3``, or ``journal-2``, ``-3``... when demos already run side by side."""
+    """``demo/journal.sqlite3``, or ``journal-2``, ``-3``... when demos already run side by side.
+
+    A demo's accounts live in memory and start flat, so each demo starts on a fresh journal: an
+    earlier demo's journal on the free name (kept until now for ``copytui journal summary --demo``)
+    is removed. Restoring from it would describe positions that no longer exist (an earlier demo
+    killed mid-trade would leave the new one a "leader gap" and drift on every follower)."""
     folder = demo_dir()
     for n in range(1, 100):
         path = folder / ("journal.sqlite3" if n == 1 else f"journal-{n}.sqlite3")
         if not _journal_in_use(path):
+            for old in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                old.unlink(missing_ok=True)
             return path
     raise RuntimeError(f"99 demos already run on journals in {folder}; stop some first")
 

@@ -96,3 +96,32 @@ def test_a_new_paper_exchange_numbers_its_orders_above_the_last_one() -> None:
     again = later.submit("a", symbol="ES", side=Side.BUY, qty=1)
     assert first.id != again.id
     assert int(again.id[1:]) > int(first.id[1:])
+
+
+def test_a_demo_killed_mid_trade_leaves_the_next_demo_a_clean_start(tmp_path: Path) -> None:
+    """The demo's paper accounts live in memory: after a kill -9 (a closed tmux window) the next demo
+    starts flat, so it must not restore the dead demo's positions (a "leader gap", drift everywhere)."""
+    home = tmp_path / "home"
+    first = _demo(home, "--seed", "3", duration="60")
+    assert first.stdout is not None
+    assert "copying leader" in first.stdout.readline()
+    journal = home / ".local" / "share" / "copytui" / "demo" / "journal.sqlite3"
+
+    def leader_position() -> int:
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+            rows = db.execute("SELECT leader_position FROM signals WHERE kind = 'fill' ORDER BY rowid DESC LIMIT 1")
+            return next((abs(r[0] or 0) for r in rows), 0)
+
+    deadline = time.monotonic() + 60
+    while leader_position() == 0 and time.monotonic() < deadline:  # killed while the leader holds a position
+        time.sleep(0.2)
+    first.kill()
+    first.communicate(timeout=30)
+    second = _demo(home, "--seed", "3", duration="4")
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err[-2000:]
+    with sqlite3.connect(journal) as db:
+        kinds = [r[0] for r in db.execute("SELECT kind FROM alerts")]
+        signals = db.execute("SELECT count(*) FROM signals").fetchone()[0]
+    assert "leader gap" not in kinds
+    assert signals > 0

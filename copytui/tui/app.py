@@ -21,7 +21,6 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import Worker
 
 from copytui.engine import CopyState, EngineSnapshot, FollowerView
@@ -29,7 +28,9 @@ from copytui.journal import matching_orders
 from copytui.runtime import Runtime
 from copytui.tui.alerts import AlertHistoryScreen
 from copytui.tui.bridge import EngineThread
+from copytui.tui.chart import ChartScreen
 from copytui.tui.failures import report_failure
+from copytui.tui.footer import DeskFooter
 from copytui.tui.format import Palette, signed_positions
 from copytui.tui.grid import AccountGrid
 from copytui.tui.modals import (
@@ -79,18 +80,20 @@ class CopyDeskApp(App[None]):
     TITLE = "copytui"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    # the key bar shows them in this order, as many as fit: the trading keys first; `?` lists them all
     BINDINGS = [
-        Binding("p", "pause", "Pause/resume", tooltip="Pause or resume the selected follower"),
+        Binding("p", "pause", "Pause", tooltip="Pause or resume the selected follower"),
         Binding("P", "pause_all", "All", tooltip="Pause or resume every follower"),
         Binding("f", "flatten", "Flatten", tooltip="Flatten the selected follower (asks first)"),
         Binding("F", "flatten_all", "KILL", tooltip="Flatten every follower: the kill switch (asks first)"),
-        Binding("r", "reconcile", "Reconcile", tooltip="Reconcile every follower with its broker now"),
-        Binding("slash", "filter", "Filter", tooltip="Filter the order log by follower, symbol or status"),
-        Binding("t", "next_theme", "Theme", tooltip="Next theme"),
-        Binding("R", "reports", "Reports", tooltip="Fills, slippage, latency, realised P&L by day, follower, symbol"),
         Binding("question_mark", "help", "Help", tooltip="All keys"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first when positions are open)"),
         Binding("a", "alerts", "Alerts", tooltip="Every alert in the journal, newest first, to scroll"),
+        Binding("r", "reconcile", "Reconcile", tooltip="Reconcile every follower with its broker now"),
+        Binding("slash", "filter", "Filter", tooltip="Filter the order log by follower, symbol or status"),
+        Binding("R", "reports", "Reports", tooltip="Fills, slippage, latency, realised P&L by day, follower, symbol"),
+        Binding("c", "chart", "Chart", tooltip="Chart of the selected follower's latency and slippage today"),
+        Binding("t", "next_theme", "Theme", tooltip="Next theme"),
         Binding("ctrl+q", "quit_now", "Quit now", tooltip="Quit at once, without asking", show=False, priority=True),
     ]
     # keys that work over a dialog or the reports screen too
@@ -134,7 +137,11 @@ class CopyDeskApp(App[None]):
         with Horizontal(id="bottom"):
             yield OrderLog(id="log")
             yield SlippagePanel(id="stats")
-        yield Footer()
+        yield DeskFooter()
+
+    def on_resize(self) -> None:
+        # below 160 columns the key bar drops its padding, so more keys fit (all of them from 120 on)
+        self.query_one(DeskFooter).compact = self.size.width < 160
 
     def on_mount(self) -> None:
         self._panels = (
@@ -420,6 +427,11 @@ class CopyDeskApp(App[None]):
 
     def action_alerts(self) -> None:
         self.push_screen(AlertHistoryScreen(self.journal_path, self.palette))
+
+    def action_chart(self) -> None:
+        names = [v.name for v in self.snap.followers] if self.snap else []
+        selected = self.query_one("#grid", AccountGrid).cursor_key
+        self.push_screen(ChartScreen(self.journal_path, names, selected, self.palette))
 
     def action_help(self) -> None:
         keys = [*TABLE_KEYS]

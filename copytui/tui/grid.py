@@ -16,9 +16,6 @@ from copytui.tui.format import (
 )
 from copytui.tui.table import DeskTable
 
-NARROW_BELOW = 110
-"""Terminals narrower than this (80x24, 100x30) get ``NARROW_COLUMNS``: the same as the desk's breakpoint."""
-
 # most important first; the rule column takes the room that is left
 GRID_COLUMNS = (
     ("name", "Follower", 8),
@@ -36,7 +33,22 @@ GRID_COLUMNS = (
     ("rule", "Rule", 14),
 )
 
-# 80 columns: what a trader must see per follower; the rest is in its details (enter)
+# 110-159 columns: what a trader watches, without broker and rule (in the details, enter); the drift
+# column takes the room left, so several symbols' drift shows
+MEDIUM_COLUMNS = (
+    ("name", "Follower", 8),
+    ("state", "Copy", 11),
+    ("conn", "Conn", 7),
+    ("pos", "Position", 13),
+    ("expected", "Expected", 13),
+    ("drift", "Drift", 12),
+    ("pnl", "P&L", 11),
+    ("latency", "Lat ms", 6),
+    ("rejects", "Rej", 4),
+)
+
+# 80 columns (and up to about 105, the borders dropped by the stylesheet): what a trader must see per
+# follower; the rest is in its details (enter)
 NARROW_COLUMNS = (
     ("name", "Name", 7),
     ("state", "Copy", 11),
@@ -78,14 +90,12 @@ class AccountGrid(DeskTable):
     """Rows hold the followers' views; a row's cells are made again only when its view changed."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(GRID_COLUMNS, flex="rule", **kwargs)  # type: ignore[arg-type]
+        sets = (MEDIUM_COLUMNS, NARROW_COLUMNS)
+        super().__init__(GRID_COLUMNS, flex=("rule", "drift"), smaller=sets, **kwargs)  # type: ignore[arg-type]
         self.reconciled = True
 
     def row_cells(self, data: FollowerView) -> tuple[object, ...]:
         return grid_cells(data, self.palette or Palette(), self.reconciled, self.column_keys)
-
-    def on_resize(self) -> None:
-        self.set_columns(NARROW_COLUMNS if self.app.size.width < NARROW_BELOW else GRID_COLUMNS)
 
     def show(self, followers: tuple[FollowerView, ...], pal: Palette, reconciled: bool = True) -> None:
         self.set_palette(pal)

@@ -27,6 +27,21 @@ LOG_COLUMNS = (
     ("reason", "Note", 16),  # takes the room left on screen; the signal id and the whole note: enter
 )
 
+# less room (the log beside the slippage panel, 110-159 columns): latency and slippage are in that
+# panel, per follower; then the fill price goes to the row's details (enter)
+LOG_MEDIUM = tuple(c for c in LOG_COLUMNS if c[0] not in ("latency", "slip"))
+LOG_SMALL = (
+    ("time", "Time", 8),
+    ("follower", "Follower", 8),
+    ("status", "Status", 9),
+    ("symbol", "Sym", 4),
+    ("side", "Side", 6),
+    ("qty", "Qty", 4),
+    ("fill", "Fill", 9),
+    ("reason", "Note", 4),
+)
+LOG_TINY = tuple(c for c in LOG_SMALL if c[0] != "fill")
+
 MAX_ROWS = 400
 TRIM_BATCH = 100
 
@@ -57,29 +72,34 @@ def journal_row(order: Mapping[str, Any]) -> LogRow:
     )
 
 
-def log_cells(row: LogRow, pal: Palette) -> tuple[object, ...]:
+LOG_KEYS = tuple(key for key, _, _ in LOG_COLUMNS)
+
+
+def log_cells(row: LogRow, pal: Palette, columns: tuple[str, ...] = LOG_KEYS) -> tuple[object, ...]:
+    """One log line's cells, for the ``columns`` shown."""
     if row.action == "operator":
         what = row.reason.split(":")[0].split(" (")[0]  # "paused", "resumed", "flatten", "flat and paused"
-        return (
-            clock(row.wall_ns),
-            Text(row.follower, style="bold"),
-            Text(what, style=f"bold {pal.warn}"),
-            *("",) * 6,  # symbol .. slippage
-            Text(row.reason, style=f"bold {pal.warn}"),
-        )
+        cells: dict[str, object] = {
+            "time": clock(row.wall_ns),
+            "follower": Text(row.follower, style="bold"),
+            "status": Text(what, style=f"bold {pal.warn}"),
+            "reason": Text(row.reason, style=f"bold {pal.warn}"),
+        }
+        return tuple(cells.get(key, "") for key in columns)
     action = "" if row.action == "place" else f"{row.action} "
-    return (
-        clock(row.wall_ns),
-        row.follower,
-        status_text(row.status, pal),
-        row.symbol,
-        side_text(row.side, pal),
-        Text(str(row.qty), justify="right"),
-        Text(ms(row.latency_ms) if row.latency_ms is not None else "", justify="right"),
-        Text(format_price(row.symbol, row.fill_price), justify="right") if row.fill_price is not None else "",
-        Text(ticks(row.slippage_ticks), justify="right") if row.slippage_ticks is not None else "",
-        action + row.reason,
-    )
+    cells = {
+        "time": clock(row.wall_ns),
+        "follower": row.follower,
+        "status": status_text(row.status, pal),
+        "symbol": row.symbol,
+        "side": side_text(row.side, pal),
+        "qty": Text(str(row.qty), justify="right"),
+        "latency": Text(ms(row.latency_ms) if row.latency_ms is not None else "", justify="right"),
+        "fill": Text(format_price(row.symbol, row.fill_price), justify="right") if row.fill_price is not None else "",
+        "slip": Text(ticks(row.slippage_ticks), justify="right") if row.slippage_ticks is not None else "",
+        "reason": action + row.reason,
+    }
+    return tuple(cells[key] for key in columns)
 
 
 class OrderLog(DeskTable):
@@ -87,14 +107,15 @@ class OrderLog(DeskTable):
     ``TRIM_BATCH`` lines, the oldest dropped ``TRIM_BATCH`` or more at a time; filtered, every match."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(LOG_COLUMNS, flex="reason", **kwargs)  # type: ignore[arg-type]
+        sets = (LOG_MEDIUM, LOG_SMALL, LOG_TINY)
+        super().__init__(LOG_COLUMNS, flex="reason", smaller=sets, **kwargs)  # type: ignore[arg-type]
         self.needle = ""
         self.last_seq = 0
         self._skips: dict[str, tuple[str, str, int]] = {}
         """Per follower, its latest line if that line is a run of skipped orders: (key, reason, count)."""
 
     def row_cells(self, data: LogRow) -> tuple[object, ...]:
-        return log_cells(data, self.palette or Palette())
+        return log_cells(data, self.palette or Palette(), self.column_keys)
 
     @property
     def rows_by_key(self) -> dict[str, LogRow]:

@@ -215,7 +215,8 @@ class DeskTable(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Details", tooltip="Details of the row under the cursor"),
+        # not in the key bar, whose room goes to the trading keys; `?` lists it
+        Binding("enter", "select_cursor", "Details", tooltip="Details of the row under the cursor", show=False),
         Binding("up,k", "cursor_up", "Up", show=False),
         Binding("down,j", "cursor_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
@@ -242,12 +243,23 @@ class DeskTable(ScrollView, can_focus=True):
     class RowSelected(RowHighlighted):
         """Enter (or a click) on a row."""
 
-    def __init__(self, columns: Sequence[tuple[str, str, int]], *, flex: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, str, int]],
+        *,
+        flex: str | tuple[str, ...] = (),
+        smaller: Sequence[Sequence[tuple[str, str, int]]] = (),
+        **kwargs: Any,
+    ) -> None:
         """``columns``: (key, label, width) in display order. ``flex``: the key of a column that takes
-        the room left over on screen (its width in ``columns`` is its least)."""
+        the room left over on screen (its width in ``columns`` is its least); several keys: the first
+        of them that the columns shown have. ``smaller``: sets of fewer columns, widest first, for
+        less room: the widest set that fits is shown, so a column is never cut by the screen's edge
+        (the last set is shown when none fits, scrolling sideways)."""
         super().__init__(**kwargs)
         self._columns = tuple(columns)
-        self._flex = flex
+        self._sets = (tuple(columns), *(tuple(c) for c in smaller))
+        self._flex = (flex,) if isinstance(flex, str) else flex
         self._spec = tuple(columns)
         self._col_index = {key: i for i, (key, _, _) in enumerate(self._spec)}
         self._rows: dict[str, Row] = {}
@@ -274,6 +286,15 @@ class DeskTable(ScrollView, can_focus=True):
             self.forget_cells()
         self._fit()
 
+    def room(self) -> int:
+        """Columns of the screen the table's cells can use (a vertical scrollbar's room is kept)."""
+        return max(0, self.size.width - self.styles.scrollbar_size_vertical)
+
+    @staticmethod
+    def needs(columns: Sequence[tuple[str, str, int]]) -> int:
+        """The room ``columns`` take at their least widths."""
+        return sum(w + 2 * CELL_PADDING for _, _, w in columns)
+
     @property
     def column_keys(self) -> tuple[str, ...]:
         return tuple(key for key, _, _ in self._columns)
@@ -282,11 +303,12 @@ class DeskTable(ScrollView, can_focus=True):
         """Column widths for the room on screen: the flexible column takes what the others leave."""
         spec = self._columns
         # room for a vertical scrollbar is kept: rows come without a resize, and a cut must never hide
-        room = max(0, self.size.width - self.styles.scrollbar_size_vertical)
-        if self._flex is not None and room:
-            others = sum(w + 2 * CELL_PADDING for key, _, w in spec if key != self._flex)
+        room = self.room()
+        flex = next((key for key in self._flex if key in self._col_index), None)
+        if flex is not None and room:
+            others = sum(w + 2 * CELL_PADDING for key, _, w in spec if key != flex)
             spec = tuple(
-                (key, label, max(w, room - others - 2 * CELL_PADDING)) if key == self._flex else (key, label, w)
+                (key, label, max(w, room - others - 2 * CELL_PADDING)) if key == flex else (key, label, w)
                 for key, label, w in spec
             )
         if spec != self._spec:
@@ -298,7 +320,8 @@ class DeskTable(ScrollView, can_focus=True):
             self.refresh()
 
     def on_resize(self) -> None:
-        self._fit()
+        room = self.room()
+        self.set_columns(next((c for c in self._sets if self.needs(c) <= room), self._sets[-1]))
 
     def set_palette(self, palette: Palette) -> None:
         """Cells painted with another palette (a theme change) are computed again when drawn."""
