@@ -30,7 +30,7 @@ GRID_COLUMNS = (
     ("orders", "Ord", 4),
     ("rejects", "Rej", 4),
     ("broker", "Broker", 9),
-    ("rule", "Rule", 14),
+    ("rule", "Rule", 12),
 )
 
 # 110-159 columns: what a trader watches, without broker and rule (in the details, enter); the drift
@@ -54,7 +54,7 @@ NARROW_COLUMNS = (
     ("state", "Copy", 11),
     ("conn", "Conn", 6),
     ("pos", "Position", 11),
-    ("expected", "Expected", 11),
+    ("expected", "Expected", 10),
     ("drift", "Drift", 9),
     ("pnl", "P&L", 11),
 )

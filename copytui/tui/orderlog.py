@@ -24,7 +24,7 @@ LOG_COLUMNS = (
     ("latency", "Lat ms", 7),
     ("fill", "Fill", 9),
     ("slip", "Slip", 6),
-    ("reason", "Note", 16),  # takes the room left on screen; the signal id and the whole note: enter
+    ("reason", "Note", 14),  # takes the room left on screen; the signal id and the whole note: enter
 )
 
 # less room (the log beside the slippage panel, 110-159 columns): latency and slippage are in that

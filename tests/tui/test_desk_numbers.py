@@ -203,7 +203,7 @@ async def test_order_log_note_is_shown_to_the_edge_or_marked(tmp_path: Path) -> 
         text = screen_text(app)
         notes = {r.data.reason for r in log.rows.values() if r.data.reason and r.data.action == "place"}
         spec = dict((k, w) for k, _, w in log._spec)
-        assert spec["reason"] >= 16
+        assert spec["reason"] >= 14  # latency and slippage fit beside it at 160; the whole note: enter
         for note in notes:
             if len(note) <= spec["reason"]:
                 continue
