@@ -60,6 +60,19 @@ if [ -z "${COPYTUI_RITHMIC_SDK_PYTHON:-}" ]; then
   export COPYTUI_RITHMIC_SDK_PYTHON="$RITHMIC_VENV/bin/python"
 fi
 
+# tastytrade's DXLinkStreamer (a maintained dxLink client; httpx2, anyio and market calendars come
+# with it, none of them copytui's) runs against our dxLink simulator from a venv of its own, kept likewise.
+if [ -z "${COPYTUI_DXFEED_SDK_PYTHON:-}" ]; then
+  DXFEED_VENV="$HOME/.cache/copytui-tests/dxfeed"
+  WANT="$(cat tests/outside/dxfeed/requirements.txt)"
+  if [ ! -x "$DXFEED_VENV/bin/python" ] || [ "$(cat "$DXFEED_VENV/.requirements" 2>/dev/null)" != "$WANT" ]; then
+    rm -rf "$DXFEED_VENV" && "$PY" -m venv "$DXFEED_VENV"
+    quiet_pip "$DXFEED_VENV/bin/pip" install -q -r tests/outside/dxfeed/requirements.txt
+    printf '%s' "$WANT" > "$DXFEED_VENV/.requirements"
+  fi
+  export COPYTUI_DXFEED_SDK_PYTHON="$DXFEED_VENV/bin/python"
+fi
+
 # Exported before the bus starts, so the bus daemon and anything it starts on demand (a second
 # gnome-keyring among them) inherit them: nothing lands in ~/.local/share/keyrings or ~/.cache.
 SCRATCH="$(mktemp -d)"

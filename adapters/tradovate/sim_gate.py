@@ -45,6 +45,7 @@ class Gate:
         self._by_id: dict[int, SimUser] = {}
         self._user_ids = iter(range(101, 10_000))
         self._tokens: dict[str, tuple[int, float]] = {}
+        self._md_tokens: dict[str, tuple[int, float]] = {}
         self._penalties: dict[str, _Penalty] = {}
         self._tickets: dict[str, tuple[str, float]] = {}
         self._limited_until = 0.0
@@ -63,6 +64,7 @@ class Gate:
     # --------------------------------------------------------- switches
     def expire_tokens(self) -> None:
         self._tokens = {t: (uid, 0.0) for t, (uid, _) in self._tokens.items()}
+        self._md_tokens = {t: (uid, 0.0) for t, (uid, _) in self._md_tokens.items()}
 
     def rate_limit(self, seconds: float) -> None:
         self._limited_until = time.monotonic() + seconds
@@ -95,14 +97,22 @@ class Gate:
             return None
         return entry[0]
 
+    def md_user_of(self, token: str | None) -> int | None:
+        """The user a market-data token (``mdAccessToken``) was issued to, while it has not expired."""
+        entry = self._md_tokens.get(token or "")
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[0]
+
     def _issue(self, user: SimUser) -> dict[str, Any]:
-        token = secrets.token_urlsafe(24)
+        token, md_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         expires = time.time() + self.token_lifetime_s
         self._tokens[token] = (user.id, expires)
+        self._md_tokens[md_token] = (user.id, expires)
         stamp = datetime.fromtimestamp(expires, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return {
             "accessToken": token,
-            "mdAccessToken": secrets.token_urlsafe(24),
+            "mdAccessToken": md_token,
             "expirationTime": stamp,
             "userStatus": "Active",
             "userId": user.id,
