@@ -240,7 +240,7 @@ async def _run_headless(
     from copytui.journal import JournalError
     from copytui.runtime import build_runtime
 
-    secrets = SecretsSeen([cfg.leader, *cfg.followers])  # AdapterContext.secret: reads the OS keyring
+    secrets = SecretsSeen(secret_holders(cfg))  # AdapterContext.secret: reads the OS keyring
     try:
         rt = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=secrets)
     except (JournalError, ValueError, LookupError) as exc:
@@ -310,6 +310,15 @@ async def _run_headless(
 # ------------------------------------------------------------------------- start failures
 START_FAILURES = (BrokerError, NoKeyringError, TimeoutError, OSError)
 """What an adapter may raise while connecting; each becomes one ``error:`` line, exit 3."""
+
+
+def secret_holders(cfg: Config) -> list[AccountConfig]:
+    """Everything in the config with secrets in the keyring: the accounts, and the market-data
+    source (its secrets are stored under its name as an account's are, with the source for broker)."""
+    holders = [cfg.leader, *cfg.followers]
+    if cfg.market_data is not None:
+        holders.append(AccountConfig(name=cfg.market_data.name, broker=cfg.market_data.source))
+    return holders
 
 
 class SecretsSeen:

@@ -253,6 +253,31 @@ class PaperConfig(BaseModel):
     """Seconds between price-walk steps."""
 
 
+class MarketDataConfig(BaseModel):
+    """A market-data source: the market's quote at the moment each leader event is read (slippage
+    against the market) and live marks for unrealised P&L. Its token lives in the OS keyring under
+    ``name`` (``copytui accounts add NAME --market-data SOURCE``)."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """Alias of the source, and the keyring key for its token."""
+    source: str
+    """Installed market-data source: ``dxfeed`` or ``tradovate`` (``copytui doctor`` lists them)."""
+    options: dict[str, str | int | float | bool | dict[str, str]] = Field(default_factory=dict)
+    """Source-specific, non-secret settings (the dxLink ``url``, ``stale_after_ms``...)."""
+    symbols: list[str] = Field(default_factory=list)
+    """copytui symbols to subscribe to; empty: every contract copytui knows (a dozen quotes)."""
+
+    @field_validator("symbols")
+    @classmethod
+    def _known_symbols(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in INSTRUMENTS]
+        if unknown:
+            raise ValueError(f"unknown symbol {unknown[0]!r}; known: {', '.join(sorted(INSTRUMENTS))}")
+        return value
+
+
 class Config(BaseModel):
     """copytui's whole configuration."""
 
@@ -268,6 +293,8 @@ class Config(BaseModel):
     """The accounts that copy the leader."""
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
     paper: PaperConfig = Field(default_factory=PaperConfig)
+    market_data: MarketDataConfig | None = None
+    """Optional: a market-data source for slippage against the market and live P&L marks."""
 
     @model_validator(mode="after")
     def _one_account_each(self, info: ValidationInfo) -> Config:
@@ -292,6 +319,10 @@ LineOf = Callable[[Loc], int | None]
 _KEYRING_HINT = (
     "secrets do not belong in the config file. Remove it and store it in the OS keyring with "
     "`copytui accounts add NAME --broker B ...` (it prompts for the secret)."
+)
+_MARKET_KEYRING_HINT = (
+    "secrets do not belong in the config file. Remove it and store it in the OS keyring with "
+    "`copytui accounts add NAME --market-data SOURCE` (it prompts for the token)."
 )
 
 
@@ -540,7 +571,10 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         return _line_of(root, loc)
 
     secrets = _find_secret_keys(data)
-    problems = [Problem(line_of(loc) or 0, source, key_of(loc), _KEYRING_HINT) for loc in secrets]
+    hint = {"market_data": _MARKET_KEYRING_HINT}
+    problems = [
+        Problem(line_of(loc) or 0, source, key_of(loc), hint.get(str(loc[0]), _KEYRING_HINT)) for loc in secrets
+    ]
     problems += [Problem(line_of(loc) or 0, source, key_of(loc), why) for loc, why in account_clashes(data, line_of)]
     config = None
     try:

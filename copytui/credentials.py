@@ -56,6 +56,16 @@ def entry_names(account: str, broker: str) -> list[tuple[SecretField, str]]:
     return [(f, entry_name(account, broker, f.field)) for f in secret_fields(broker)]
 
 
+def market_entry_names(name: str, source: str) -> list[tuple[SecretField, str]]:
+    """The keyring entries of market-data source ``name``'s secrets (its ``MarketDataSpec.secrets``).
+    Each is where an account ``name`` of broker ``source`` keeps that field (``entry_name``), so the
+    brokers' lookup, ``make_lookup`` given ``name`` with broker ``source``, reads ``NAME:FIELD``."""
+    from copytui import registry
+
+    found = registry.market_specs().get(source)
+    return [(f, entry_name(name, source, f.field)) for f in (found.secrets if found else ())]
+
+
 # ------------------------------------------------------------------------- errors
 HEADLESS_FIX = """\
 on a desktop: log in to the desktop session; its keyring (GNOME Keyring, KWallet) unlocks at login.

@@ -7,6 +7,7 @@ tick arithmetic lives in :mod:`copytui.instruments`. Timestamps ending in ``_ns`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from enum import StrEnum
 
@@ -142,6 +143,31 @@ class AccountEvent(BaseModel):
         if self.kind is EventKind.POSITION and (self.position is None or not self.symbol):
             raise ValueError("a position event needs symbol and position")
         return self
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MarketMark:
+    """The market of a leader event's contract at the moment the event was read."""
+
+    bid: float | None
+    ask: float | None
+    last: float | None
+    age_ms: float | None
+    """How old the quote was then; None when there was none."""
+    note: str
+    """Why it is not the market of that moment ("" when it is): stale, none yet, feed down."""
+
+    @property
+    def live(self) -> bool:
+        return not self.note
+
+    def reference(self, side: Side) -> float | None:
+        """What a follower order on ``side`` could have had at that moment: the ask to buy, the bid
+        to sell (the last trade when that side is empty); None when the quote was not live."""
+        if not self.live:
+            return None
+        touch = self.ask if side is Side.BUY else self.bid
+        return touch if touch is not None else self.last
 
 
 class Signal(BaseModel):

@@ -9,7 +9,8 @@ import functools
 from importlib.metadata import entry_points
 
 from adapters.base import UNDECLARED_SECRETS, AdapterContext, AdapterFactory, AdapterSpec, BrokerAdapter
-from copytui.config import AccountConfig
+from adapters.marketdata import MarketDataSource, MarketDataSpec, SecretLookup, SourceFactory
+from copytui.config import AccountConfig, MarketDataConfig
 
 GROUP = "copytui.adapters"
 
@@ -69,3 +70,50 @@ def factory(broker: str) -> AdapterFactory:
 
 def create(account: AccountConfig, ctx: AdapterContext) -> BrokerAdapter:
     return factory(account.broker)(account, ctx)
+
+
+# ------------------------------------------------------------------ market-data sources
+MARKET_GROUP = "copytui.marketdata"
+
+
+def market_specs() -> dict[str, MarketDataSpec]:
+    """Every installed market-data source's declaration (adapters/marketdata.py), by name; one that
+    fails to load is left out, as a broken broker is (``market_broken`` says why)."""
+    return _scan_market()[0]
+
+
+def market_broken() -> dict[str, str]:
+    return _scan_market()[1]
+
+
+@functools.cache
+def _scan_market() -> tuple[dict[str, MarketDataSpec], dict[str, str]]:
+    found: dict[str, MarketDataSpec] = {}
+    broken_: dict[str, str] = {}
+    for ep in entry_points(group=MARKET_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as exc:
+            broken_[ep.name] = f"{ep.value} fails to load: {type(exc).__name__}: {exc}"
+            continue
+        if isinstance(loaded, MarketDataSpec):
+            found[ep.name] = loaded
+        else:
+            broken_[ep.name] = f"{ep.value} is not a MarketDataSpec"
+    return found, broken_
+
+
+def market_spec(source: str) -> MarketDataSpec:
+    found = market_specs().get(source)
+    if found is None and source in market_broken():
+        raise UnknownBroker(f"market-data source {source!r} is installed but broken: {market_broken()[source]}")
+    if found is None:
+        known = ", ".join(sorted(market_specs())) or "none"
+        raise UnknownBroker(f"unknown market-data source {source!r}; installed sources: {known}")
+    return found
+
+
+def create_market(cfg: MarketDataConfig, secret: SecretLookup) -> MarketDataSource:
+    """The configured source; ``secret(field)`` reads its token from the keyring when it connects."""
+    factory_: SourceFactory = MarketDataSpec.load(market_spec(cfg.source).factory)
+    return factory_(cfg.name, cfg.options, secret)

@@ -5,17 +5,24 @@ benchmark, so all three run exactly the same copy path."""
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adapters.base import AdapterContext
 from adapters.kit.tasks import TaskGroup
 from adapters.paper.exchange import PaperExchange
 from copytui import registry
-from copytui.config import AccountConfig, Config, data_dir
+from copytui.config import AccountConfig, Config, MarketDataConfig, data_dir
 from copytui.demo import DemoTrader, price_walk
 from copytui.engine import Engine
+from copytui.instruments import INSTRUMENTS
 from copytui.journal import Journal
+
+SecretLookup = Callable[[str], str | None]
 
 
 @dataclass
@@ -27,9 +34,13 @@ class Runtime:
     trader: DemoTrader | None = None
     tasks: TaskGroup = field(default_factory=TaskGroup)
     walk: bool = True
+    feed: Any = None
+    """The demo's own dxLink simulator on loopback, quoting its paper exchange (None otherwise)."""
     _trader_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.feed is not None:
+            await self.feed.start()  # before the engine, whose market source dials it
         await self.engine.start()
         if self.walk:
             self.tasks.spawn(price_walk(self.exchange, self.config.paper.tick_interval_s), "price-walk")
@@ -44,6 +55,8 @@ class Runtime:
         # the market keeps moving while the followers settle: resting remainders still fill
         await self.engine.stop()
         await self.tasks.cancel_all()
+        if self.feed is not None:
+            await self.feed.stop()
         self.journal.close()
 
 
@@ -73,7 +86,17 @@ def build_runtime(
 
     leader = registry.create(config.leader, context(config.leader))
     followers = [(f, registry.create(f, context(f))) for f in config.followers]
+    feed = None
+    if demo and config.market_data is None:
+        config, feed, secret_lookup = _demo_feed(config, exchange, secret_lookup)
+    market = None
+    if config.market_data is not None:
+        md = config.market_data
+        lookup = secret_lookup or (lambda _key: None)
+        market = registry.create_market(md, lambda field: lookup(f"{md.name}:{field}"))
     engine = Engine(
+        market=market,
+        market_symbols=tuple(config.market_data.symbols or INSTRUMENTS) if config.market_data else (),
         leader_cfg=config.leader,
         leader=leader,
         followers=followers,
@@ -87,4 +110,27 @@ def build_runtime(
         if config.leader.broker != "paper":
             raise ValueError("--demo drives the leader with a random trader and needs a paper leader")
         trader = DemoTrader(exchange, leader.account, seed=seed)
-    return Runtime(config=config, engine=engine, journal=journal, exchange=exchange, trader=trader)
+    return Runtime(config=config, engine=engine, journal=journal, exchange=exchange, trader=trader, feed=feed)
+
+
+def _demo_feed(
+    config: Config, exchange: PaperExchange, lookup: SecretLookup | None
+) -> tuple[Config, Any, SecretLookup]:
+    """The demo's market data: our dxLink simulator on a free loopback port, quoting the demo's own
+    paper exchange, with a token made for this run (no keyring). The real dxLink client connects
+    to it, so the demo shows slippage against the market and live marks like a configured feed."""
+    from adapters.dxfeed.simulator import DxLinkSimulator
+
+    with socket.socket() as probe:  # a free port now, so the config can name it before the feed starts
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = secrets.token_urlsafe(18)
+    feed = DxLinkSimulator(exchange, token=token, port=port, watch_s=0.05)
+    md = MarketDataConfig(name="demo-feed", source="dxfeed", options={"url": feed.url}, symbols=["ES", "NQ"])
+
+    def with_token(key: str) -> str | None:
+        if key == "demo-feed:token":
+            return token
+        return lookup(key) if lookup is not None else None
+
+    return config.model_copy(update={"market_data": md}), feed, with_token

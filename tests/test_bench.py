@@ -35,8 +35,9 @@ def percentiles_sane(d: dict) -> None:
 def test_every_scenario_ran_with_well_formed_percentiles(quick: dict) -> None:
     names = [(s["name"], s["followers"]) for s in quick["scenarios"]]
     assert ("overhead", 1) in names and ("overhead", 5) in names
-    for name in ("e2e", "burst", "baseline", "baseline_e2e"):
+    for name in ("e2e", "burst", "baseline", "baseline_e2e", "market_off", "market_on"):
         assert name in {n for n, _ in names}
+    assert quick["market_p99_ratio"] is not None and quick["market_p99_ratio"] > 0  # with a live dxLink feed
     for s in quick["scenarios"]:
         assert s["adapter"] == ("wire" if s["name"] == "floor" else "paper")
         assert s["samples"] > 0 and s["incomplete"] == 0, s

@@ -75,6 +75,7 @@ class FixSession:
         self._logged_out: asyncio.Event | None = None
         self._ever_logged_on = False
         self._settled: asyncio.Event | None = None
+        self._waiting = asyncio.Lock()
         self._settle_id = ""
         self._settles = 0
         self._closing = False
@@ -196,7 +197,14 @@ class FixSession:
         """Logged on and past the logon's resend exchange (see ``_begin_settle``), else Disconnected."""
         self.require_logon(what)
         settled = self._settled
-        if settled is None or settled.is_set():
+        if (settled is None or settled.is_set()) and not self._waiting.locked():
+            return
+        async with self._waiting:  # FIFO: orders held for the settle go out in the order they came
+            await self._settle_wait(settled, what)
+        self.require_logon(what)
+
+    async def _settle_wait(self, settled: asyncio.Event | None, what: str) -> None:
+        if settled is None:
             return
         deadline = time.monotonic() + SETTLE_WAIT_S
         while not settled.is_set():
@@ -213,7 +221,6 @@ class FixSession:
             if not settled.is_set():
                 self.require_logon(what)
                 self._begin_settle()
-        self.require_logon(what)
 
     def send(self, m: fix.Message) -> int:
         """Write one message from the loop thread; perf_counter_ns right after it was written."""

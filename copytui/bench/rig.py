@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.paper.exchange import PaperExchange
-from copytui.config import AccountConfig, Config, FollowerConfig
+from copytui.config import AccountConfig, Config, FollowerConfig, MarketDataConfig
 from copytui.engine import Engine
 from copytui.journal.timings import fanout_timings, last_signal_mark
 from copytui.models import Side
@@ -106,6 +106,7 @@ async def open_rig(
     *,
     seed: int = 7,
     start: bool = True,
+    market: MarketDataConfig | None = None,
 ) -> AsyncIterator[Rig]:
     """The runtime the CLI would build for this config, with a fresh journal in a temp dir."""
     # the bench fires bursts far above any trader's pace: the per-minute order guard stays off
@@ -114,7 +115,12 @@ async def open_rig(
     ]
     with tempfile.TemporaryDirectory(prefix="copytui-bench-") as tmp:
         journal = Path(tmp) / "journal.sqlite3"
-        config = Config(leader=AccountConfig(name=LEADER, broker="paper"), followers=followers, journal=str(journal))
+        config = Config(
+            leader=AccountConfig(name=LEADER, broker="paper"),
+            followers=followers,
+            journal=str(journal),
+            market_data=market,
+        )
         rt = build_runtime(config, seed=seed, journal_path=journal, secret_lookup=secret, data_root=Path(tmp))
         rt.walk = False  # no random price steps: every sample sees the same market
         rig = Rig(rt, len(followers))

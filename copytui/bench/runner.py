@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from copytui.bench import baseline, brokers, desk, floor, scenarios
+from copytui.bench import baseline, brokers, desk, floor, market, scenarios
 from copytui.bench.stats import current_rss_mb, peak_rss_mb, ratio
 
-SCENARIOS = ("floor", "overhead", "e2e", "burst", "journal", "baseline", "desk")
+SCENARIOS = ("floor", "overhead", "e2e", "burst", "journal", "baseline", "desk", "market")
 BROKER_LATENCY_MS = 50.0
 
 
@@ -93,6 +93,8 @@ class Result:
     rss_followers: int | None = None
     rss_start_mb: float = 0.0
     tui_p99_ratio: float | None = None
+    market_p99_ratio: float | None = None
+    market_p50_ratio: float | None = None
     baseline_ratio: float | None = None
     baseline_p50_ratio: float | None = None
     load_start: tuple[float, ...] = field(default_factory=lambda: _load())
@@ -125,6 +127,8 @@ class Result:
             },
             "scenarios": self.scenarios,
             "tui_p99_ratio": self.tui_p99_ratio,
+            "market_p50_ratio": self.market_p50_ratio,
+            "market_p99_ratio": self.market_p99_ratio,
             "journal_rows_per_s": self.journal["rows_per_s"] if self.journal else None,
             "journal": self.journal,
             "rss_mb": self.rss_mb,
@@ -149,6 +153,8 @@ DEFINITIONS = {
     "lost": "leader fills for which some follower has no order in the journal",
     "drain_s": "last leader event sent -> every follower queue empty and every order answered",
     "tui_p99_ratio": "internal p99 with the desk running / without, same follower count, interleaved runs",
+    "market_p50_ratio": "internal p50 with a market-data source (dxLink simulator) / without, interleaved runs",
+    "market_p99_ratio": "internal p99 with a market-data source / without, interleaved runs",
     "baseline_ratio": "copytui internal p99 / naive copier internal p99 (paper, no broker latency, same followers)",
     "journal_rows_per_s": "signal + intent rows journaled per second (20 intents per signal, each also updated"
     " once as sent and acknowledged), flushes included",
@@ -209,6 +215,14 @@ async def run(plan: Plan, progress: Callable[[str], None] = lambda _msg: None) -
             res.baseline_p50_ratio = ratio(ours["internal_ms"]["p50"], naive["internal_ms"]["p50"])
     if "desk" in only:
         await _desk(plan, res, progress)
+    if "market" in only:
+        n = plan.reference_followers
+        progress(f"market: {n} followers, with and without a market-data source (dxLink on loopback)")
+        off, on = await market.with_and_without(n, plan.samples, plan.warmup, plan.seed)
+        res.scenarios += [off, on]
+        if off["internal_ms"] and on["internal_ms"]:
+            res.market_p50_ratio = ratio(on["internal_ms"]["p50"], off["internal_ms"]["p50"])
+            res.market_p99_ratio = ratio(on["internal_ms"]["p99"], off["internal_ms"]["p99"])
     if res.rss_mb is None:
         res.rss_mb = peak_rss_mb()
         res.notes.append("rss_mb is the run's peak: the paper overhead scenario did not run")

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from copytui.commands import md_accounts
 from copytui.commands.config_cmd import config_path, fail, first_line, read_config, write_config
 from copytui.config import AccountConfig, ConfigError, FollowerConfig
 
@@ -138,12 +139,15 @@ def _keyring_fail(exc: Exception) -> None:
     raise typer.Exit(3)
 
 
-def _read_secrets(name: str, broker: str, from_stdin: bool) -> dict[str, str | None]:
-    """keyring entry -> value (None: delete a stale optional one), read hidden or from stdin."""
+def _read_secrets(
+    name: str, broker: str, from_stdin: bool, wanted: list[tuple[Any, str]] | None = None, kind: str = "account"
+) -> dict[str, str | None]:
+    """keyring entry -> value (None: delete a stale optional one), read hidden or from stdin.
+    ``wanted``: (field, entry) pairs, by default the broker account's (a market-data source's differ)."""
     from copytui.credentials import entry_names, remember
 
     stdin = sys.stdin
-    wanted = entry_names(name, broker)
+    wanted = entry_names(name, broker) if wanted is None else wanted
     out: dict[str, str | None] = {}
     for i, (field, entry) in enumerate(wanted, start=1):
         if from_stdin:
@@ -168,7 +172,7 @@ def _read_secrets(name: str, broker: str, from_stdin: bool) -> dict[str, str | N
                 if from_stdin
                 else "type it at the prompt"
             )
-            fail(f"{broker} account {name} needs its {field.field} (secret {i} of {len(wanted)}): {how}.")
+            fail(f"{broker} {kind} {name} needs its {field.field} (secret {i} of {len(wanted)}): {how}.")
         else:
             out[entry] = None
     return out
@@ -178,8 +182,8 @@ def _read_secrets(name: str, broker: str, from_stdin: bool) -> dict[str, str | N
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help=NAME_HELP),
-    broker: str = typer.Option(..., "--broker", help="paper or an installed broker adapter."),
-    role: str = typer.Option(..., "--role", help="leader or follower."),
+    broker: str | None = _o("--broker", "paper or an installed broker adapter (required unless --market-data)."),
+    role: str | None = _o("--role", "leader or follower (required unless --market-data)."),
     account_id: str | None = _o("--account-id", "The broker's account id or spec."),
     username: str | None = _o("--username", "Login name at the broker."),
     environment: str | None = _o("--environment", "demo, live or sim (default demo)."),
@@ -197,10 +201,13 @@ def add(
     auto_correct: bool | None = typer.Option(None, "--auto-correct/--no-auto-correct", help="Reconciler corrects."),
     max_correction_qty: int | None = _o("--max-correction-qty", "Largest correction order."),
     pause: bool | None = typer.Option(None, "--pause/--resume", help="Add it disabled (enabled: false)."),
+    market_data: str | None = _o("--market-data", "Add a market-data source (dxfeed...) instead of an account."),
+    options: list[str] | None = typer.Option(None, "--option", help="With --market-data: NAME=VALUE (repeat)."),
+    symbols: list[str] | None = typer.Option(None, "--symbol", help="With --market-data: a symbol to quote (repeat)."),
     secret_stdin: bool = typer.Option(False, "--secret-stdin", help="Read secrets from stdin, one a line."),
     config: Path | None = _config_opt(),
 ) -> None:
-    """Add the leader or a follower; prompts (hidden) for the secrets its broker needs."""
+    """Add the leader, a follower or the market-data source; prompts (hidden) for the secrets it needs."""
     import yaml
 
     from copytui import registry
@@ -212,6 +219,19 @@ def add(
         max_order_qty=max_order_qty, max_position=max_position, maps=maps, reverse=reverse,
         auto_correct=auto_correct, max_correction_qty=max_correction_qty, pause=pause,
     )  # fmt: skip
+    fields = {"account_id": account_id, "username": username, "environment": environment, "host": host, "port": port}
+    if market_data is not None:
+        given = [_option_name(k) for k, v in {"broker": broker, "role": role, **fields}.items() if v is not None]
+        if given or rules.given:
+            fail(f"{', '.join(given + [_option_name(k) for k in rules.given])}: options of broker accounts; a "
+                 "market-data source takes --option NAME=VALUE and --symbol.")  # fmt: skip
+        md_accounts.add(name, market_data, options or [], symbols or [], secret_stdin, path)
+        return
+    if options or symbols:
+        fail("--option and --symbol go with --market-data SOURCE; an account's options are edited in the config.")
+    if broker is None or role is None:
+        fail(f"--{'broker' if broker is None else 'role'} is required for an account "
+             "(or --market-data SOURCE to add a market-data source).")  # fmt: skip
     if role not in ("leader", "follower"):
         fail(f"--role {role!r}: use leader or follower.")
     try:
@@ -229,6 +249,8 @@ def add(
         if raw.get("name") == name:
             fail(f"account {name!r} already exists in {path}; change it with `copytui accounts set {name} ...` "
                  f"or remove it first with `copytui accounts remove {name}`.")  # fmt: skip
+    if md_accounts.is_market(data, name):
+        fail(f"{name!r} is the market data's name in {path}; secrets are kept by name: give the account its own.")
     if role == "leader" and "leader" in data:
         fail(f"{path} already has leader {data['leader'].get('name')!r}; add {name!r} as --role follower, "
              "or remove that leader first.")  # fmt: skip
@@ -236,7 +258,6 @@ def add(
         fail(f"no leader in {path} yet; add it first: `copytui accounts add NAME --broker B --role leader`.")
 
     account: dict[str, Any] = {"name": name, "broker": broker}
-    fields = {"account_id": account_id, "username": username, "environment": environment, "host": host, "port": port}
     account.update({k: v for k, v in fields.items() if v is not None})
     account.update(rules.updates(clearing=False))
     mapping = rules.symbol_map({})
@@ -284,11 +305,11 @@ def _entries(name: str, broker: str) -> list[tuple[Any, str]]:
 
 
 # ------------------------------------------------------------------------- list
-def _secret_state(name: str, broker: str) -> str:
+def _secret_state(name: str, broker: str, entries: list[tuple[Any, str]] | None = None) -> str:
     """yes / MISSING ... / not needed / optional, unset. Raises NoKeyringError."""
     from copytui.credentials import get_secret
 
-    entries = _entries(name, broker)
+    entries = _entries(name, broker) if entries is None else entries
     if not entries:
         return "not needed"
     missing = [f.field for f, entry in entries if f.required and not get_secret(entry)]
@@ -324,6 +345,14 @@ def list_accounts(config: Path | None = _config_opt()) -> None:
         enabled = ("yes" if acct.enabled else "PAUSED") if isinstance(acct, FollowerConfig) else "-"
         table.add_row(acct.name, role, acct.broker, acct.account_id or acct.name, acct.environment, rule, enabled,
                       state)  # fmt: skip
+    if (md := cfg.market_data) is not None:
+        state = "unknown"
+        if keyring_error is None:
+            try:
+                state = md_accounts.secret_state(md.name, md.source)
+            except NoKeyringError as exc:
+                keyring_error = exc
+        table.add_row(md.name, md_accounts.KIND, md.source, "-", "-", "-", "-", state)
     Console().print(table)
     if keyring_error is not None:
         typer.echo(f"warning: {keyring_error} Run `copytui doctor` for the fix.", err=True)
@@ -339,6 +368,9 @@ def remove(name: str = typer.Argument(..., help="The account to remove."), confi
 
     path = config_path(config)
     old_text, data, _ = _load(path)
+    if md_accounts.is_market(data, name):
+        md_accounts.remove(name, path, old_text, data)
+        return
     role, raw = _find(data, name, path)
     followers = data.get("followers") or []
     if role == "leader" and followers:
@@ -412,6 +444,10 @@ def set_account(
     if not rules.given and not fields and not new_secret:
         fail("nothing to change; give at least one option (see `copytui accounts set --help`).")
     old_text, data, _ = _load(path)
+    if md_accounts.is_market(data, name):
+        changing = [*map(_option_name, fields), *map(_option_name, rules.given)]
+        md_accounts.new_secret(name, data, secret_stdin, changing)
+        return
     role, raw = _find(data, name, path)
     if role == "leader" and rules.given:
         fail(f"{name} is the leader; rule options and --pause apply to followers only.")
@@ -465,6 +501,8 @@ def test(
 
     path = config_path(config)
     _, data, cfg = _load(path)
+    if md_accounts.is_market(data, name):
+        fail(f"{name} is the market-data source; `copytui doctor` checks its source, options and token.")
     _find(data, name, path)
     acct = next(a for a in [cfg.leader, *cfg.followers] if a.name == name)
     missing: list[str] = []

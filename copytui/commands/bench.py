@@ -49,7 +49,9 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout (progress on stderr)."),
     as_markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (for the README) instead."),
     samples: int | None = typer.Option(None, "--samples", min=5, max=100_000, help="Leader events per scenario."),
-    only: str | None = typer.Option(None, "--only", help="Run only these: overhead,e2e,burst,journal,baseline,desk."),
+    only: str | None = typer.Option(
+        None, "--only", help="Run only these: floor,overhead,e2e,burst,journal,baseline,desk,market."
+    ),
     seed: int = typer.Option(7, "--seed", help="Seed of the paper exchange."),
 ) -> None:
     """Measure copytui's copy path: overhead, end to end, a burst, the desk, the journal, memory."""

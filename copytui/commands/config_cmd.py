@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -115,12 +116,17 @@ def check(
         typer.echo(exc.count_line(), err=True)
         raise typer.Exit(2) from None
     problems = [p for account in (cfg.leader, *cfg.followers) for p in option_problems(account)]
-    for problem in problems:
-        typer.echo(f"error: {path}: {redact(problem)}", err=True)
+    if cfg.market_data is not None:
+        problems.extend(market_problems(cfg.market_data, [cfg.leader, *cfg.followers]))
+    for text in problems:
+        typer.echo(f"error: {path}: {redact(text)}", err=True)
     if problems:
-        typer.echo(f"{len(problems)} problem(s) in the accounts' options", err=True)
+        whose = "the accounts' and the market data's" if cfg.market_data is not None else "the accounts'"
+        typer.echo(f"{len(problems)} problem(s) in {whose} options", err=True)
         raise typer.Exit(2)
-    typer.echo(f"ok: {path}: leader {cfg.leader.name} ({cfg.leader.broker}), {len(cfg.followers)} followers")
+    md = cfg.market_data
+    also = f"; market data {md.name} ({md.source})" if md is not None else ""
+    typer.echo(f"ok: {path}: leader {cfg.leader.name} ({cfg.leader.broker}), {len(cfg.followers)} followers{also}")
 
 
 def option_problems(account: Any) -> list[str]:
@@ -149,6 +155,54 @@ def option_problems(account: Any) -> list[str]:
     except ValueError as exc:
         return [f"{where}: options: {exc}"]
     return []
+
+
+def market_problems(md: Any, accounts: Iterable[Any] = ()) -> list[str]:
+    """The ``market_data:`` section against what its source declares (MarketDataSpec): the source is
+    installed, its options fit the source's model (naming ``market_data.options.KEY``), and its name
+    is no account's: secrets are kept by name, so the two would share keyring entries."""
+    from pydantic import BaseModel, ValidationError
+
+    from adapters.marketdata import MarketDataSpec
+    from copytui import registry
+
+    problems = []
+    if any(a.name == md.name for a in accounts):
+        problems.append(f"market_data.name: {md.name!r} is also an account's name; their secrets would share "
+                        "keyring entries, so give the market data a name of its own")  # fmt: skip
+    try:
+        spec = registry.market_spec(md.source)
+    except registry.UnknownBroker as exc:
+        return [*problems, f"market_data.source: {exc}"]
+    if spec.options is None:
+        return problems
+    model = MarketDataSpec.load(spec.options)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return [*problems, f"market_data: source {md.source} declares options {spec.options!r}, not a pydantic model"]
+    try:
+        model.model_validate(dict(md.options or {}))
+    except ValidationError as exc:
+        problems.append(_market_option_problem(exc, model, md.source))
+    except ValueError as exc:
+        problems.append(f"market_data.options: {exc}")
+    return problems
+
+
+def _market_option_problem(exc: Any, model: Any, source: str) -> str:
+    """option_problem's words, with the keys named where they sit in the config file."""
+    from adapters.kit.options import option_problem
+
+    unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"])
+    if unknown:
+        keys = ", ".join(f"market_data.options.{key}" for key in unknown)
+        return f"{keys}: not a {source} option; known: {', '.join(sorted(model.model_fields))}"
+    required = {  # a required key's own docstring says what to write there
+        key: " ".join((field.description or "give it a value").replace("``", "").split())
+        for key, field in model.model_fields.items()
+        if field.is_required()
+    }
+    text = option_problem(exc, model, source, required)
+    return f"market_data.{text}" if text.startswith("options.") else f"market_data.options: {text}"
 
 
 @app.command("schema")

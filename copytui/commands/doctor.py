@@ -133,6 +133,48 @@ def _check_brokers(cfg: Config) -> list[Check]:
     return checks
 
 
+def _check_market_sources() -> list[Check]:
+    """The installed market-data sources; one that fails to load, with why (a failure only when the
+    config uses it: see _check_market_data)."""
+    from copytui import registry
+
+    specs = registry.market_specs()
+    installed = ", ".join(sorted(specs)) or "none"
+    checks = [Check("market-data sources", OK if specs else WARN, f"installed: {installed}")]
+    fix = "reinstall the package that provides it (pip install -e . in copytui's folder)"
+    broken = sorted(registry.market_broken().items())
+    checks.extend(Check(f"market-data source {n}", WARN, why, fix) for n, why in broken)
+    return checks
+
+
+def _check_market_data(cfg: Config, path: Path, keyring_ok: bool) -> list[Check]:
+    """The config's ``market_data:``: its source installed, its options valid, its secrets stored."""
+    from copytui.commands.config_cmd import market_problems
+    from copytui.credentials import NoKeyringError, get_secret, market_entry_names
+
+    md = cfg.market_data
+    if md is None:
+        return []
+    name = f"market data {md.name}"
+    problems = market_problems(md, [cfg.leader, *cfg.followers])
+    fix = f"edit the market_data: section of {path}, then run `copytui config check`"
+    checks = [Check(name, FAIL, p, fix) for p in problems] or [Check(name, OK, f"source {md.source}, options valid")]
+    needed = [(f, e) for f, e in market_entry_names(md.name, md.source) if f.required]
+    secret = f"secret of {md.name}"
+    if not needed:
+        return checks
+    if not keyring_ok:
+        return [*checks, Check(secret, SKIP, "cannot be checked without a keyring (see above)")]
+    try:
+        missing = [f.field for f, e in needed if not get_secret(e)]
+    except NoKeyringError as exc:
+        return [*checks, Check(secret, FAIL, str(exc), exc.fix)]
+    if missing:
+        fix = f"copytui accounts set {md.name} --new-secret"
+        return [*checks, Check(secret, FAIL, f"missing in the keyring: {', '.join(missing)}", fix)]
+    return [*checks, Check(secret, OK, f"{', '.join(f.field for f, _ in needed)} present")]
+
+
 def _check_terminal() -> list[Check]:
     from rich.console import Console
 
@@ -161,7 +203,7 @@ def doctor(
     config: Path | None = typer.Option(None, "--config", help="Config file (default: ~/.config/copytui/config.yaml)."),
     journal: Path | None = typer.Option(None, "--journal", help="Journal path to check (default: the config's)."),
 ) -> None:
-    """Check keyring, secrets, config, journal, adapters and terminal; print the fix for each failure."""
+    """Check keyring, secrets, config, journal, adapters, market data and terminal; print each failure's fix."""
     from copytui.commands.config_cmd import config_path
     from copytui.config import default_journal_path
     from copytui.credentials import redact
@@ -173,6 +215,9 @@ def doctor(
     if cfg is not None:
         checks.extend(_check_secrets(cfg, keyring.status == OK))
         checks.extend(_check_brokers(cfg))
+    checks.extend(_check_market_sources())
+    if cfg is not None:
+        checks.extend(_check_market_data(cfg, path, keyring.status == OK))
     journal_path = journal or (cfg.journal_path() if cfg is not None else default_journal_path())
     checks.extend(_check_journal(journal_path.expanduser()))
     checks.extend(_check_terminal())

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from adapters.base import HealthState
 from copytui.engine.follower import Follower
+from copytui.engine.market import MarketView
 from copytui.engine.pnl import PnlBook
 from copytui.engine.stats import Alert, EngineSnapshot, FollowerView, LeaderView, LogRow
 from copytui.instruments import format_price
@@ -227,7 +228,14 @@ def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -
         session_pnl=day,
         loss_limit=limit,
         loss_left=None if limit is None or day is None else limit + day,
+        market_slippage_avg_ticks=_mean(s.market_slippage_ticks),
+        market_slippage_avg_cash=_mean(s.market_slippage_cash),
+        market_fills=len(s.market_slippage_ticks),
     )
+
+
+def _mean(values: deque[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +258,7 @@ def snapshot(
     signals: int,
     duplicates: int,
     last_reconcile_wall_ns: int,
+    market: MarketView | None = None,
 ) -> EngineSnapshot:
     reported = list(leader.broker_positions)
     return EngineSnapshot(
@@ -269,4 +278,5 @@ def snapshot(
         signals=signals,
         duplicates_dropped=duplicates,
         last_reconcile_wall_ns=last_reconcile_wall_ns,
+        market=market,
     )

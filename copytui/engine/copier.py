@@ -15,11 +15,12 @@ from copytui.engine import ids
 from copytui.engine.blotter import AlertLevel, Blotter
 from copytui.engine.follower import Follower
 from copytui.engine.intents import IntentState
+from copytui.engine.market import Market
 from copytui.engine.pnl import PnlBook
 from copytui.engine.signals import LeaderOrder, SignalBuilder
 from copytui.instruments import UnknownSymbol
 from copytui.journal import Journal
-from copytui.models import AccountEvent, EventKind, FollowerOrder, OrderStatus, Side, Signal, SignalKind
+from copytui.models import AccountEvent, EventKind, FollowerOrder, MarketMark, OrderStatus, Side, Signal, SignalKind
 
 log = logging.getLogger("copytui.engine")
 
@@ -37,8 +38,10 @@ class Copier:
         blotter: Blotter,
         pnl: PnlBook,
         stop_runaway: RunawayStop,
+        market: Market,
     ) -> None:
         self.leader = leader
+        self.market = market
         self.builder = builder
         self.followers = followers
         self.journal = journal
@@ -99,7 +102,7 @@ class Copier:
             self.journal.error("leader", f"echo of {echoed.name}'s order {ev.client_order_id}")
             self.stop_runaway(echoed, f"feedback loop: its order {ev.client_order_id} came back as a leader order")
             return
-        self.process_signal(sig)
+        self.process_signal(sig, self.market.take(sig.id, sig.symbol))
 
     def _echo_of(self, client_order_id: str) -> Follower | None:
         for f in self.followers.values():
@@ -107,7 +110,9 @@ class Copier:
                 return f
         return None
 
-    def process_signal(self, sig: Signal) -> None:
+    def process_signal(self, sig: Signal, mark: MarketMark | None = None) -> None:
+        """Route ``sig`` to every follower, journal it with its intents (and ``mark``, the market of
+        the moment its event was read) in one commit, and queue the orders."""
         orders: list[FollowerOrder] = []
         for f in self.followers.values():
             try:
@@ -117,7 +122,7 @@ class Copier:
                 self.blotter.alert(AlertLevel.ERROR, f.name, "cannot route", str(exc))
             if f.state.feedback_trip and not f.state.stopped_by_risk:
                 self.stop_runaway(f, f.state.feedback_trip)
-        if not self.journal.commit_signal(sig, orders):
+        if not self.journal.commit_signal(sig, orders, mark):
             self.duplicates += 1
             return
         self.seen.add(sig.id)

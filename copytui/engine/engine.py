@@ -17,6 +17,7 @@ from pathlib import Path
 
 from adapters.base import BrokerAdapter, BrokerError
 from adapters.kit.tasks import TaskGroup
+from adapters.marketdata import MarketDataSource
 from copytui.config import AccountConfig, FollowerConfig, ReconcileConfig
 from copytui.engine.blotter import AlertLevel, Blotter, LeaderFacts, Listener, snapshot
 from copytui.engine.copier import Copier
@@ -26,6 +27,7 @@ from copytui.engine.gcpace import GcPacer
 from copytui.engine.intents import FollowerState
 from copytui.engine.lane import OrderLane
 from copytui.engine.lease import Leases
+from copytui.engine.market import Market
 from copytui.engine.pnl import PnlBook
 from copytui.engine.reconciler import Reconciler
 from copytui.engine.restore import restore
@@ -56,7 +58,11 @@ class Engine:
         flush_interval_s: float = 0.02,
         lease_dir: Path | None = None,
         reconcile: ReconcileConfig | None = None,
+        market: MarketDataSource | None = None,
+        market_symbols: tuple[str, ...] = (),
     ) -> None:
+        """``market``: an optional market-data source, connected in the background (copying never
+        waits on it), subscribed to ``market_symbols``."""
         self.leader_cfg = leader_cfg
         self.leader = leader
         self.journal = journal
@@ -71,12 +77,14 @@ class Engine:
         self.pnl = PnlBook()
         """Every follower's P&L from its own fills and the marks all accounts' fills give."""
         self.blotter = Blotter(journal)
-        self.execution = Execution(journal, self.blotter, self.pnl, order_timeout_s)
+        self.market = Market(market)
+        self.market_symbols = market_symbols
+        self.execution = Execution(journal, self.blotter, self.pnl, order_timeout_s, self.market)
         for name, f in self.followers.items():
             f.queue = OrderLane(name, partial(self.execution.execute, f), self.tasks)
         builder = SignalBuilder(leader_cfg.name, order_ids_restart=leader.capabilities.order_ids_restart)
         self.copier = Copier(
-            leader_cfg.name, builder, self.followers, journal, self.blotter, self.pnl, self._stop_runaway
+            leader_cfg.name, builder, self.followers, journal, self.blotter, self.pnl, self._stop_runaway, self.market
         )
         self.reconciler = Reconciler(
             leader_cfg.name,
@@ -140,6 +148,7 @@ class Engine:
         self.blotter.alert(level, follower, kind, message)
 
     def snapshot(self) -> EngineSnapshot:
+        traded = sorted(self.copier.builder.positions)  # the leader's contracts: their quotes on the desk
         leader = LeaderFacts(
             name=self.leader_cfg.name,
             broker=self.leader.broker,
@@ -155,6 +164,7 @@ class Engine:
             signals=self.copier.signals,
             duplicates=self.copier.duplicates,
             last_reconcile_wall_ns=self.reconciler.last_reconcile_wall_ns,
+            market=self.market.view(traded),
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -175,7 +185,9 @@ class Engine:
             await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
             self.leases.release()
             raise
-        self.copier.seen = restore(self.journal, self.copier.builder, self.followers.values())
+        if self.market.source is not None:
+            self.tasks.spawn(self._market_feed(self.market.source), "market-data")
+        self.copier.seen = restore(self.journal, self.copier.builder, self.followers.values(), self.market)
         await self.reconciler.recover_unresolved()
         for f in self.followers.values():
             try:
@@ -242,6 +254,25 @@ class Engine:
             except Exception as exc:  # bad input from a broker is journaled and skipped
                 log.exception("follower event failed")
                 self.journal.error(f"follower:{f.name}", f"{type(exc).__name__}: {exc}", ev.model_dump_json())
+
+    async def _market_feed(self, source: MarketDataSource) -> None:
+        """Connect the market-data source and keep the P&L marks on its live quotes. A source that
+        cannot connect is an alert, never a reason not to copy."""
+        try:
+            await source.connect()
+            await source.subscribe(self.market_symbols)
+        except Exception as exc:
+            self.blotter.alert(AlertLevel.ERROR, source.name, "market data", f"{type(exc).__name__}: {exc}")
+            return
+        try:
+            while True:
+                await asyncio.sleep(0.25)
+                for symbol in self.market_symbols:
+                    price = self.market.live_price(symbol)
+                    if price is not None:
+                        self.pnl.note_mark(symbol, price)
+        finally:
+            await source.disconnect()
 
     async def _flusher(self) -> None:
         # small transactions with a loop turn between them: a leader event never waits on a big batch

@@ -14,6 +14,7 @@ from adapters.base import AmbiguousOutcome, AuthFailed, Disconnected, OrderRejec
 from copytui.engine.blotter import AlertLevel, Blotter, PositionChanged
 from copytui.engine.follower import Follower
 from copytui.engine.intents import IntentState
+from copytui.engine.market import Market
 from copytui.engine.pnl import PnlBook
 from copytui.instruments import instrument
 from copytui.journal import Journal
@@ -40,8 +41,11 @@ WAITING_ON_BROKER = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
 
 
 class Execution:
-    def __init__(self, journal: Journal, blotter: Blotter, pnl: PnlBook, order_timeout_s: float) -> None:
+    def __init__(
+        self, journal: Journal, blotter: Blotter, pnl: PnlBook, order_timeout_s: float, market: Market
+    ) -> None:
         self.journal = journal
+        self.market = market
         self.blotter = blotter
         self.pnl = pnl
         self.order_timeout_s = order_timeout_s
@@ -281,6 +285,16 @@ class Execution:
             cash = ticks * inst.tick_value * ev.fill_qty
             f.stats.slippage_ticks.append(ticks)
             f.stats.slippage_cash.append(cash)
+        mkt_ticks = mkt_cash = None
+        mark = self.market.mark_of(it.order.signal_id)
+        mkt_ref = mark.reference(it.order.side) if mark is not None else None
+        if mkt_ref is not None:  # against the market of the moment the leader's event was read
+            inst = instrument(ev.symbol)
+            raw = inst.ticks_between(ev.fill_price, mkt_ref)
+            mkt_ticks = raw if it.order.side is Side.BUY else -raw
+            mkt_cash = mkt_ticks * inst.tick_value * ev.fill_qty
+            f.stats.market_slippage_ticks.append(mkt_ticks)
+            f.stats.market_slippage_cash.append(mkt_cash)
         f.stats.fills += 1
         self.pnl.fill(f.name, ev.symbol, it.order.side, ev.fill_qty, ev.fill_price)
         self.journal.record_fill(
@@ -297,5 +311,7 @@ class Execution:
             ticks,
             cash,
             time.perf_counter_ns(),
+            mkt_ticks,
+            mkt_cash,
         )
         self.blotter.order(it.order, it.status, fill_price=ev.fill_price, slippage=ticks)

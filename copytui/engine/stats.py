@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from adapters.base import HealthState
+from copytui.engine.market import MarketView
 from copytui.engine.states import CopyState
 
 
@@ -52,6 +53,9 @@ class FollowerStats:
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     slippage_ticks: deque[float] = field(default_factory=lambda: deque(maxlen=500))
     slippage_cash: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    market_slippage_ticks: deque[float] = field(default_factory=lambda: deque(maxlen=500))
+    """Against the market of the moment the leader's event was read (fills with a live quote only)."""
+    market_slippage_cash: deque[float] = field(default_factory=lambda: deque(maxlen=500))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,11 @@ class FollowerView:
     """The follower's daily loss limit (risk.daily_loss_limit), None when it has none."""
     loss_left: float | None = None
     """How much more it may lose today before the limit stops it (None: no limit, or unknown)."""
+    market_slippage_avg_ticks: float | None = None
+    """Per fill against the market quote of the leader's moment; None: no fill had a live quote."""
+    market_slippage_avg_cash: float | None = None
+    market_fills: int = 0
+    """Fills measured against the market (those whose leader event had a live quote)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +118,5 @@ class EngineSnapshot:
     signals: int
     duplicates_dropped: int
     last_reconcile_wall_ns: int
+    market: MarketView | None = None
+    """The market-data source and the quotes of the leader's contracts; None without a source."""

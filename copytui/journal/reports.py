@@ -90,6 +90,7 @@ REPORT_COLUMNS = (
     "slippage_avg_ticks",
     "slippage_p95_ticks",
     "slippage_cash_total",
+    "market_slippage_avg_ticks",
     "latency_p50_ms",
     "latency_p99_ms",
     "realised_pnl",
@@ -109,6 +110,7 @@ class _Group:
     latency_ms: list[float] = field(default_factory=list)
     slippage_ticks: list[float] = field(default_factory=list)
     slippage_cash: float = 0.0
+    market_slippage_ticks: list[float] = field(default_factory=list)
     pnl: list[float | None] = field(default_factory=list)
 
     def row(self) -> dict[str, ReportValue]:
@@ -122,6 +124,11 @@ class _Group:
             slippage_avg_ticks=round(sum(slip) / len(slip), 3) if slip else None,
             slippage_p95_ticks=percentile(slip, 0.95) if slip else None,
             slippage_cash_total=round(self.slippage_cash, 2),
+            market_slippage_avg_ticks=(
+                round(sum(self.market_slippage_ticks) / len(self.market_slippage_ticks), 3)
+                if self.market_slippage_ticks
+                else None
+            ),
             latency_p50_ms=round(statistics.median(lat), 3) if lat else None,
             latency_p99_ms=round(percentile(lat, 0.99), 3) if lat else None,
             realised_pnl=total(self.pnl),
@@ -165,15 +172,18 @@ async def report_rows(path: str | Path, by: Sequence[str] = REPORT_KEYS) -> list
                 if sent_ns and recv_ns:
                     g.latency_ms.append((sent_ns - recv_ns) / 1e6)
         async with db.execute(
-            f"SELECT {_DAY_SQL}, follower, symbol, qty, slippage_ticks, slippage_cash FROM executions"
+            f"SELECT {_DAY_SQL}, follower, symbol, qty, slippage_ticks, slippage_cash, mkt_slippage_ticks"
+            " FROM executions"
         ) as cur:
-            async for day, follower, symbol, qty, slip_ticks, slip_cash in cur:
+            async for day, follower, symbol, qty, slip_ticks, slip_cash, mkt_ticks in cur:
                 g = group(day or "?", follower, symbol or "?")
                 g.fills += 1
                 g.filled_qty += qty or 0
                 if slip_ticks is not None:
                     g.slippage_ticks.append(float(slip_ticks))
                 g.slippage_cash += float(slip_cash or 0.0)
+                if mkt_ticks is not None:
+                    g.market_slippage_ticks.append(float(mkt_ticks))
         pnl = await realised_pnl(db)
     for (day, follower, symbol), value in pnl.items():
         group(day, follower, symbol).pnl.append(value)

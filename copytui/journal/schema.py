@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -51,6 +51,17 @@ _MIGRATIONS: dict[int, str] = {
     """,
     2: """
     ALTER TABLE signals ADD COLUMN pending_intents TEXT;
+    """,
+    # the market of the moment a leader event was read (a market-data source's quote; mkt_note says
+    # why it was not live), and each follower fill's slippage against it
+    3: """
+    ALTER TABLE signals ADD COLUMN mkt_bid REAL;
+    ALTER TABLE signals ADD COLUMN mkt_ask REAL;
+    ALTER TABLE signals ADD COLUMN mkt_last REAL;
+    ALTER TABLE signals ADD COLUMN mkt_age_ms REAL;
+    ALTER TABLE signals ADD COLUMN mkt_note TEXT;
+    ALTER TABLE executions ADD COLUMN mkt_slippage_ticks REAL;
+    ALTER TABLE executions ADD COLUMN mkt_slippage_cash REAL;
     """,
 }
 

@@ -21,7 +21,7 @@ import orjson
 
 from copytui.journal.restore import JournaledIntent, RestartState, read_restart_state, read_unresolved
 from copytui.journal.schema import JournalError, create_private_file, migrate, tighten_side_files
-from copytui.models import FollowerOrder, OrderAck, OrderStatus, Signal
+from copytui.models import FollowerOrder, MarketMark, OrderAck, OrderStatus, Signal
 
 SqlValue = str | int | float | bytes | None
 """What a bound parameter may be (a ``StrEnum`` is a ``str``)."""
@@ -42,9 +42,14 @@ _INSERT_INTENT = f"INSERT OR IGNORE INTO intents ({_INTENT_COLUMNS}) VALUES ({',
 _INSERT_SIGNAL = (
     "INSERT OR IGNORE INTO signals (id, leader, kind, leader_order_id, symbol, side, order_type, qty, price,"
     " stop_price, fill_qty, cum_qty, fill_price, leader_position, wall_ns, recv_ns, journaled_ns,"
-    f" pending_intents) VALUES ({','.join('?' * 18)})"
+    f" pending_intents, mkt_bid, mkt_ask, mkt_last, mkt_age_ms, mkt_note) VALUES ({','.join('?' * 23)})"
 )
-_INSERT_EXECUTION = "INSERT OR IGNORE INTO executions VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT_EXECUTION = (
+    "INSERT OR IGNORE INTO executions (follower, fill_id, client_order_id, symbol, side, qty, price, slippage_ticks,"
+    " slippage_cash, fill_ns, wall_ns, mkt_slippage_ticks, mkt_slippage_cash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+_NO_MARK = (None,) * 5
 
 CHECKPOINT_EVERY_S = 2.0
 """How often the WAL is copied back into the database (see ``Journal._start_checkpointer``)."""
@@ -95,7 +100,7 @@ class Journal:
         self.db.close()
 
     # ------------------------------------------------------------ copy path
-    def commit_signal(self, signal: Signal, intents: Iterable[FollowerOrder]) -> bool:
+    def commit_signal(self, signal: Signal, intents: Iterable[FollowerOrder], mark: MarketMark | None = None) -> bool:
         """Journal a signal and its intents in one transaction. False when already journaled.
 
         The intents travel inside the signal's row as one compact JSON array, so the commit on the
@@ -111,6 +116,7 @@ class Journal:
                 signal.order_type, signal.qty, signal.price, signal.stop_price, signal.fill_qty, signal.cum_qty,
                 signal.fill_price, signal.leader_position, signal.wall_ns, signal.recv_ns, now,
                 orjson.dumps(rows) if rows else None,
+                *((mark.bid, mark.ask, mark.last, mark.age_ms, mark.note or None) if mark else _NO_MARK),
             ),
         )  # fmt: skip
         if cur.rowcount == 0:
@@ -200,9 +206,11 @@ class Journal:
         slippage_ticks: float | None,
         slippage_cash: float | None,
         fill_ns: int,
+        market_slippage_ticks: float | None = None,
+        market_slippage_cash: float | None = None,
     ) -> None:
         execution = (follower, fill_id, client_order_id, symbol, side, qty, price, slippage_ticks, slippage_cash,
-                     fill_ns, time.time_ns())  # fmt: skip
+                     fill_ns, time.time_ns(), market_slippage_ticks, market_slippage_cash)  # fmt: skip
         self._pending.append((_INSERT_EXECUTION, execution))
         self._pending.append(
             (
@@ -324,6 +332,22 @@ class Journal:
         :mod:`copytui.journal.restore`). Flushes first: every buffered update is in the answer."""
         self.flush()
         return read_restart_state(self.db, leader, followers)
+
+    def market_marks(self, signal_ids: Iterable[str]) -> dict[str, MarketMark]:
+        """The market journaled with these signals (those that have one), for fills still to come."""
+        ids = list(signal_ids)
+        out: dict[str, MarketMark] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            cur = self.db.execute(
+                "SELECT id, mkt_bid, mkt_ask, mkt_last, mkt_age_ms, mkt_note FROM signals"
+                f" WHERE id IN ({','.join('?' * len(chunk))}) AND (mkt_bid IS NOT NULL OR mkt_ask IS NOT NULL"
+                " OR mkt_last IS NOT NULL OR mkt_note IS NOT NULL)",
+                chunk,
+            )
+            for sid, bid, ask, last, age, note in cur:
+                out[sid] = MarketMark(bid, ask, last, age, note or "")
+        return out
 
     def unresolved_intents(self) -> list[JournaledIntent]:
         """Follower orders still waiting on the broker (pending, sent, unknown), oldest first."""

@@ -27,6 +27,13 @@ class SlippageStats(TypedDict):
     p95: float
 
 
+class MarketQuotes(TypedDict):
+    events: int
+    """Leader events journaled while a market-data source was configured."""
+    live: int
+    not_live: int
+
+
 class Summary(TypedDict):
     signals: int
     follower_orders: int
@@ -45,6 +52,8 @@ class Summary(TypedDict):
     latency_ms: dict[str, LatencyStats]  # per follower: leader event read -> follower order sent
     ack_latency_ms: dict[str, AckLatencyStats]  # per follower: order sent -> the broker's answer
     slippage_ticks: dict[str, SlippageStats]
+    market_slippage_ticks: dict[str, SlippageStats]  # against the market quote of the leader's moment
+    market_quotes: MarketQuotes  # how many leader events had a live market quote
     realised_pnl: dict[str, float | None]
 
 
@@ -93,6 +102,18 @@ async def summary(path: str | Path) -> Summary:
         ) as cur:
             async for f, t in cur:
                 slip.setdefault(f, []).append(float(t))
+        mkt: dict[str, list[float]] = {}
+        async with db.execute(
+            "SELECT follower, mkt_slippage_ticks FROM executions WHERE mkt_slippage_ticks IS NOT NULL"
+        ) as cur:
+            async for f, t in cur:
+                mkt.setdefault(f, []).append(float(t))
+        async with db.execute(
+            "SELECT COUNT(*), SUM(mkt_note IS NULL), SUM(mkt_note IS NOT NULL) FROM signals WHERE recv_ns > 0"
+            " AND (mkt_bid IS NOT NULL OR mkt_note IS NOT NULL OR mkt_last IS NOT NULL)"
+        ) as cur:
+            row = await cur.fetchone()
+        quoted, live, stale = (int(x or 0) for x in row) if row else (0, 0, 0)
         pnl = await realised_pnl(db)
     followers = sorted({f for _, f, _ in pnl})
     return Summary(
@@ -121,6 +142,10 @@ async def summary(path: str | Path) -> Summary:
         slippage_ticks={
             f: SlippageStats(avg=round(sum(v) / len(v), 3), p95=percentile(v, 0.95)) for f, v in slip.items()
         },
+        market_slippage_ticks={
+            f: SlippageStats(avg=round(sum(v) / len(v), 3), p95=percentile(v, 0.95)) for f, v in mkt.items()
+        },
+        market_quotes=MarketQuotes(events=quoted, live=live, not_live=stale),
         realised_pnl={f: total(v for (_, g, _), v in pnl.items() if g == f) for f in followers},
     )
 
@@ -142,8 +167,16 @@ def summary_text(s: Summary) -> str:
         slip = s.get("slippage_ticks", {}).get(f)
         slipped = f"  slip avg {slip['avg']:+.2f}t p95 {slip['p95']:+.1f}t" if slip else ""
         lines.append(f"  {f:<14} copy latency p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms{slipped}  drift {drift}")
-    if s.get("slippage_ticks"):
-        lines.append("  (slippage: + worse for the follower, - better)")
+    market = s.get("market_quotes")
+    if market and market["events"]:
+        lines.append(
+            f"market quotes: {market['live']} of {market['events']} leader events had a live quote"
+            f" ({market['not_live']} stale or missing: no slippage against the market for them)"
+        )
+        for f, m in s.get("market_slippage_ticks", {}).items():
+            lines.append(f"  {f:<14} slip vs market avg {m['avg']:+.2f}t p95 {m['p95']:+.1f}t")
+    if s.get("slippage_ticks") or s.get("market_slippage_ticks"):
+        lines.append("  (slippage: + worse for the follower, - better; vs market: the ask to buy, the bid to sell)")
     if s.get("realised_pnl"):
         pnl = "  ".join(f"{f} {_pnl_text(v)}" for f, v in s["realised_pnl"].items())
         lines.append(f"realised P&L (from the journal's fills): {pnl}")

@@ -38,7 +38,7 @@ def log_to_file(path: Path) -> Iterator[None]:
 
 def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, duration: float | None) -> None:
     """Build the runtime, run the desk until the trader quits (or ``duration`` passes), then stop it."""
-    from copytui.cli import START_FAILURES, SecretsSeen, start_failure
+    from copytui.cli import START_FAILURES, SecretsSeen, secret_holders, start_failure
     from copytui.engine.lease import LeaseHeld
     from copytui.journal import JournalError
     from copytui.runtime import build_runtime
@@ -46,7 +46,7 @@ def run_desk(cfg: Config, *, demo: bool, seed: int | None, journal_path: Path, d
     from copytui.tui.bridge import EngineThread
 
     try:
-        secrets = SecretsSeen([cfg.leader, *cfg.followers])  # adapters read their secrets from the OS keyring
+        secrets = SecretsSeen(secret_holders(cfg))  # adapters and market data read secrets from the OS keyring
         runtime = build_runtime(cfg, demo=demo, seed=seed, journal_path=journal_path, secret_lookup=secrets)
     except (JournalError, ValueError, LookupError) as exc:
         raise SystemExit(f"error: {exc}") from None

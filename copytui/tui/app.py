@@ -219,11 +219,13 @@ class CopyDeskApp(App[None]):
             grid.show(snap.followers, pal, reconciled=snap.last_reconcile_wall_ns > 0)
             log_table.show(snap.log, pal)
             if stats:
-                stats_panel.show(snap.followers, grid.cursor_key, pal)
+                stats_panel.show(snap.followers, grid.cursor_key, pal, snap.market is not None)
 
     def on_desk_table_row_highlighted(self, event: DeskTable.RowHighlighted) -> None:
         if event.table.id == "grid" and self.snap is not None:
-            self.query_one("#stats", SlippagePanel).show(self.snap.followers, event.row_key, self.palette)
+            self.query_one("#stats", SlippagePanel).show(
+                self.snap.followers, event.row_key, self.palette, self.snap.market is not None
+            )
 
     # ------------------------------------------------------------ themes
     def _make_palette(self) -> Palette:

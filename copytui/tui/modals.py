@@ -175,6 +175,12 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
             f"avg {signed(v.slippage_avg_ticks, 2)}t  p95 {signed(v.slippage_p95_ticks)}t"
             f"  avg {signed(v.slippage_avg_cash, 2)} per fill",
         )
+        if v.market_slippage_avg_ticks is not None and v.market_slippage_avg_cash is not None:
+            line(
+                "vs market",
+                f"avg {signed(v.market_slippage_avg_ticks, 2)}t  avg {signed(v.market_slippage_avg_cash, 2)} per fill"
+                f"  ({v.market_fills} of {v.fills} fills had a live quote: the ask to buy, the bid to sell)",
+            )
         line("", SLIP_LEGEND.split(": ", 1)[1])
     else:
         line("slippage", "- (no fills yet)")

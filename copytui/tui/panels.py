@@ -11,6 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from copytui.engine import Alert, EngineSnapshot, FollowerView
+from copytui.engine.market import MarketView
+from copytui.instruments import format_price
 from copytui.journal import JournaledAlert
 from copytui.tui.format import (
     SLIP_LEGEND,
@@ -60,9 +62,29 @@ class LeaderPanel(Panel):
         ]
         if near:
             text.append("  near loss limit: " + ", ".join(f"{v.name} {v.loss_left:,.0f}" for v in near), style=pal.warn)
+        if snap.market is not None:
+            text.append("\n  ")
+            text.append_text(market_text(snap.market, pal))
         for line in reversed(lv.events[-6:]):
             text.append("\n  " + line, style=pal.dim)
         self.show_text(text)
+
+
+def market_text(m: MarketView, pal: Palette) -> Text:
+    """The market-data source and the leader's contracts' quotes with their age; a quote that is not
+    live says so instead of showing its price as the market."""
+    text = Text.assemble(("market ", pal.dim), connection_text(m.connection, pal))
+    for q in m.quotes:
+        text.append(f"  {q.symbol} ", style="bold")
+        if q.note:
+            text.append("stale" if q.bid is not None or q.ask is not None else "no quote", style=f"bold {pal.warn}")
+        else:
+            bid = format_price(q.symbol, q.bid) if q.bid is not None else "-"
+            ask = format_price(q.symbol, q.ask) if q.ask is not None else "-"
+            age = f" {q.age_ms / 1000:.1f}s" if q.age_ms is not None else ""
+            text.append(f"{bid} × {ask}")
+            text.append(age, style=pal.dim)
+    return text
 
 
 def alert_count(alerts: Iterable[Alert]) -> int:
@@ -116,18 +138,23 @@ SLIP_COLUMNS = (
     ("p50", "Lat p50", 7),
     ("p99", "p99 ms", 6),
 )
+# with a market-data source: slippage against the market of the leader's moment instead of the p95
+SLIP_MARKET_COLUMNS = tuple(("mkt", "Mkt t", 5) if key == "p95" else (key, label, w) for key, label, w in SLIP_COLUMNS)
 
 
-def slip_cells(v: FollowerView, pal: Palette) -> tuple[object, ...]:
+def slip_cells(v: FollowerView, pal: Palette, columns: tuple[str, ...] = ()) -> tuple[object, ...]:
     have = v.fills > 0
-    return (
-        v.name,
-        Text(signed(v.slippage_avg_ticks, 2) if have else "-", justify="right"),
-        Text(signed(v.slippage_p95_ticks) if have else "-", justify="right"),
-        slip_money(v.slippage_avg_cash, pal) if have else Text("-", justify="right"),
-        Text(ms(v.latency_p50) if v.orders else "-", justify="right"),
-        Text(ms(v.latency_p99) if v.orders else "-", justify="right"),
-    )
+    mkt = v.market_slippage_avg_ticks
+    cells: dict[str, object] = {
+        "name": v.name,
+        "avg": Text(signed(v.slippage_avg_ticks, 2) if have else "-", justify="right"),
+        "p95": Text(signed(v.slippage_p95_ticks) if have else "-", justify="right"),
+        "mkt": Text(signed(mkt, 1) if mkt is not None else "-", justify="right"),
+        "cash": slip_money(v.slippage_avg_cash, pal) if have else Text("-", justify="right"),
+        "p50": Text(ms(v.latency_p50) if v.orders else "-", justify="right"),
+        "p99": Text(ms(v.latency_p99) if v.orders else "-", justify="right"),
+    }
+    return tuple(cells[key] for key in (columns or tuple(k for k, _, _ in SLIP_COLUMNS)))
 
 
 class SlipTable(DeskTable, can_focus=False):
@@ -138,7 +165,7 @@ class SlipTable(DeskTable, can_focus=False):
         super().__init__(SLIP_COLUMNS, **kwargs)  # type: ignore[arg-type]
 
     def row_cells(self, data: FollowerView) -> tuple[object, ...]:
-        return slip_cells(data, self.palette or Palette())
+        return slip_cells(data, self.palette or Palette(), self.column_keys)
 
 
 class SlippagePanel(Vertical):
@@ -152,9 +179,12 @@ class SlippagePanel(Vertical):
         yield Label("latency ms", id="spark-label")
         yield Sparkline([], id="spark")  # the selected follower's recent copy latencies
 
-    def show(self, followers: tuple[FollowerView, ...], selected: str | None, pal: Palette) -> None:
+    def show(
+        self, followers: tuple[FollowerView, ...], selected: str | None, pal: Palette, market: bool = False
+    ) -> None:
         table = self.query_one("#slip-table", SlipTable)
         table.set_palette(pal)
+        table.set_columns(SLIP_MARKET_COLUMNS if market else SLIP_COLUMNS)
         for v in followers:
             table.sync_row(v.name, v)
         table.commit()

@@ -40,6 +40,7 @@ HEADERS = {
     "slippage_avg_ticks": ("Slip avg t", 10),
     "slippage_p95_ticks": ("p95 t", 6),
     "slippage_cash_total": ("Slip $ total", 12),
+    "market_slippage_avg_ticks": ("Mkt slip t", 10),
     "latency_p50_ms": ("Lat p50", 7),
     "latency_p99_ms": ("p99", 7),
     "realised_pnl": ("Realised $", 13),
@@ -61,7 +62,7 @@ def _cell(key: str, value: Any, pal: Palette) -> Any:
         return money(value, pal)
     if value is None:
         return "-"
-    if key.startswith("slippage"):  # signed as everywhere on the desk: + is worse for the follower
+    if "slippage" in key:  # signed as everywhere on the desk: + is worse for the follower
         return Text(signed(float(value), 2), justify="right")
     if isinstance(value, float):
         return f"{value:.2f}"

@@ -280,7 +280,12 @@ async def test_a_closed_feed_channel_opens_a_new_session():
         await wait_until(lambda: source.quote("ES"), "ES quote")
         await sim.inject({"type": "CHANNEL_CLOSED", "channel": 1})
         await wait_until(lambda: source.health().reconnects == 1 and source.health().connected, "a new session")
-        assert len(messages_of(sim, "FEED_SUBSCRIPTION")) == 2
+        # the client subscribed before calling itself connected; the simulator reads it moments later
+        await wait_until(lambda: len(messages_of(sim, "FEED_SUBSCRIPTION")) == 2, "the second session's subscription")
+        assert (
+            messages_of(sim, "FEED_SUBSCRIPTION")[1]["add"][0]["symbol"]
+            == messages_of(sim, "FEED_SUBSCRIPTION")[0]["add"][0]["symbol"]
+        )
 
 
 async def test_a_url_that_is_no_websocket_is_said_so():
