@@ -20,6 +20,7 @@ from adapters.base import AuthFailed, BrokerError
 from copytui.commands import accounts as accounts_cmd
 from copytui.commands import bench as bench_cmd
 from copytui.commands import config_cmd
+from copytui.commands import ctl as ctl_cmd
 from copytui.commands import doctor as doctor_cmd
 from copytui.commands.sim import sim_app
 from copytui.config import AccountConfig, Config, ConfigError, default_config_path, load_config
@@ -54,6 +55,7 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(accounts_cmd.app, name="accounts")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sim_app, name="sim")
+app.add_typer(ctl_cmd.app, name="ctl")
 app.command("doctor")(doctor_cmd.doctor)
 app.command("bench")(bench_cmd.bench)
 

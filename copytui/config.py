@@ -204,6 +204,17 @@ class FollowerConfig(AccountConfig):
     late_entry: Literal["skip", "market", "limit_at_leader_price"] = "skip"
     """What a late leader fill's opening part becomes: skipped, sent at market anyway, or a limit
     order at the leader's fill price."""
+    groups: list[str] = Field(default_factory=list)
+    """Groups the follower belongs to (``[apex, eval]``): pause, resume and flatten act on a group
+    from the desk (``g``, the palette) and from ``copytui ctl ... @GROUP``."""
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, value: list[str]) -> list[str]:
+        for g in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", g):
+                raise ValueError(f"group {g!r}: use letters, digits, '_', '.' or '-' (at most 40), e.g. apex")
+        return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
     def _qty_bounds(self) -> FollowerConfig:
@@ -228,6 +239,7 @@ class FollowerConfig(AccountConfig):
             parts.append("reverse")
         if self.max_position:
             parts.append(f"max {self.max_position}")
+        parts.extend(f"@{g}" for g in self.groups)
         return " ".join(parts)
 
 

@@ -17,6 +17,7 @@ from adapters.kit.tasks import TaskGroup
 from adapters.paper.exchange import PaperExchange
 from copytui import registry
 from copytui.config import AccountConfig, Config, MarketDataConfig, data_dir
+from copytui.control import ControlServer, Operator, control_path
 from copytui.demo import DemoTrader, price_walk
 from copytui.engine import Engine
 from copytui.instruments import INSTRUMENTS
@@ -38,10 +39,21 @@ class Runtime:
     """The demo's own dxLink simulator on loopback, quoting its paper exchange (None otherwise)."""
     _trader_task: asyncio.Task[None] | None = None
 
+    operator: Operator | None = None
+    control: ControlServer | None = None
+
     async def start(self) -> None:
         if self.feed is not None:
             await self.feed.start()  # before the engine, whose market source dials it
         await self.engine.start()
+        self.operator = Operator(self.engine, self.config.followers)
+        control = ControlServer(self.operator, control_path(self.journal.path))
+        try:
+            await control.start()  # `copytui ctl` from another terminal
+        except OSError as exc:  # commands from the desk still work; say why the socket did not
+            self.engine.raise_alert("warning", "*", "control socket", f"copytui ctl unavailable: {exc}")
+        else:
+            self.control = control
         if self.walk:
             self.tasks.spawn(price_walk(self.exchange, self.config.paper.tick_interval_s), "price-walk")
         if self.trader is not None:
@@ -52,6 +64,8 @@ class Runtime:
             self._trader_task.cancel()
         if self.trader is not None and flatten_leader:
             self.trader.go_flat()
+        if self.control is not None:
+            await self.control.stop()
         # the market keeps moving while the followers settle: resting remainders still fill
         await self.engine.stop()
         await self.tasks.cancel_all()

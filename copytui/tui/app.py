@@ -23,6 +23,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.worker import Worker
 
+from copytui.control import groups_of
 from copytui.engine import CopyState, EngineSnapshot, FollowerView
 from copytui.journal import matching_orders
 from copytui.runtime import Runtime
@@ -33,6 +34,7 @@ from copytui.tui.failures import report_failure
 from copytui.tui.footer import DeskFooter
 from copytui.tui.format import Palette, signed_positions
 from copytui.tui.grid import AccountGrid
+from copytui.tui.groups import GroupScreen
 from copytui.tui.modals import (
     ConfirmScreen,
     DetailScreen,
@@ -88,6 +90,7 @@ class CopyDeskApp(App[None]):
         Binding("F", "flatten_all", "KILL", tooltip="Flatten every follower: the kill switch (asks first)"),
         Binding("question_mark", "help", "Help", tooltip="All keys"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first when positions are open)"),
+        Binding("g", "groups", "Groups", tooltip="Pause, resume or flatten a group of followers"),
         Binding("a", "alerts", "Alerts", tooltip="Every alert in the journal, newest first, to scroll"),
         Binding("r", "reconcile", "Reconcile", tooltip="Reconcile every follower with its broker now"),
         Binding("slash", "filter", "Filter", tooltip="Filter the order log by follower, symbol or status"),
@@ -430,6 +433,59 @@ class CopyDeskApp(App[None]):
     def action_alerts(self) -> None:
         self.push_screen(AlertHistoryScreen(self.journal_path, self.palette))
 
+    # ------------------------------------------------------------ groups
+    def action_groups(self) -> None:
+        groups = groups_of(self.runtime.config.followers)
+        self.push_screen(GroupScreen(groups, self.snap, self.palette, self.act_on_group))
+
+    def act_on_group(self, action: str, target: str) -> None:
+        """Pause, resume (asks how) or flatten (asks first) ``@GROUP`` or ``all``, through the operator."""
+        operator = self.runtime.operator
+        if operator is None:
+            self.notify("the engine is still starting", severity="warning")
+            return
+        if action == "pause":
+            self.run_group(operator.pause, target)
+        elif action == "resume":
+
+            def answer(sync: bool | None) -> None:
+                if sync is not None:
+                    self.run_group(operator.resume, target, sync)
+
+            leader = signed_positions(self.snap.leader.positions) if self.snap else "?"
+            self.push_screen(ResumeScreen(target, leader), answer)
+        elif action == "flatten":
+            members = operator.targets(target)
+
+            def confirm(yes: bool | None) -> None:
+                if yes:
+                    self.flatten_group(target)
+
+            self.push_screen(
+                ConfirmScreen(
+                    f"Flatten {target}?",
+                    f"{', '.join(members)}: cancel their working orders, close their positions at their brokers "
+                    "and leave them paused.",
+                    yes="Flatten",
+                ),
+                confirm,
+            )
+
+    @work(group="groups", exit_on_error=False, name="group")
+    async def run_group(self, fn: Callable[..., str], *args: object) -> None:
+        message = await self.bridge.ask(fn, *args)
+        self.notify(message, timeout=5)
+        await self.refresh_now()
+
+    @work(exclusive=True, group="flatten", exit_on_error=False, name="flatten group")
+    async def flatten_group(self, target: str) -> None:
+        operator = self.runtime.operator
+        assert operator is not None
+        self.notify(f"flattening {target}…", timeout=3)
+        message = await self.bridge.ask_async(operator.flatten, target)
+        await self.refresh_now()
+        self.notify(message, timeout=8)
+
     def action_chart(self) -> None:
         names = [v.name for v in self.snap.followers] if self.snap else []
         selected = self.query_one("#grid", AccountGrid).cursor_key
@@ -495,6 +551,13 @@ class CopyDeskApp(App[None]):
                 yield cmd
         if screen is not self.screen_stack[0]:
             return  # invoked over a dialog or the reports screen: no trading commands
+        for group in groups_of(self.runtime.config.followers):
+            for action, verb in (("pause", "Pause"), ("resume", "Resume"), ("flatten", "Flatten")):
+                yield SystemCommand(
+                    f"{verb} group @{group}",
+                    f"{verb} every follower tagged {group}" + (" (asks first)" if action == "flatten" else ""),
+                    lambda action=action, group=group: self.act_on_group(action, f"@{group}"),
+                )
         for b in self.BINDINGS:
             if isinstance(b, Binding):
                 # the method itself: check_action would refuse while the palette is still on the stack
