@@ -28,50 +28,37 @@ quiet_pip() {
 quiet_pip "$PY" -m pip install -q -e '.[dev,fix]'
 "$PY" -m pip check
 
-# Outside code nobody here wrote: project-x-py (ProjectX's maintained SDK, Python >= 3.12) runs
-# against our ProjectX simulator from a venv of its own, kept in pip's cache folder between runs.
+# Outside code nobody here wrote runs against our simulators, each from a venv of its own (its
+# pins are not copytui's), kept in pip's cache folder between runs and rebuilt when its
+# requirements change. outside_venv VAR NAME PYTHON: the venv's python exported as $VAR.
+outside_venv() {
+  local var="$1" name="$2" python="$3"
+  local venv="$HOME/.cache/copytui-tests/$name" want
+  want="$(cat "tests/outside/$4/requirements.txt")"
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$want" ]; then
+    rm -rf "$venv" && "$python" -m venv "$venv"
+    quiet_pip "$venv/bin/pip" install -q -r "tests/outside/$4/requirements.txt"
+    printf '%s' "$want" > "$venv/.requirements"
+  fi
+  export "$var=$venv/bin/python"
+}
+
+# project-x-py, ProjectX's maintained SDK (Python >= 3.12)
 if [ -z "${COPYTUI_PX_SDK_PYTHON:-}" ]; then
   PY312="$(pyenv prefix 3.12 2>/dev/null)/bin/python3.12"
   [ -x "$PY312" ] || PY312="$(command -v python3.12 || true)"
   if [ -n "$PY312" ] && [ -x "$PY312" ]; then
-    SDK_VENV="$HOME/.cache/copytui-tests/px312"
-    WANT="$(cat tests/outside/projectx/requirements.txt)"
-    if [ ! -x "$SDK_VENV/bin/python" ] || [ "$(cat "$SDK_VENV/.requirements" 2>/dev/null)" != "$WANT" ]; then
-      rm -rf "$SDK_VENV" && "$PY312" -m venv "$SDK_VENV"
-      quiet_pip "$SDK_VENV/bin/pip" install -q -r tests/outside/projectx/requirements.txt
-      printf '%s' "$WANT" > "$SDK_VENV/.requirements"
-    fi
-    export COPYTUI_PX_SDK_PYTHON="$SDK_VENV/bin/python"
+    outside_venv COPYTUI_PX_SDK_PYTHON px312 "$PY312" projectx
   else
     echo "tests/run.sh: no Python 3.12 found: the project-x-py check will skip (CI fails it)" >&2
   fi
 fi
-
-# async-rithmic (a maintained R|Protocol client; it pins websockets<15, which the dev extra's
-# pysignalr cannot take) runs against our Rithmic simulator from a venv of its own, kept likewise.
-if [ -z "${COPYTUI_RITHMIC_SDK_PYTHON:-}" ]; then
-  RITHMIC_VENV="$HOME/.cache/copytui-tests/rithmic"
-  WANT="$(cat tests/outside/rithmic/requirements.txt)"
-  if [ ! -x "$RITHMIC_VENV/bin/python" ] || [ "$(cat "$RITHMIC_VENV/.requirements" 2>/dev/null)" != "$WANT" ]; then
-    rm -rf "$RITHMIC_VENV" && "$PY" -m venv "$RITHMIC_VENV"
-    quiet_pip "$RITHMIC_VENV/bin/pip" install -q -r tests/outside/rithmic/requirements.txt
-    printf '%s' "$WANT" > "$RITHMIC_VENV/.requirements"
-  fi
-  export COPYTUI_RITHMIC_SDK_PYTHON="$RITHMIC_VENV/bin/python"
-fi
-
-# tastytrade's DXLinkStreamer (a maintained dxLink client; httpx2, anyio and market calendars come
-# with it, none of them copytui's) runs against our dxLink simulator from a venv of its own, kept likewise.
-if [ -z "${COPYTUI_DXFEED_SDK_PYTHON:-}" ]; then
-  DXFEED_VENV="$HOME/.cache/copytui-tests/dxfeed"
-  WANT="$(cat tests/outside/dxfeed/requirements.txt)"
-  if [ ! -x "$DXFEED_VENV/bin/python" ] || [ "$(cat "$DXFEED_VENV/.requirements" 2>/dev/null)" != "$WANT" ]; then
-    rm -rf "$DXFEED_VENV" && "$PY" -m venv "$DXFEED_VENV"
-    quiet_pip "$DXFEED_VENV/bin/pip" install -q -r tests/outside/dxfeed/requirements.txt
-    printf '%s' "$WANT" > "$DXFEED_VENV/.requirements"
-  fi
-  export COPYTUI_DXFEED_SDK_PYTHON="$DXFEED_VENV/bin/python"
-fi
+# async-rithmic, a maintained R|Protocol client (it pins websockets<15, which the dev extra's
+# pysignalr cannot take)
+[ -n "${COPYTUI_RITHMIC_SDK_PYTHON:-}" ] || outside_venv COPYTUI_RITHMIC_SDK_PYTHON rithmic "$PY" rithmic
+# tastytrade's DXLinkStreamer, a maintained dxLink client (httpx2, anyio and market calendars come
+# with it, none of them copytui's)
+[ -n "${COPYTUI_DXFEED_SDK_PYTHON:-}" ] || outside_venv COPYTUI_DXFEED_SDK_PYTHON dxfeed "$PY" dxfeed
 
 # Exported before the bus starts, so the bus daemon and anything it starts on demand (a second
 # gnome-keyring among them) inherit them: nothing lands in ~/.local/share/keyrings or ~/.cache.
