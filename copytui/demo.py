@@ -27,6 +27,7 @@ followers:
     environment: sim
     mode: fills
     multiplier: 1
+    groups: [apex]
   - name: bravo
     broker: paper
     mode: fills
@@ -34,11 +35,13 @@ followers:
     rounding: nearest
     auto_correct: true
     faults: {reject_rate: 0.08, latency_ms: 2}
+    groups: [apex]
   - name: charlie
     broker: paper
     mode: mirror
     multiplier: 1
     faults: {partial_fill_prob: 0.35}
+    groups: [topstep]
   - name: delta
     broker: paper
     mode: fills
@@ -46,6 +49,7 @@ followers:
     max_position: 6
     max_order_qty: 3
     risk: {daily_loss_limit: 2500}
+    groups: [topstep]
   - name: echo
     broker: paper
     mode: fills

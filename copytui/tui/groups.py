@@ -23,13 +23,21 @@ GroupAction = Callable[[str, str], None]
 
 
 def group_line(target: str, members: list[str], snap: EngineSnapshot | None, pal: Palette) -> Text:
+    """``@apex  alpha, bravo  ● copying 1  ‖ PAUSED 1``: the group, its followers, how many in each state."""
     views = {v.name: v for v in snap.followers} if snap else {}
     text = Text(f"{target:<14}", style="bold")
+    text.append(", ".join(members) if target != "all" else f"{len(members)} followers")
+    counts: dict[str, tuple[Text, int]] = {}
     for name in members:
         v = views.get(name)
-        text.append(f" {name} ")
         if v is not None:
-            text.append_text(copy_state_text(v.copy_state, pal, v.connection))
+            state = copy_state_text(v.copy_state, pal, v.connection)
+            seen = counts.get(state.plain)
+            counts[state.plain] = (state, (seen[1] if seen else 0) + 1)
+    for state, n in counts.values():
+        text.append("  ")
+        text.append_text(state)
+        text.append(f" {n}")
     return text
 
 
