@@ -93,6 +93,8 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid")
 MAX_QTY = 100_000
 # What SQLite (and so the journal) can store in an INTEGER column.
 MAX_INT = 2**63 - 1
+# Brokers' OCO ids (NinjaTrader's OCO ID, a FIX list id) are short strings: a longer one is a broken frame.
+MAX_OCO_GROUP_LEN = 64
 
 
 class AccountEvent(BaseModel):
@@ -120,6 +122,12 @@ class AccountEvent(BaseModel):
     )
     avg_price: float | None = None
     reason: str | None = None
+    oco_group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_OCO_GROUP_LEN,
+        description="order events: the broker's OCO group of the order (its other working legs share it)",
+    )
     seq: int = Field(default=0, ge=0, le=MAX_INT, description="broker event sequence, 0 when the broker has none")
     wall_ns: int = Field(default=0, ge=0, le=MAX_INT)
     recv_ns: int = Field(default=0, ge=0, le=MAX_INT, description="perf_counter_ns when the frame was read")
@@ -189,6 +197,8 @@ class Signal(BaseModel):
     cum_qty: int = 0
     fill_price: float | None = None
     leader_position: int = 0
+    oco_group: str | None = None
+    """The leader's OCO group of the order (its other legs share it), None when it has none."""
     wall_ns: int = 0
     recv_ns: int = 0
 
@@ -218,6 +228,11 @@ class FollowerOrder(BaseModel):
     reference_price: float | None = Field(default=None, description="leader fill price, for slippage")
     status: OrderStatus = OrderStatus.PENDING
     reason: str | None = None
+    oco_group: str | None = Field(
+        default=None,
+        description="the follower-side OCO group of a mirrored bracket leg: sent to a broker that declares "
+        "brackets, emulated by copytui for one that does not",
+    )
     recv_ns: int = 0
 
     @property
@@ -242,6 +257,8 @@ class OrderInfo(BaseModel):
     stop_price: float | None = None
     avg_fill_price: float | None = None
     status: OrderStatus
+    oco_group: str | None = None
+    """The broker's OCO group of the order, when the broker reports one."""
 
 
 class OrderAck(BaseModel):

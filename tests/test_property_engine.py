@@ -1,8 +1,10 @@
-"""Stateful property test: random leader trading, partial fills, duplicates, reordering, rejects,
-dropped streams and crash-restarts against the real engine, journal and paper exchange.
+"""Stateful property test: random leader trading, brackets (an OCO stop and target), price moves,
+partial fills, duplicates, reordering, rejects, dropped streams and crash-restarts against the real
+engine, journal and paper exchange.
 
-After every step: no client order id ever reached the exchange twice, and every follower holds
-rule(leader position) or an alert names why not.
+After every step: no client order id ever reached the exchange twice, every fills-mode follower
+holds rule(leader position) or an alert names why not, and the mirror follower never filled more of
+a copied bracket than the bracket's size (copytui keeps its OCO: the paper follower has none).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from adapters.paper import Faults, PaperAdapter, PaperExchange
+from adapters.paper.exchange import PaperOrder
 from copytui.config import AccountConfig, FollowerConfig
 from copytui.engine import Engine
 from copytui.engine.sizing import SizingRule
@@ -30,6 +33,7 @@ FOLLOWERS = [
     FollowerConfig(name="triple", multiplier=3, max_order_qty=4),
     FollowerConfig(name="flaky", auto_correct=True),
 ]
+MIRROR = FollowerConfig(name="mirror", mode="mirror")
 
 
 class CopyMachine(RuleBasedStateMachine):
@@ -39,10 +43,11 @@ class CopyMachine(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp())
         self.x = PaperExchange(seed=9)
         self.x.account(LEADER)
-        for f in FOLLOWERS:
+        for f in [*FOLLOWERS, MIRROR]:
             self.x.account(f.name)
         self.engine: Engine | None = None
         self.working: list[str] = []
+        self.brackets: list[tuple[int, tuple[str, str]]] = []  # (size, the leader's stop and target ids)
         self.restarts = 0
         self.run(self._start())
 
@@ -51,7 +56,7 @@ class CopyMachine(RuleBasedStateMachine):
 
     async def _start(self) -> None:
         self.journal = Journal(self.dir / "journal.sqlite3")
-        pairs = [(f, PaperAdapter(self.x, f.name)) for f in FOLLOWERS]
+        pairs = [(f, PaperAdapter(self.x, f.name)) for f in [*FOLLOWERS, MIRROR]]
         self.engine = Engine(leader_cfg=AccountConfig(name=LEADER), leader=PaperAdapter(self.x, LEADER),
                              followers=pairs, journal=self.journal, reconcile_interval_s=3600,
                              lease_dir=self.dir / "leases")
@@ -79,6 +84,26 @@ class CopyMachine(RuleBasedStateMachine):
         price = bid - 40 if side is Side.BUY else ask + 40
         o = self.x.submit(LEADER, symbol="ES", side=side, qty=qty, order_type=OrderType.LIMIT, price=price)
         self.working.append(o.id)
+        self.step()
+
+    @rule(qty=st.integers(1, 4))
+    def bracket(self, qty: int) -> None:
+        """Buy at market, protected by a stop and a target in one OCO group (partly fillable by hand)."""
+        self.x.submit(LEADER, symbol="ES", side=Side.BUY, qty=qty)
+        bid, ask = self.x.quote("ES")
+        group = f"B{len(self.brackets)}"
+        stop = self.x.submit(LEADER, symbol="ES", side=Side.SELL, qty=qty, order_type=OrderType.STOP,
+                             stop_price=bid - 6, oco_group=group)  # fmt: skip
+        target = self.x.submit(LEADER, symbol="ES", side=Side.SELL, qty=qty, order_type=OrderType.LIMIT,
+                               price=ask + 6, oco_group=group)  # fmt: skip
+        self.brackets.append((qty, (stop.id, target.id)))
+        self.working.append(target.id)
+        self.step()
+
+    @rule(points=st.sampled_from([-9.0, -4.0, 4.0, 9.0]))
+    def price_move(self, points: float) -> None:
+        """The market moves: resting orders of every account that became marketable fill."""
+        self.x.set_price("ES", self.x.price("ES") + points)
         self.step()
 
     @precondition(lambda self: bool(self.working))
@@ -145,7 +170,7 @@ class CopyMachine(RuleBasedStateMachine):
     # -------------------------------------------------------- invariants
     @invariant()
     def never_a_duplicate_order(self) -> None:
-        for f in FOLLOWERS:
+        for f in [*FOLLOWERS, MIRROR]:
             assert self.x.duplicate_submissions(f.name) == 0, f.name
 
     @invariant()
@@ -167,6 +192,38 @@ class CopyMachine(RuleBasedStateMachine):
             assert have == want or f.name in drifting, (f.name, have, want, self.restarts)
             if f.name != "flaky":
                 assert abs(have) <= abs(SizingRule.from_config(f).target(max(abs(lead_qty), 1) * 10))
+
+    def copies(self, leg_ids: tuple[str, ...]) -> list[PaperOrder]:
+        """The mirror follower's orders that copy these leader orders (replacements included)."""
+        self.journal.flush()
+        marks = ",".join("?" * len(leg_ids))
+        coids = {r[0] for r in self.journal.db.execute(
+            f"SELECT client_order_id FROM intents WHERE follower=? AND action='place' AND leader_order_id IN ({marks})",
+            (MIRROR.name, *leg_ids))}  # fmt: skip
+        return [o for o in self.x.accounts[MIRROR.name].orders.values() if o.client_order_id in coids]
+
+    @precondition(lambda self: bool(self.brackets))
+    @rule(data=st.data(), reversal=st.booleans())
+    def follower_target_fill(self, data: st.DataObject, reversal: bool) -> None:
+        """The mirror follower's copy of a target trades where the leader's did not (another queue);
+        with ``reversal`` the market then falls through the bracket's stop."""
+        _, (stop, target) = data.draw(st.sampled_from(self.brackets))
+        working = [o for o in self.copies((target,)) if not o.status.final]
+        if working:
+            self.x.fill(MIRROR.name, working[0].id, data.draw(st.integers(1, working[0].leaves)))
+        self.step()
+        stop_price = self.x.accounts[LEADER].orders[stop].stop_price
+        if reversal and stop_price is not None and self.x.price("ES") > stop_price - 1:
+            self.x.set_price("ES", stop_price - 1)
+            self.step()
+
+    @invariant()
+    def a_copied_bracket_never_fills_past_its_size(self) -> None:
+        """Both legs of one of the mirror follower's brackets never fill in full: what its copies of
+        a bracket's legs filled together is at most the bracket's size."""
+        for size, leg_ids in self.brackets:
+            filled = sum(o.filled for o in self.copies(leg_ids))
+            assert filled <= size, (leg_ids, filled, size, self.restarts)
 
     def teardown(self) -> None:
         if self.engine is not None:

@@ -173,6 +173,8 @@ class PaperAdapter(BrokerAdapter):
                 stop_price=order.stop_price,
                 tif=order.tif,
                 client_order_id=order.client_order_id,
+                # the exchange's own OCO only for an account that declares it; otherwise copytui emulates it
+                oco_group=order.oco_group if self.capabilities.brackets else None,
             ),
         )
 

@@ -3,7 +3,8 @@
 It keeps accounts, orders, fills and positions, walks prices on each instrument's real tick grid
 with a seeded random generator, matches resting limit and stop orders as prices move, and can be
 told to misbehave (added latency, rejects, partial fills, dropped streams, duplicated and
-reordered events). Listeners get :class:`AccountEvent` objects synchronously, in order, so a
+reordered events), and keeps OCO groups as a broker does: the fill of one leg shrinks or cancels the
+others. Listeners get :class:`AccountEvent` objects synchronously, in order, so a
 simulator can turn them into wire frames.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from adapters.base import OrderRejected
 from copytui.instruments import UnknownSymbol, instrument
 from copytui.models import (
+    MAX_OCO_GROUP_LEN,
     AccountEvent,
     EventKind,
     OrderInfo,
@@ -62,6 +64,7 @@ class PaperOrder:
     avg_fill_price: float | None = None
     version: int = 0
     triggered: bool = False
+    oco_group: str | None = None
 
     @property
     def leaves(self) -> int:
@@ -81,6 +84,7 @@ class PaperOrder:
             stop_price=self.stop_price,
             avg_fill_price=self.avg_fill_price,
             status=self.status,
+            oco_group=self.oco_group,
         )
 
 
@@ -107,6 +111,7 @@ class PaperAccount:
     by_client_id: dict[str, PaperOrder] = field(default_factory=dict)
     fills: list[FillRecord] = field(default_factory=list)
     submissions: list[str] = field(default_factory=list)  # every client order id ever received
+    oco_groups: dict[str, list[PaperOrder]] = field(default_factory=dict)  # OCO group -> its legs
 
 
 Listener = Callable[[AccountEvent], None]
@@ -243,6 +248,7 @@ class PaperExchange:
                 stop_price=order.stop_price,
                 version=order.version,
                 cum_qty=order.filled,
+                oco_group=order.oco_group,
             )
         base.update(kw)
         # in-process delivery follows creation at once: creation time is the time it is "read"
@@ -275,7 +281,9 @@ class PaperExchange:
         stop_price: float | None = None,
         tif: TimeInForce = TimeInForce.DAY,
         client_order_id: str | None = None,
+        oco_group: str | None = None,
     ) -> PaperOrder:
+        """``oco_group``: the order is one leg of that OCO group (see ``_oco_after_fill``)."""
         acct = self._acct(account)
         if client_order_id is not None:
             acct.submissions.append(client_order_id)
@@ -291,6 +299,8 @@ class PaperExchange:
             raise OrderRejected(f"{order_type} order needs a limit price", client_order_id)
         if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and stop_price is None:
             raise OrderRejected(f"{order_type} order needs a stop price", client_order_id)
+        if oco_group is not None and not 0 < len(oco_group) <= MAX_OCO_GROUP_LEN:
+            raise OrderRejected(f"OCO group must be 1 to {MAX_OCO_GROUP_LEN} characters", client_order_id)
         inst = instrument(symbol)
         order = PaperOrder(
             id=f"P{next(self._order_ids)}",
@@ -303,6 +313,7 @@ class PaperExchange:
             stop_price=inst.round_price(stop_price) if stop_price is not None else None,
             tif=tif,
             client_order_id=client_order_id,
+            oco_group=oco_group,
         )
         acct.orders[order.id] = order
         if client_order_id is not None:
@@ -313,6 +324,8 @@ class PaperExchange:
                 account, self._event(acct, EventKind.ORDER_REJECTED, order, reason="simulated reject: risk check")
             )
             raise OrderRejected("simulated reject: risk check", client_order_id)
+        if oco_group is not None:
+            acct.oco_groups.setdefault(oco_group, []).append(order)
         self._emit(account, self._event(acct, EventKind.ORDER_NEW, order))
         self._try_fill(acct, order)
         return order
@@ -434,6 +447,26 @@ class PaperExchange:
             acct.name,
             self._event(acct, EventKind.POSITION, symbol=order.symbol, position=pos.qty, avg_price=pos.avg_price),
         )
+        self._oco_after_fill(acct, order)
+
+    def _oco_after_fill(self, acct: PaperAccount, order: PaperOrder) -> None:
+        """Native OCO: every other working leg of the filled order's group keeps at most the filled
+        leg's remaining quantity, and is cancelled once that leg is complete; each change an
+        ordinary order event, as a broker's own OCO reports it."""
+        if order.oco_group is None:
+            return
+        why = f"oco: {order.id} filled {order.filled} of {order.qty}"
+        for leg in acct.oco_groups.get(order.oco_group, ()):
+            if leg is order or leg.status.final:
+                continue
+            keep = min(leg.leaves, order.leaves)
+            if keep == 0:
+                leg.status = OrderStatus.CANCELLED
+                self._emit(acct.name, self._event(acct, EventKind.ORDER_CANCELLED, leg, reason=why))
+            elif keep < leg.leaves:
+                leg.qty = leg.filled + keep
+                leg.version += 1
+                self._emit(acct.name, self._event(acct, EventKind.ORDER_MODIFIED, leg, reason=why))
 
     @staticmethod
     def _apply_to_position(acct: PaperAccount, pos: PaperPosition, symbol: str, delta: int, px: float) -> None:

@@ -231,6 +231,7 @@ def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -
         market_slippage_avg_ticks=_mean(s.market_slippage_ticks),
         market_slippage_avg_cash=_mean(s.market_slippage_cash),
         market_fills=len(s.market_slippage_ticks),
+        brackets="" if f.state.cfg.mode != "mirror" else "native" if f.state.caps.brackets else "emulated",
     )
 
 

@@ -3,7 +3,8 @@
 The only maker of signals: the leader's own (through the SignalBuilder) and the synthetic ones
 (an operator's sync, the reconciler's corrections, the mirror policy's cancels and market rests).
 Synchronous from the event to the lanes: the hot path (invariant 1: nothing leaves before the
-journal has the signal and its intents)."""
+journal has the signal and its intents). Changes copytui makes to a follower's working orders on
+its own (the OCO emulation, an orphan's cancel) are journaled here too, with their reason."""
 
 from __future__ import annotations
 
@@ -228,3 +229,35 @@ class Copier:
             return
         f.state.add_intent(cancel)
         f.queue.put_nowait(cancel)
+
+    def change_working(self, f: Follower, it: IntentState, qty: int, reason: str, key: str, marker: str) -> bool:
+        """Journal and send a change copytui itself makes to one of a follower's working orders:
+        ``qty`` 0 cancels it, otherwise it keeps ``qty`` (fills included) at its leader order's
+        prices. ``reason`` goes with each order to the journal and the log; (``key``, ``marker``)
+        make the signal id, so the same change is never journaled twice. False when it was."""
+        o = it.order
+        lo = self.builder.orders.get(o.leader_order_id or "")
+        symbol = o.leader_symbol or o.symbol
+        sig = Signal(
+            id=ids.signal_id(self.leader, key, "working-order", marker),
+            leader=self.leader,
+            kind=SignalKind.CORRECTION,
+            leader_order_id=o.leader_order_id,
+            symbol=symbol,
+            side=o.side,
+            order_type=o.order_type,
+            qty=qty,
+            price=lo.price if lo else o.price,
+            stop_price=lo.stop_price if lo else o.stop_price,
+            leader_position=self.builder.positions.get(symbol, 0),
+            oco_group=lo.oco_group if lo else None,
+            wall_ns=time.time_ns(),
+        )
+        routed = [f.router.cancel_copy(sig, it)] if qty == 0 else f.router.change_copy(sig, it, qty)
+        orders = [order.model_copy(update={"reason": reason}) for order in routed]
+        if not self.journal.commit_signal(sig, orders):
+            return False
+        for order in orders:
+            f.state.add_intent(order)
+            f.queue.put_nowait(order)
+        return True

@@ -28,6 +28,7 @@ from copytui.engine.intents import FollowerState
 from copytui.engine.lane import OrderLane
 from copytui.engine.lease import Leases
 from copytui.engine.market import Market
+from copytui.engine.oco import OcoEmulator
 from copytui.engine.pnl import PnlBook
 from copytui.engine.reconciler import Reconciler
 from copytui.engine.restore import restore
@@ -86,6 +87,9 @@ class Engine:
         self.copier = Copier(
             leader_cfg.name, builder, self.followers, journal, self.blotter, self.pnl, self._stop_runaway, self.market
         )
+        self.oco = OcoEmulator(self.copier, self.blotter, journal, self.followers)
+        """Keeps the followers' OCO pairs where their brokers have none (see engine/oco.py)."""
+        self.execution.on_leg_fill = self.oco.leg_filled
         self.reconciler = Reconciler(
             leader_cfg.name,
             leader,
@@ -99,6 +103,7 @@ class Engine:
             reconcile.interval_s if reconcile else reconcile_interval_s,
             self.stop_for_risk,
             self.drain,
+            self.oco,
         )
         self.started = False
         self.failed_to_start: str | None = None

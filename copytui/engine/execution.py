@@ -2,7 +2,8 @@
 status: every change of an ``IntentState``'s status is made here.
 
 send (paced by rate limits, never blindly retried: invariant 4) -> ack -> fills -> final state,
-each step journaled; the breaker counts failures; fills feed P&L and the slippage figures."""
+each step journaled; the breaker counts failures; fills feed P&L and the slippage figures; a fill
+of an OCO leg is passed on to whoever keeps the follower's OCO groups (``on_leg_fill``)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ MAX_RATE_LIMIT_WAIT_S = 10.0
 WAITING_ON_BROKER = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
 """Statuses a restart must resolve by asking the broker before anything is resent."""
 
+LegFilled = Callable[[Follower, IntentState], None]
+"""Told of every fill of a follower order that is a leg of an OCO group, once its intent counts it."""
+
 
 class Execution:
     def __init__(
@@ -49,6 +53,8 @@ class Execution:
         self.blotter = blotter
         self.pnl = pnl
         self.order_timeout_s = order_timeout_s
+        self.on_leg_fill: LegFilled | None = None
+        """Set by the OCO emulation (copytui.engine.oco), which lives above this room."""
 
     # ------------------------------------------------------------ sending
     async def execute(self, f: Follower, order: FollowerOrder) -> None:
@@ -115,16 +121,14 @@ class Execution:
                 self.finalize(f, it, OrderStatus.REJECTED, ack.reason)
             elif not it.status.final:
                 it.status = OrderStatus.CANCELLED if order.action is OrderAction.CANCEL else ack.status
-        if (
-            order.action is OrderAction.CANCEL
-            and ack.status is not OrderStatus.REJECTED
-            and order.target_client_order_id
-        ):
+        if order.action is OrderAction.CANCEL and order.target_client_order_id:
             target = f.state.intents.get(order.target_client_order_id)
-            if target is not None:
-                self.finalize(f, target, OrderStatus.CANCELLED, "cancelled after the leader's cancel")
+            if ack.status is OrderStatus.REJECTED:
+                f.state.cancelling.discard(order.target_client_order_id)  # still working: a later cancel may go
+            elif target is not None:
+                self.finalize(f, target, OrderStatus.CANCELLED, order.reason or "cancelled after the leader's cancel")
         status = ack.status if it is None or ack.status is OrderStatus.REJECTED else it.status
-        self.blotter.order(order, status, latency_ms=latency, reason=ack.reason or "")
+        self.blotter.order(order, status, latency_ms=latency, reason=ack.reason or order.reason or "")
 
     @staticmethod
     def _replacement_refused(f: Follower, order: FollowerOrder) -> str | None:
@@ -265,6 +269,11 @@ class Execution:
             self.finalize(f, it, OrderStatus.CANCELLED, ev.reason)
         elif ev.kind in (EventKind.ORDER_NEW, EventKind.ORDER_MODIFIED) and ev.order_id:
             it.broker_order_id = ev.order_id
+            group = it.order.oco_group
+            if group is not None and ev.kind is EventKind.ORDER_MODIFIED and ev.qty != it.order.qty:
+                # the broker's own OCO shrank the leg (native brackets): its group counts what is left
+                it.order = it.order.model_copy(update={"qty": ev.qty})
+                f.state.recount_oco(group)
 
     def _on_fill(self, f: Follower, it: IntentState, ev: AccountEvent) -> None:
         if ev.cum_qty <= it.filled:
@@ -315,3 +324,5 @@ class Execution:
             mkt_cash,
         )
         self.blotter.order(it.order, it.status, fill_price=ev.fill_price, slippage=ticks)
+        if it.order.oco_group is not None and self.on_leg_fill is not None:
+            self.on_leg_fill(f, it)

@@ -1,9 +1,13 @@
 """What the engine knows of each follower: its copy state, its basis (what it holds or will hold
 from the orders it was sent), its intents (each journaled order and what came of it), and the copy
-policies' bookkeeping. The router decides from it; the execution updates the intents' status."""
+policies' bookkeeping. The router decides from it; the execution updates the intents' status.
+
+The legs of a mirrored OCO group (a bracket's stop and target) count in the basis once, as the
+group: what they filled plus the largest rest still working, since at most one of them completes."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from adapters.base import Capabilities
@@ -12,7 +16,15 @@ from copytui.engine.feedback import FeedbackGuard
 from copytui.engine.guards import Breaker
 from copytui.engine.sizing import SizingRule
 from copytui.engine.states import CopyState
+from copytui.journal import LIVE_STATUSES
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType
+
+
+def oco_group_id(leader: str, leader_group: str, follower: str) -> str:
+    """The follower-side OCO group of the copies of one leader OCO group: derived, not stored, so a
+    restart that learns the leader's group again maps it to the same follower group."""
+    key = f"{leader}|{leader_group}|{follower}"
+    return "oco" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 @dataclass
@@ -47,6 +59,16 @@ class FollowerState:
     replacing: dict[str, int] = field(default_factory=dict)
     """Broker without modify: replacement order's client id -> its original's filled quantity when
     the replacement was routed (sent only if the original is cancelled with nothing more filled)."""
+    cancelling: set[str] = field(default_factory=set)
+    """Client ids of working orders whose cancel copytui has routed: a second cancel (the leader's
+    own after the OCO emulation's, or the other way round) is a no-op."""
+    oco_changed: dict[str, tuple[int, float | None, float | None]] = field(default_factory=dict)
+    """A leg copytui itself reduced (OCO emulation) -> the (qty, price, stop price) it set: the
+    leader's own OCO reduction that follows asks for the same and is a no-op."""
+    oco_legs: dict[str, list[str]] = field(default_factory=dict)
+    """Follower OCO group -> the client ids of its legs (placed orders), oldest first."""
+    oco_counted: dict[str, int] = field(default_factory=dict)
+    """Follower OCO group -> the signed quantity its legs count for in ``basis`` now."""
 
     def __post_init__(self) -> None:
         r = self.cfg.risk
@@ -108,8 +130,51 @@ class FollowerState:
     # bookkeeping on each intent's life
     def add_intent(self, order: FollowerOrder) -> None:
         self.intents[order.client_order_id] = IntentState(order, order.status)
-        if order.action is OrderAction.PLACE and order.status is not OrderStatus.SKIPPED:
+        if order.action is not OrderAction.PLACE or order.status is OrderStatus.SKIPPED:
+            return
+        if order.oco_group is None:
             self.basis[order.leader_symbol] = self.basis.get(order.leader_symbol, 0) + order.signed_qty
+            return
+        self.oco_legs.setdefault(order.oco_group, []).append(order.client_order_id)
+        self.recount_oco(order.oco_group)
+
+    def oco_working(self, group: str) -> list[IntentState]:
+        """The group's legs not final (working or on their way), oldest first."""
+        legs = (self.intents.get(coid) for coid in self.oco_legs.get(group, ()))
+        return [it for it in legs if it is not None and not it.status.final]
+
+    def oco_exposure(self, group: str, extra: FollowerOrder | None = None) -> int:
+        """What the group's legs (and ``extra``, a leg about to be placed) add to the position at
+        most: their fills plus the largest unfilled rest of one working leg, signed."""
+        legs = [it for coid in self.oco_legs.get(group, ()) if (it := self.intents.get(coid)) is not None]
+        filled = sum(it.order.side.sign * it.filled for it in legs)
+        rests = [(it.order.qty - it.filled) * it.order.side.sign for it in legs if not it.status.final]
+        if extra is not None:
+            rests.append(extra.signed_qty)
+        return filled + max(rests, key=abs, default=0)
+
+    def recount_oco(self, group: str) -> None:
+        """Bring the group's part of the basis to its exposure now (after a leg was added, changed,
+        cancelled or rejected)."""
+        legs = self.oco_legs.get(group)
+        if not legs or legs[0] not in self.intents:
+            return
+        symbol = self.intents[legs[0]].order.leader_symbol
+        now = self.oco_exposure(group)
+        self.basis[symbol] = self.basis.get(symbol, 0) + now - self.oco_counted.get(group, 0)
+        self.oco_counted[group] = now
+
+    def adopt_oco_leg(self, client_order_id: str, group: str, qty: int) -> None:
+        """After a restart: a restored copy is a leg of ``group``, ``qty`` its size after the
+        changes the broker accepted. The restore counted it in the basis on its own, at the size it
+        was placed with; from now on it counts as part of its group."""
+        it = self.intents[client_order_id]
+        o = it.order
+        counted = o.qty if it.status in LIVE_STATUSES else it.filled
+        self.basis[o.leader_symbol] = self.basis.get(o.leader_symbol, 0) - o.side.sign * counted
+        it.order = o.model_copy(update={"oco_group": group, "qty": qty})
+        self.oco_legs.setdefault(group, []).append(client_order_id)
+        self.recount_oco(group)
 
     def on_its_way(self) -> dict[str, int]:
         """Per follower symbol, the signed unfilled part of market orders on their way and not yet
@@ -132,8 +197,17 @@ class FollowerState:
     def prune(self, keep: int) -> None:
         """Forget the oldest final intents beyond ``keep`` (dicts keep insertion order)."""
         excess = len(self.intents) - keep
-        for coid in [c for c, it in self.intents.items() if it.status.final][: max(0, excess)]:
+        if excess <= 0:
+            return
+        busy = {g for g in self.oco_legs if self.oco_working(g)}  # their fills still count in the group
+        final = [c for c, it in self.intents.items() if it.status.final and it.order.oco_group not in busy]
+        for coid in final[:excess]:
             del self.intents[coid]
+            self.cancelling.discard(coid)
+            self.oco_changed.pop(coid, None)
+        for group in [g for g, legs in self.oco_legs.items() if not any(c in self.intents for c in legs)]:
+            del self.oco_legs[group]
+            self.oco_counted.pop(group, None)
 
     def release(self, client_order_id: str, unfilled: int) -> None:
         """Take back the unfilled part of a rejected or cancelled order from the basis."""
@@ -141,7 +215,10 @@ class FollowerState:
         if it is None or unfilled <= 0:
             return
         o = it.order
-        self.basis[o.leader_symbol] = self.basis.get(o.leader_symbol, 0) - o.side.sign * unfilled
+        if o.oco_group is not None:
+            self.recount_oco(o.oco_group)
+        else:
+            self.basis[o.leader_symbol] = self.basis.get(o.leader_symbol, 0) - o.side.sign * unfilled
         if o.leader_order_id and o.leader_order_id in self.held_by_order:
             self.held_by_order[o.leader_order_id] -= unfilled
 

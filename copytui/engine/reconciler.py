@@ -3,7 +3,9 @@
 Every pass compares each follower's expected position (the leader's broker-reported position
 through the follower's rules) with the follower's broker-reported position, names the cause of
 any drift, raises an alert when it persists, and, when the follower opted in, sends a bounded
-correction order that is journaled like any other.
+correction order that is journaled like any other. A stop or limit of copytui's left working at a
+flat follower while the leader is flat and has no order it mirrors is an orphan: alerted, and
+cancelled where the follower opted in.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from copytui.engine.copier import Copier
 from copytui.engine.execution import WAITING_ON_BROKER, Execution
 from copytui.engine.follower import Follower
 from copytui.engine.losslimit import LossLimits
+from copytui.engine.oco import OcoEmulator
 from copytui.engine.pnl import PnlBook
 from copytui.journal import Journal
 from copytui.models import OrderAction, OrderInfo, OrderStatus, Position
@@ -65,6 +68,7 @@ class Reconciler:
         interval_s: float,
         stop_for_risk: Callable[[str, str], Awaitable[None]],
         drain: Callable[[float], Awaitable[bool]],
+        oco: OcoEmulator,
     ) -> None:
         self.leader_name = leader_name
         self.leader = leader
@@ -89,8 +93,12 @@ class Reconciler:
         self._last_correction: dict[tuple[str, str], float] = {}  # per follower and symbol: the cooldown
         self._unknown_misses: dict[str, int] = {}
         self._mirror_phase: dict[tuple[str, str], tuple[str, float]] = {}
+        self.oco = oco
         self.passes = 0
         self.last_pass_mono = 0.0
+
+    async def _leader_orders(self) -> list[OrderInfo]:
+        return await _read("leader open orders", self.leader.open_orders)
 
     def _reconnects(self) -> int:
         return self.leader.health.reconnects + sum(f.adapter.health.reconnects for f in self.followers.values())
@@ -168,7 +176,9 @@ class Reconciler:
 
     # ----------------------------------------------------------- recovery
     async def recover_unresolved(self) -> None:
-        """Intents without a final state are resolved by asking the broker before anything is resent."""
+        """Intents without a final state are resolved by asking the broker before anything is resent;
+        the copies of the leader's OCO legs are paired again."""
+        await self.oco.pair_again(self._leader_orders)
         for f in self.followers.values():
             for it in list(f.state.intents.values()):
                 if it.status not in WAITING_ON_BROKER:
@@ -263,6 +273,8 @@ class Reconciler:
                     drifts.setdefault(f.state.name, {})[sym] = drift
                 self._judge(f, sym, drift, open_orders, in_flight, manual)
             self._orphans(f, open_orders)
+            if not in_flight:
+                await self.oco.orphan_stops(f, open_orders, broker_leader, self._leader_orders, manual)
         self.journal.record_reconciliation(rows)
         self.last_reconcile_wall_ns = time.time_ns()
         self.blotter.emit(Reconciled(drifts))

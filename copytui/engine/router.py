@@ -6,7 +6,8 @@ Pure bookkeeping, no I/O: the engine journals what the router decides before any
 ``rule(leader position)``; the order is the difference from its *basis* (what it holds or will
 hold from orders it sent that were not rejected). A rejected entry therefore never turns into a
 wrong-way exit later. ``mirror`` mode copies the leader's working limit and stop orders with
-their changes, and copies the leader's market orders per order, by cumulative quantity.
+their changes, and copies the leader's market orders per order, by cumulative quantity; the copies
+of one leader OCO group (a bracket) form one follower OCO group (see copytui.engine.oco).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from copytui.engine.feedback import FeedbackGuard
 from copytui.engine.guards import in_window
 from copytui.engine.ids import client_order_id
-from copytui.engine.intents import FollowerState, IntentState, toward_flat
+from copytui.engine.intents import FollowerState, IntentState, oco_group_id, toward_flat
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType, Side, Signal, SignalKind
 
 
@@ -47,8 +48,10 @@ class Router:
         ]
 
     def cancel_copy(self, sig: Signal, it: IntentState) -> FollowerOrder:
-        """The cancel of one of this follower's orders, for a synthetic signal (the mirror policy)."""
+        """The cancel of one of this follower's orders, for a synthetic signal (the mirror policy,
+        the OCO emulation, an orphan's cancel)."""
         o = it.order
+        self.f.cancelling.add(o.client_order_id)
         return FollowerOrder(
             follower=self.f.name,
             signal_id=sig.id,
@@ -99,8 +102,8 @@ class Router:
             return orders
         risk = f.cfg.risk
         held = f.basis.get(sig.symbol, 0)
-        after = held + sum(o.signed_qty for o in live)
-        reducing = abs(after) < abs(held) and (after == 0 or (after > 0) == (held > 0))
+        after = held + sum(self._adds(o) for o in live)
+        reducing = after == held or (abs(after) < abs(held) and (after == 0 or (after > 0) == (held > 0)))
         reason = ""
         if risk.max_order is not None and any(o.qty > risk.max_order for o in live):
             reason = f"risk: order above max_order {risk.max_order}"
@@ -122,6 +125,14 @@ class Router:
             if loid and f.mirrored.get(loid) == o.client_order_id:
                 del f.mirrored[loid]
         return self._skip(sig, reason)
+
+    def _adds(self, order: FollowerOrder) -> int:
+        """What placing ``order`` adds to the follower's basis: a further leg of an OCO group adds
+        only what its group's exposure grows by (nothing, for a bracket's second leg)."""
+        group = order.oco_group
+        if group is None:
+            return order.signed_qty
+        return self.f.oco_exposure(group, order) - self.f.oco_exposure(group)
 
     def _fills(self, sig: Signal) -> list[FollowerOrder]:
         """Fills mode: to the rule's target, within the follower's copy policies."""
@@ -229,12 +240,49 @@ class Router:
             target_client_order_id=old.client_order_id,
             recv_ns=sig.recv_ns,
             reference_price=sig.price if (sig.order_type or old.order_type) is OrderType.LIMIT else sig.stop_price,
+            oco_group=old.oco_group,
         )
         # the basis: the cancel gives back the copy's unfilled part, the new order adds its own
         f.held_by_order[oid] = f.held_by_order.get(oid, 0) + rest
         f.mirrored[oid] = place.client_order_id
         f.replacing[place.client_order_id] = it.filled
         return [cancel, place]
+
+    def change_copy(self, sig: Signal, it: IntentState, qty: int) -> list[FollowerOrder]:
+        """Bring one working copy to ``qty`` (fills included) at the signal's prices: a modify, or a
+        cancel and re-place where the follower's broker cannot modify."""
+        f, old = self.f, it.order
+        if not f.caps.modify:
+            return self._replace(sig, it, qty)
+        oid = old.leader_order_id or ""
+        f.oco_changed.pop(old.client_order_id, None)  # what copytui set on it is no longer what it has
+        delta_qty = qty - old.qty
+        f.held_by_order[oid] = f.held_by_order.get(oid, 0) + delta_qty
+        it.order = old.model_copy(update={"qty": qty})
+        if old.oco_group is not None:
+            f.recount_oco(old.oco_group)
+        else:
+            f.basis[old.leader_symbol] = f.basis.get(old.leader_symbol, 0) + old.side.sign * delta_qty
+        return [
+            FollowerOrder(
+                follower=f.name,
+                signal_id=sig.id,
+                client_order_id=self._coid(sig),
+                action=OrderAction.MODIFY,
+                symbol=old.symbol,
+                side=old.side,
+                qty=qty,
+                order_type=sig.order_type or OrderType.LIMIT,
+                price=sig.price,
+                stop_price=sig.stop_price,
+                leader_symbol=old.leader_symbol,
+                leader_order_id=oid,
+                target_client_order_id=old.client_order_id,
+                broker_order_id=it.broker_order_id,
+                recv_ns=sig.recv_ns,
+                oco_group=old.oco_group,
+            )
+        ]
 
     def _route_mirror(self, sig: Signal) -> list[FollowerOrder]:
         f = self.f
@@ -244,13 +292,6 @@ class Router:
             qty = f.rule.qty(sig.qty, factor)
             if qty == 0:
                 return self._skip(sig, "rounds to zero")
-            held = f.basis.get(sig.symbol, 0)
-            if (
-                f.cfg.close_only
-                and sig.side
-                and toward_flat(held, held + sig.side.sign * qty) != held + sig.side.sign * qty
-            ):
-                return self._skip(sig, "close only: nothing opens")
             assert sig.side and sig.order_type
             order = FollowerOrder(
                 follower=f.name,
@@ -267,70 +308,38 @@ class Router:
                 leader_order_id=oid,
                 recv_ns=sig.recv_ns,
                 reference_price=sig.price if sig.order_type is OrderType.LIMIT else sig.stop_price,
+                oco_group=oco_group_id(sig.leader, sig.oco_group, f.name) if sig.oco_group else None,
             )
+            held = f.basis.get(sig.symbol, 0)
+            if f.cfg.close_only and toward_flat(held, held + self._adds(order)) != held + self._adds(order):
+                return self._skip(sig, "close only: nothing opens")
             f.mirrored[oid] = order.client_order_id
             f.held_by_order[oid] = qty
             return [order]
         copy = f.mirrored.get(oid)
-        if sig.kind is SignalKind.MODIFY and copy:
-            it = f.intents.get(copy)
-            if it is None or it.status.final:
-                return []
+        it = f.intents.get(copy) if copy else None
+        if copy is None or it is None or it.status.final or copy in f.cancelling:
+            # not copied, done, or being cancelled already (the OCO emulation was first): nothing to do
+            return self._fill_unmirrored(sig) if sig.kind is SignalKind.FILL and oid not in f.mirrored else []
+        if sig.kind is SignalKind.MODIFY:
             qty = max(f.rule.qty(sig.qty, factor), it.filled + 1)
-            assert sig.side
-            if not f.caps.modify:
-                return self._replace(sig, it, qty)
-            delta_qty = qty - it.order.qty
-            f.basis[sig.symbol] = f.basis.get(sig.symbol, 0) + sig.side.sign * delta_qty
-            f.held_by_order[oid] = f.held_by_order.get(oid, 0) + delta_qty
-            it.order = it.order.model_copy(update={"qty": qty})
-            return [
-                FollowerOrder(
-                    follower=f.name,
-                    signal_id=sig.id,
-                    client_order_id=self._coid(sig),
-                    action=OrderAction.MODIFY,
-                    symbol=sym,
-                    side=sig.side,
-                    qty=qty,
-                    order_type=sig.order_type or OrderType.LIMIT,
-                    price=sig.price,
-                    stop_price=sig.stop_price,
-                    leader_symbol=sig.symbol,
-                    leader_order_id=oid,
-                    target_client_order_id=copy,
-                    broker_order_id=it.broker_order_id,
-                    recv_ns=sig.recv_ns,
-                )
-            ]
-        if sig.kind is SignalKind.CANCEL and copy:
-            it = f.intents.get(copy)
-            if it is None or it.status.final:
+            if f.oco_changed.get(copy) == (qty, sig.price, sig.stop_price):
+                del f.oco_changed[copy]  # the leader's own OCO did what copytui's already did
                 return []
-            assert sig.side
-            return [
-                FollowerOrder(
-                    follower=f.name,
-                    signal_id=sig.id,
-                    client_order_id=self._coid(sig),
-                    action=OrderAction.CANCEL,
-                    symbol=sym,
-                    side=sig.side,
-                    qty=0,
-                    leader_symbol=sig.symbol,
-                    leader_order_id=oid,
-                    target_client_order_id=copy,
-                    broker_order_id=it.broker_order_id,
-                    recv_ns=sig.recv_ns,
-                )
-            ]
-        if sig.kind is SignalKind.FILL and oid not in f.mirrored:
-            # a leader order we did not mirror (a market order): copy by its cumulative quantity
-            assert sig.side
-            want = f.rule.qty(sig.cum_qty, factor)
-            have = f.held_by_order.get(oid, 0)
-            if want <= have:
-                return self._skip(sig, "no change at this size")
-            f.held_by_order[oid] = want
-            return self.market(sig, sig.side.sign * (want - have), oid)
+            return self.change_copy(sig, it, qty)
+        if sig.kind is SignalKind.CANCEL:
+            return [self.cancel_copy(sig, it)]
         return []
+
+    def _fill_unmirrored(self, sig: Signal) -> list[FollowerOrder]:
+        """A fill of a leader order we did not mirror (a market order): copied by its cumulative quantity."""
+        f = self.f
+        oid = sig.leader_order_id or ""
+        assert sig.side
+        _, factor = f.map_symbol(sig.symbol)
+        want = f.rule.qty(sig.cum_qty, factor)
+        have = f.held_by_order.get(oid, 0)
+        if want <= have:
+            return self._skip(sig, "no change at this size")
+        f.held_by_order[oid] = want
+        return self.market(sig, sig.side.sign * (want - have), oid)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from copytui.engine.ids import signal_id
 from copytui.instruments import instrument
 from copytui.journal import JournaledSignal
-from copytui.models import AccountEvent, EventKind, OrderType, Side, Signal, SignalKind
+from copytui.models import AccountEvent, EventKind, OrderInfo, OrderType, Side, Signal, SignalKind
 
 
 @dataclass
@@ -28,6 +28,8 @@ class LeaderOrder:
     version: int = 0
     cum_qty: int = 0
     done: bool = False
+    oco_group: str | None = None
+    """The leader broker's OCO group of the order: its other working legs share it."""
 
 
 @dataclass
@@ -44,7 +46,7 @@ class SignalBuilder:
         if ev.symbol is not None and ev.kind is not EventKind.POSITION:
             instrument(ev.symbol)  # an unknown symbol is refused here, before any state changes
         if self.order_ids_restart and ev.order_id and ev.client_order_id:
-            ev = ev.model_copy(update={"order_id": f"{ev.client_order_id}~{ev.order_id}"})
+            ev = ev.model_copy(update={"order_id": self.order_key(ev.order_id, ev.client_order_id)})
         if ev.kind is EventKind.FILL:
             return self._fill(ev)
         if ev.kind is EventKind.ORDER_NEW:
@@ -63,7 +65,26 @@ class SignalBuilder:
         if o is None:
             o = LeaderOrder(ev.order_id, ev.symbol, ev.side, ev.order_type, ev.qty, ev.price, ev.stop_price, ev.version)
             self.orders[ev.order_id] = o
+        if ev.oco_group is not None:
+            o.oco_group = ev.oco_group
         return o
+
+    def order_key(self, order_id: str, client_order_id: str | None) -> str:
+        """The key of a leader order in ``orders``, as ``build`` makes it from an event's ids."""
+        if self.order_ids_restart and client_order_id:
+            return f"{client_order_id}~{order_id}"
+        return order_id
+
+    def learn_oco_groups(self, working: list[OrderInfo]) -> int:
+        """After a restart: the OCO groups of the leader's working orders, as its broker reports
+        them (the journal keeps the orders, not their pairing). Returns how many orders were paired."""
+        paired = 0
+        for info in working:
+            o = self.orders.get(self.order_key(info.broker_order_id, info.client_order_id))
+            if o is not None and info.oco_group is not None:
+                o.oco_group = info.oco_group
+                paired += 1
+        return paired
 
     def _new(self, ev: AccountEvent) -> Signal | None:
         known = ev.order_id in self.orders
@@ -112,6 +133,8 @@ class SignalBuilder:
                 ev.stop_price,
             )
             self.orders[oid] = o
+        if ev.oco_group is not None:
+            o.oco_group = ev.oco_group
         if ev.cum_qty <= o.cum_qty:
             self.stale_dropped += 1
             return None
@@ -136,6 +159,7 @@ class SignalBuilder:
             cum_qty=ev.cum_qty,
             fill_price=ev.fill_price,
             leader_position=pos,
+            oco_group=o.oco_group,
             wall_ns=ev.wall_ns,
             recv_ns=ev.recv_ns,
         )
@@ -154,6 +178,7 @@ class SignalBuilder:
             stop_price=o.stop_price,
             cum_qty=o.cum_qty,
             leader_position=self.positions.get(o.symbol, 0),
+            oco_group=o.oco_group,
             wall_ns=ev.wall_ns,
             recv_ns=ev.recv_ns,
         )

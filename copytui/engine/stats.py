@@ -95,6 +95,9 @@ class FollowerView:
     market_slippage_avg_cash: float | None = None
     market_fills: int = 0
     """Fills measured against the market (those whose leader event had a live quote)."""
+    brackets: str = ""
+    """How a mirrored bracket's OCO pair is kept: "native" (the broker's own OCO), "emulated"
+    (copytui cancels the other leg when one fills), "" (fills mode: no working orders copied)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,12 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
     line("broker", f"{v.broker} ({v.connection})")
     line("copy", v.copy_state)
     line("rule", v.rule)
+    if v.brackets:
+        line(
+            "brackets",
+            "OCO kept by the broker" if v.brackets == "native" else "OCO kept by copytui (the broker has none): "
+            "a leg's fill cancels or shrinks the other leg at once",
+        )
     line("position", signed_positions(v.positions))
     line("expected", signed_positions(v.expected))
     line("drift", signed_positions(v.drift) if v.drift else "none")
