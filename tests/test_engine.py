@@ -420,6 +420,25 @@ async def test_close_only_copies_exits_and_never_opens(tmp_path) -> None:
         assert h.pos("wind", "ES") == 0 and h.pos("plain", "ES") == -1
 
 
+async def test_close_only_in_mirror_mode_copies_no_market_entry_but_the_exit(tmp_path) -> None:
+    """The leader's market orders reach a mirror follower as fills of orders it did not mirror:
+    close_only holds for them too (they once opened a position)."""
+    fs = [follower("wind", mode="mirror", close_only=True), follower("plain", mode="mirror")]
+    async with running(tmp_path, fs) as h:
+        h.buy("ES", 2)
+        await h.settle()
+        assert h.pos("wind", "ES") == 0 and h.pos("plain", "ES") == 2
+        assert [r[0] for r in h.rows("SELECT reason FROM intents WHERE follower='wind'")] == [
+            "close only: nothing opens"
+        ]
+        h.engine.resume("wind")  # the operator's sync may open
+        await h.settle()
+        assert h.pos("wind", "ES") == 2
+        h.sell("ES", 3)  # a reversal: the mirror follower goes flat, not short
+        await h.settle()
+        assert h.pos("wind", "ES") == 0 and h.pos("plain", "ES") == -1
+
+
 async def test_a_late_leader_fill_does_not_open_late_but_exits_always_go(tmp_path) -> None:
     fs = [
         follower("skip", max_copy_delay_ms=1000),

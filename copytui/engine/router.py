@@ -342,4 +342,10 @@ class Router:
         if want <= have:
             return self._skip(sig, "no change at this size")
         f.held_by_order[oid] = want
-        return self.market(sig, sig.side.sign * (want - have), oid)
+        delta = sig.side.sign * (want - have)
+        if f.cfg.close_only:  # a follower that winds down takes only what reduces its position
+            held = f.basis.get(sig.symbol, 0)
+            delta = toward_flat(held, held + delta) - held
+            if delta == 0:
+                return self._skip(sig, "close only: nothing opens")
+        return self.market(sig, delta, oid)
