@@ -129,6 +129,12 @@ class AccountEvent(BaseModel):
         description="order events: the broker's OCO group of the order (its other working legs share it)",
     )
     seq: int = Field(default=0, ge=0, le=MAX_INT, description="broker event sequence, 0 when the broker has none")
+    cursor: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="fills_since's cursor once this fill is copied, for a broker whose catch-up cannot be told"
+        " apart from fills already copied by id (NinjaTrader's position files): journaled with the fill's signal",
+    )
     wall_ns: int = Field(default=0, ge=0, le=MAX_INT)
     recv_ns: int = Field(default=0, ge=0, le=MAX_INT, description="perf_counter_ns when the frame was read")
 

@@ -277,6 +277,28 @@ async def test_restart_resumes_from_journal_without_resending(tmp_path) -> None:
         assert h.pos("a", "ES") == 2
 
 
+async def test_a_follower_fill_missed_while_down_is_read_back_at_restart(tmp_path) -> None:
+    """A mirrored limit order journaled as working filled while copytui was down (its report died with
+    the process): the restart asks the broker, journals the fill once, and sends nothing again."""
+    from adapters.paper import PaperExchange
+
+    x = PaperExchange(seed=2)
+    fs = [follower("m", mode="mirror")]
+    async with running(tmp_path, fs, exchange=x) as h:
+        bid, _ = x.quote("ES")
+        h.limit(Side.BUY, "ES", 2, bid - 5.0)
+        await h.settle()
+        [(coid, status)] = h.rows("SELECT client_order_id, status FROM intents WHERE follower='m'")
+        assert status == "working"
+    x.set_price("ES", bid - 10.0)  # while copytui is down: both the leader's order and the copy fill
+    assert {p.symbol: p.qty for p in x.position_list("m")} == {"ES": 2}
+    async with running(tmp_path, fs, exchange=x) as h:
+        await h.settle()
+        assert h.rows("SELECT status, filled_qty FROM intents WHERE client_order_id = ?", coid) == [("filled", 2)]
+        assert h.rows("SELECT qty FROM executions WHERE follower='m'") == [(2,)]
+        assert len(x.accounts["m"].submissions) == 1  # asked, never resent
+
+
 async def test_journal_records_latency_and_slippage(tmp_path) -> None:
     async with running(tmp_path, [follower("a")]) as h:
         h.buy("ES", 1)

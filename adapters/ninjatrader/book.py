@@ -163,10 +163,16 @@ class Book:
         self.changed: Callable[[OwnOrder], None] = lambda _o: None
         self._synthetic = 0
         self._refused_roots: set[str] = set()
+        self.fill_cursor: Callable[[int], str] | None = None
+        """The fills_since cursor after ``n`` fills (set by the adapter, which owns the cursor's form)."""
 
     # ------------------------------------------------------------------ events
     def _event(self, recv_ns: int, **fields: Any) -> AccountEvent:
         self.seq += 1
+        if fields.get("kind") is EventKind.FILL and self.fill_cursor is not None:
+            # fills_since's cursor once this fill is copied (its position already counted): the
+            # engine journals it with the fill's signal, so a restart replays nothing it copied
+            fields["cursor"] = self.fill_cursor(len(self.fills) + 1)
         ev = AccountEvent(account=self.account, seq=self.seq, wall_ns=time.time_ns(), recv_ns=recv_ns, **fields)
         if ev.kind is EventKind.FILL:
             self.fills.append(ev)

@@ -65,6 +65,7 @@ class NinjaTraderAdapter(BrokerAdapter):
         self.store = OrderStore(store_path(data_dir, self.account_key))
         self.orders = OrderPath(self)
         self.book.acked, self.book.changed = self.orders.acked, self.orders.changed
+        self.book.fill_cursor = lambda seen: Cursor(self.epoch, seen, self.book.accounted()).text()
         self.outbox: Outbox | None = None
         self.watch: SharedWatch | None = None
         self.connections: dict[str, bool] = {}

@@ -103,7 +103,7 @@ class Copier:
             self.journal.error("leader", f"echo of {echoed.name}'s order {ev.client_order_id}")
             self.stop_runaway(echoed, f"feedback loop: its order {ev.client_order_id} came back as a leader order")
             return
-        self.process_signal(sig, self.market.take(sig.id, sig.symbol))
+        self.process_signal(sig, self.market.take(sig.id, sig.symbol), ev.cursor)
 
     def _echo_of(self, client_order_id: str) -> Follower | None:
         for f in self.followers.values():
@@ -111,7 +111,7 @@ class Copier:
                 return f
         return None
 
-    def process_signal(self, sig: Signal, mark: MarketMark | None = None) -> None:
+    def process_signal(self, sig: Signal, mark: MarketMark | None = None, cursor: str | None = None) -> None:
         """Route ``sig`` to every follower, journal it with its intents (and ``mark``, the market of
         the moment its event was read) in one commit, and queue the orders."""
         orders: list[FollowerOrder] = []
@@ -123,7 +123,7 @@ class Copier:
                 self.blotter.alert(AlertLevel.ERROR, f.name, "cannot route", str(exc))
             if f.state.feedback_trip and not f.state.stopped_by_risk:
                 self.stop_runaway(f, f.state.feedback_trip)
-        if not self.journal.commit_signal(sig, orders, mark):
+        if not self.journal.commit_signal(sig, orders, mark, cursor):
             self.duplicates += 1
             return
         self.seen.add(sig.id)

@@ -215,14 +215,16 @@ class Execution:
         j = self.journal
         j.record_ack(it.order.client_order_id, info.status, info.broker_order_id, time.perf_counter_ns(), None)
         if info.filled_qty > it.filled and info.avg_fill_price is not None:
+            missed = info.filled_qty - it.filled  # only what copytui had not seen filled
             it.filled = info.filled_qty
+            self.pnl.fill(f.name, info.symbol, it.order.side, missed, info.avg_fill_price)
             j.record_fill(
                 f.name,
                 f"recovered-{info.broker_order_id}-{info.filled_qty}",
                 it.order.client_order_id,
                 info.symbol,
                 it.order.side,
-                info.filled_qty,
+                missed,
                 info.avg_fill_price,
                 info.filled_qty,
                 info.avg_fill_price,

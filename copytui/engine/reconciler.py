@@ -24,6 +24,7 @@ from copytui.engine.blotter import AlertLevel, Blotter, Reconciled
 from copytui.engine.copier import Copier
 from copytui.engine.execution import WAITING_ON_BROKER, Execution
 from copytui.engine.follower import Follower
+from copytui.engine.intents import IntentState
 from copytui.engine.losslimit import LossLimits
 from copytui.engine.oco import OcoEmulator
 from copytui.engine.pnl import PnlBook
@@ -181,6 +182,9 @@ class Reconciler:
         await self.oco.pair_again(self._leader_orders)
         for f in self.followers.values():
             for it in list(f.state.intents.values()):
+                if it.status in (OrderStatus.WORKING, OrderStatus.PARTIALLY_FILLED):
+                    await self._refresh_working(f, it)
+                    continue
                 if it.status not in WAITING_ON_BROKER:
                     continue
                 coid = it.order.client_order_id
@@ -203,6 +207,21 @@ class Reconciler:
                 # the broker never saw it: sending it now is the first send, not a retry
                 self.journal.operator_action("recovered", f.state.name, f"{coid}: unknown to the broker, sending")
                 self.execution.resend(f, it, "resent after restart: broker had no record")
+
+    async def _refresh_working(self, f: Follower, it: IntentState) -> None:
+        """An order journaled as working may have filled or ended while copytui was down (its report
+        lost with the process): ask, and take what the broker says. Never resent."""
+        coid = it.order.client_order_id
+        try:
+            info = await _read("find_order", partial(f.adapter.find_order, coid))
+        except BrokerError:
+            return  # the reconciler's positions still tell; nothing is sent on a guess
+        if info is None or (info.status == it.status and info.filled_qty <= it.filled):
+            return
+        self.execution.apply_info(f, it, info)
+        self.journal.operator_action(
+            "recovered", f.state.name, f"{coid}: {info.status} at the broker, {info.filled_qty} filled"
+        )
 
     async def catch_up_leader(self) -> None:
         """Replay the leader's fills since the journaled cursor through the idempotent path."""

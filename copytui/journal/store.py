@@ -100,7 +100,13 @@ class Journal:
         self.db.close()
 
     # ------------------------------------------------------------ copy path
-    def commit_signal(self, signal: Signal, intents: Iterable[FollowerOrder], mark: MarketMark | None = None) -> bool:
+    def commit_signal(
+        self,
+        signal: Signal,
+        intents: Iterable[FollowerOrder],
+        mark: MarketMark | None = None,
+        cursor: str | None = None,
+    ) -> bool:
         """Journal a signal and its intents in one transaction. False when already journaled.
 
         The intents travel inside the signal's row as one compact JSON array, so the commit on the
@@ -109,6 +115,22 @@ class Journal:
         """
         now = time.perf_counter_ns()
         rows: list[tuple[SqlValue, ...]] = [_intent_fields(o) for o in intents]
+        if cursor is not None:  # the leader's fill cursor moves in the same transaction as its signal
+            self.db.execute("BEGIN")
+            try:
+                done = self._insert_signal(signal, rows, now, mark)
+                if done:
+                    self.set_cursor(signal.leader, cursor)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            return self._journaled(signal, rows, now, done)
+        return self._journaled(signal, rows, now, self._insert_signal(signal, rows, now, mark))
+
+    def _insert_signal(
+        self, signal: Signal, rows: list[tuple[SqlValue, ...]], now: int, mark: MarketMark | None
+    ) -> bool:
         cur = self.db.execute(
             _INSERT_SIGNAL,
             (
@@ -119,7 +141,10 @@ class Journal:
                 *((mark.bid, mark.ask, mark.last, mark.age_ms, mark.note or None) if mark else _NO_MARK),
             ),
         )  # fmt: skip
-        if cur.rowcount == 0:
+        return bool(cur.rowcount)
+
+    def _journaled(self, signal: Signal, rows: list[tuple[SqlValue, ...]], now: int, inserted: bool) -> bool:
+        if not inserted:
             self.count("duplicates_dropped")
             return False
         if rows:
