@@ -346,11 +346,13 @@ KNOWN_BUGS = {
     "('ClientOrderID ... was already used in this trading session') and journaled as rejected with nothing "
     "filled: the follower keeps contracts copytui no longer counts, and drifts from the leader",
 }
-"""Kill runs that find a bug in copytui: they fail until it is fixed (strict), then this entry goes."""
+"""Kill runs that find a bug in copytui: reported as expected failures until it is fixed, then this entry goes."""
 
 
 def _cases() -> list[Any]:
-    marks = {b: pytest.mark.xfail(strict=True, raises=AssertionError, reason=why) for b, why in KNOWN_BUGS.items()}
+    # not strict: whether a kill lands in the bug's window depends on timing, and a run that misses
+    # it must not fail CI; every run that hits it is reported as XFAIL with the bug's reason
+    marks = {b: pytest.mark.xfail(raises=AssertionError, reason=why) for b, why in KNOWN_BUGS.items()}
     return [pytest.param(b, marks=marks[b]) if b in marks else b for b in CASES]
 
 
