@@ -37,7 +37,7 @@ from adapters.marketdata import MarketDataSource, Quote
 
 log = logging.getLogger("copytui.adapters.dxfeed")
 socket_log = logging.getLogger("copytui.adapters.dxfeed.socket")
-socket_log.setLevel(logging.INFO)  # websockets logs every frame at DEBUG, AUTH and its token among them
+socket_log.setLevel(logging.WARNING)  # websockets: every frame at DEBUG (AUTH and its token), each connection at INFO
 
 
 class SessionLost(Exception):

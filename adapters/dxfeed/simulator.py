@@ -42,7 +42,7 @@ from copytui.instruments import INSTRUMENTS
 
 REDACTED = "***"
 socket_log = logging.getLogger("copytui.adapters.dxfeed.sim")
-socket_log.setLevel(logging.INFO)  # websockets logs every frame at DEBUG, AUTH and its token among them
+socket_log.setLevel(logging.WARNING)  # websockets: every frame at DEBUG (AUTH and its token), each connection at INFO
 
 
 class DxLinkSimulator:
