@@ -277,6 +277,23 @@ async def test_restart_resumes_from_journal_without_resending(tmp_path) -> None:
         assert h.pos("a", "ES") == 2
 
 
+async def test_resume_with_sync_does_not_buy_again_what_a_protective_stop_guards(tmp_path) -> None:
+    """A mirror follower holds 2 with the leader's protective stop copied: paused and resumed with
+    sync, it already holds what the leader holds; the working stop is not a position to make up."""
+    async with running(tmp_path, [follower("m", mode="mirror")]) as h:
+        h.buy("ES", 2)
+        await h.settle()
+        bid, _ = h.x.quote("ES")
+        h.x.submit(LEADER, symbol="ES", side=Side.SELL, qty=2, order_type=OrderType.STOP, stop_price=bid - 5)
+        await h.settle()
+        assert [r[0] for r in h.rows("SELECT order_type FROM intents WHERE status = 'working'")] == ["stop"]
+        h.engine.pause("m")
+        h.engine.resume("m", sync=True)
+        await h.settle()
+        assert h.pos("m", "ES") == 2 and h.pos(LEADER, "ES") == 2
+        assert h.rows("SELECT count(*) FROM intents WHERE follower = 'm' AND order_type = 'market'") == [(1,)]
+
+
 async def test_a_follower_fill_missed_while_down_is_read_back_at_restart(tmp_path) -> None:
     """A mirrored limit order journaled as working filled while copytui was down (its report died with
     the process): the restart asks the broker, journals the fill once, and sends nothing again."""

@@ -167,7 +167,7 @@ class Copier:
 
     def sync(self, f: Follower, leader_symbol: str, leader_pos: int) -> None:
         """Send the follower to the leader's position in one symbol now (resume with sync)."""
-        delta = f.state.target(leader_symbol, leader_pos) - f.state.basis.get(leader_symbol, 0)
+        delta = f.state.target(leader_symbol, leader_pos) - f.state.held_for_sync(leader_symbol)
         if delta == 0:
             return
         sig = self._synthetic(

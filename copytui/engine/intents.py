@@ -143,6 +143,33 @@ class FollowerState:
         legs = (self.intents.get(coid) for coid in self.oco_legs.get(group, ()))
         return [it for it in legs if it is not None and not it.status.final]
 
+    def held_for_sync(self, leader_symbol: str) -> int:
+        """The basis without the unfilled rest of working orders that would reduce the position (a
+        protective stop, a bracket's legs): they protect what is held, they do not hold it, so a
+        resume's sync must not buy it again. Resting entries stay counted (their fill reaches the
+        target)."""
+        rests: list[int] = []
+        for it in self.intents.values():
+            o = it.order
+            if (
+                o.leader_symbol != leader_symbol
+                or o.action is not OrderAction.PLACE
+                or o.order_type is OrderType.MARKET
+                or o.oco_group is not None
+                or it.status.final
+                or it.status is OrderStatus.SKIPPED
+            ):
+                continue
+            rests.append(o.side.sign * (o.qty - it.filled))
+        for group, counted in self.oco_counted.items():
+            legs = [self.intents[c] for c in self.oco_legs.get(group, ()) if c in self.intents]
+            if legs and legs[0].order.leader_symbol == leader_symbol:
+                rests.append(counted - sum(it.order.side.sign * it.filled for it in legs))
+        basis = self.basis.get(leader_symbol, 0)
+        filled = basis - sum(rests)
+        protective = sum(r for r in rests if filled and (r > 0) != (filled > 0))
+        return basis - protective
+
     def oco_exposure(self, group: str, extra: FollowerOrder | None = None) -> int:
         """What the group's legs (and ``extra``, a leg about to be placed) add to the position at
         most: their fills plus the largest unfilled rest of one working leg, signed."""
