@@ -23,11 +23,14 @@ point group, as a broker does with :class:`~adapters.base.AdapterSpec`.
 from __future__ import annotations
 
 import abc
+import asyncio
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import AdapterSpec, Health, SecretField
+from adapters.base import AdapterSpec, AuthFailed, Health, HealthState, SecretField
+from adapters.kit import Backoff, TaskGroup
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +107,98 @@ class MarketDataSource(abc.ABC):
     def _store(self, quote: Quote) -> None:
         """The one writer of the quotes: a subclass calls it for each quote it decoded."""
         self._quotes[quote.symbol] = quote
+
+
+class SessionSource(MarketDataSource):
+    """A source that is one session (a socket) after another until :meth:`disconnect`: the first
+    session's outcome is :meth:`connect`'s; a refused login (AuthFailed) stops the sessions, since
+    the same secret would be refused again; anything else is the feed lost, opened again after a
+    :class:`~adapters.kit.Backoff` delay. Subclasses write :meth:`_session` and, where they differ,
+    the hooks below."""
+
+    label = "feed"
+    """How log lines name the source's kind ("dxFeed")."""
+    log = logging.getLogger("copytui.adapters.marketdata")
+    quiet: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+    """Losses expected of a network feed: logged as a warning, without a traceback."""
+
+    def __init__(self, name: str, stale_after_ms: float, backoff: Backoff) -> None:
+        super().__init__(name, stale_after_ms)
+        self._tasks = TaskGroup()
+        self._backoff = backoff
+        self._runner: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[None] | None = None
+        self._closing = False
+
+    async def connect(self) -> None:
+        """Start the sessions and wait for the first one's outcome: a refused login raises
+        AuthFailed; an unreachable feed does not: it is retried in the background (``health()``)."""
+        if self._runner is not None and not self._runner.done():
+            return
+        self._closing = False
+        self._first = asyncio.get_running_loop().create_future()
+        self._runner = self._tasks.spawn(self._run(), f"{self.source}-{self.name}")
+        await asyncio.shield(self._first)
+
+    async def _stop_sessions(self) -> None:
+        self._closing = True
+        await self._tasks.cancel_all()
+        self._runner = None
+        self._health.down(HealthState.DISCONNECTED, "disconnected")
+
+    @property
+    def _started(self) -> bool:
+        """The first session's outcome is known (a later session is a reconnect)."""
+        return self._first is not None and self._first.done()
+
+    @abc.abstractmethod
+    async def _session(self) -> None:
+        """One session, from opening the socket until it ends (by returning or raising)."""
+
+    def _describe(self, exc: BaseException) -> str:
+        """What the health note says of a lost session (a subclass removes its secrets here)."""
+        return str(exc) or type(exc).__name__
+
+    def _lost(self, exc: BaseException) -> bool:
+        """After a lost session, before the backoff: False when connect() must wait for the next one."""
+        return True
+
+    def _ended(self) -> None:
+        """After every session, lost or not: forget what belonged to its socket."""
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                await self._session()
+            except AuthFailed as exc:
+                self.log.error("%s %s: %s", self.label, self.name, exc)
+                self._health.down(HealthState.AUTH_FAILED, str(exc))
+                self._settle(exc)
+                return
+            except Exception as exc:
+                if self._closing:
+                    return
+                why = self._describe(exc)
+                if not isinstance(exc, self.quiet):
+                    self.log.exception("%s %s: the session failed", self.label, self.name)
+                    why = f"{type(exc).__name__}: {why}"
+                self.log.warning("%s %s: feed down: %s", self.label, self.name, why)
+                self._health.lost(why)
+                if self._lost(exc):
+                    self._settle(None)
+            finally:
+                self._ended()
+            await asyncio.sleep(self._backoff.next())
+
+    def _settle(self, exc: BaseException | None) -> None:
+        """The first session's outcome is ``connect()``'s."""
+        first = self._first
+        if first is None or first.done():
+            return
+        if exc is None:
+            first.set_result(None)
+        else:
+            first.set_exception(exc)
 
 
 SecretLookup = Callable[[str], str | None]

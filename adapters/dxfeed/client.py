@@ -28,12 +28,12 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from adapters.base import AuthFailed, HealthState
+from adapters.base import AuthFailed
 from adapters.dxfeed import wire
 from adapters.dxfeed.options import DxFeedOptions
 from adapters.dxfeed.symbols import SymbolMap
-from adapters.kit import Backoff, TaskGroup, repeat_forever
-from adapters.marketdata import MarketDataSource, Quote
+from adapters.kit import Backoff, repeat_forever
+from adapters.marketdata import Quote, SessionSource
 
 log = logging.getLogger("copytui.adapters.dxfeed")
 socket_log = logging.getLogger("copytui.adapters.dxfeed.socket")
@@ -48,8 +48,11 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-class DxLinkSource(MarketDataSource):
+class DxLinkSource(SessionSource):
     source = "dxfeed"
+    label = "dxFeed"
+    log = log
+    quiet = (SessionLost, OSError, TimeoutError, WebSocketException)
 
     def __init__(
         self,
@@ -61,43 +64,25 @@ class DxLinkSource(MarketDataSource):
     ) -> None:
         """``token()``: the dxLink token from the keyring, read at each session; ``today()``: the
         day whose front months the symbols map to (at construction)."""
-        super().__init__(name, options.stale_after_ms)
+        super().__init__(name, options.stale_after_ms, Backoff(options.reconnect_delay_s, options.reconnect_max_s))
         self.options = options
         self._token = token
         self.symbols = SymbolMap(options.symbols, today())
         self._wanted: list[str] = []
         self._fields: dict[str, tuple[str, ...]] = dict(wire.EVENT_FIELDS)
-        self._tasks = TaskGroup()
-        self._backoff = Backoff(options.reconnect_delay_s, options.reconnect_max_s)
-        self._runner: asyncio.Task[None] | None = None
-        self._first: asyncio.Future[None] | None = None
         self._ws: ClientConnection | None = None
         self._feed_ready = False
-        self._closing = False
         self._scrub: Callable[[str], str] = str
         self.server_errors: collections.deque[str] = collections.deque(maxlen=50)
         """ERROR frames received ("TYPE: message"), newest last."""
 
     # ------------------------------------------------------------ contract
-    async def connect(self) -> None:
-        """Start the sessions and wait for the first one's outcome (at most about
-        ``connect_timeout_s``). A refused or missing token raises AuthFailed; an unreachable feed
-        does not: it is retried in the background and shown in ``health()``."""
-        if self._runner is not None and not self._runner.done():
-            return
-        self._closing = False
-        self._first = asyncio.get_running_loop().create_future()
-        self._runner = self._tasks.spawn(self._run(), f"dxfeed-{self.name}")
-        await asyncio.shield(self._first)
-
     async def disconnect(self) -> None:
         self._closing = True
         ws = self._ws
         if ws is not None:
             await ws.close()
-        await self._tasks.cancel_all()
-        self._runner = None
-        self._health.down(HealthState.DISCONNECTED, "disconnected")
+        await self._stop_sessions()
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         new = []
@@ -111,37 +96,11 @@ class DxLinkSource(MarketDataSource):
             await self._send(ws, wire.feed_subscription(new))
 
     # ------------------------------------------------------------ sessions
-    async def _run(self) -> None:
-        while not self._closing:
-            try:
-                await self._session()
-            except AuthFailed as exc:
-                log.error("dxFeed %s: %s", self.name, exc)
-                self._health.down(HealthState.AUTH_FAILED, str(exc))
-                self._settle(exc)
-                return
-            except Exception as exc:
-                if self._closing:
-                    return
-                why = self._scrub(str(exc) or type(exc).__name__)
-                if not isinstance(exc, SessionLost | OSError | TimeoutError | WebSocketException):
-                    log.exception("dxFeed %s: the session failed", self.name)
-                    why = f"{type(exc).__name__}: {why}"
-                log.warning("dxFeed %s: feed down: %s", self.name, why)
-                self._health.lost(why)
-                self._settle(None)
-            finally:
-                self._ws, self._feed_ready, self._scrub = None, False, str
-            await asyncio.sleep(self._backoff.next())
+    def _describe(self, exc: BaseException) -> str:
+        return self._scrub(super()._describe(exc))  # a token in an exception's text never reaches the desk
 
-    def _settle(self, exc: BaseException | None) -> None:
-        """The first session's outcome is ``connect()``'s."""
-        first = self._first
-        if first is not None and not first.done():
-            if exc is None:
-                first.set_result(None)
-            else:
-                first.set_exception(exc)
+    def _ended(self) -> None:
+        self._ws, self._feed_ready, self._scrub = None, False, str
 
     async def _session(self) -> None:
         token = self._token()
@@ -149,7 +108,7 @@ class DxLinkSource(MarketDataSource):
             raise AuthFailed(f"no dxLink token stored for market data {self.name} (keyring field 'token')")
         self._scrub = lambda text: text.replace(token, "***")
         opts = self.options
-        if self._first is not None and not self._first.done():
+        if not self._started:
             self._health.connecting(opts.url)
         try:
             async with asyncio.timeout(opts.connect_timeout_s):
@@ -172,7 +131,7 @@ class DxLinkSource(MarketDataSource):
             repeat_forever(period, lambda: self._send(ws, wire.KEEPALIVE)), f"dxfeed-keepalive-{self.name}"
         )
         try:
-            if self._first is not None and self._first.done():
+            if self._started:
                 self._health.reconnected()
             else:
                 self._health.up(f"dxLink {opts.url}")

@@ -30,10 +30,10 @@ from typing import Any
 import aiohttp
 from pydantic import ValidationError
 
-from adapters.base import AuthFailed, BrokerError, HealthState, RateLimited, SecretField
-from adapters.kit import Backoff, TaskGroup, repeat_forever
+from adapters.base import AuthFailed, BrokerError, RateLimited, SecretField
+from adapters.kit import Backoff, repeat_forever
 from adapters.kit.options import option_problem
-from adapters.marketdata import MarketDataSource, MarketDataSpec, Quote
+from adapters.marketdata import MarketDataSpec, Quote, SessionSource
 from adapters.tradovate.auth import Login, Token, TokenManager
 from adapters.tradovate.entities import is_contract_of
 from adapters.tradovate.frames import HEARTBEAT, FrameError, Response, classify, encode_request, parse_server_frame
@@ -66,11 +66,14 @@ class TokenRefused(SessionLost):
     """The md socket refused the token once: one fresh login is tried before giving up."""
 
 
-class TradovateMarketData(MarketDataSource):
+class TradovateMarketData(SessionSource):
     source = "tradovate"
+    label = "tradovate md"
+    log = log
+    quiet = (SessionLost, BrokerError, FrameError, OSError, TimeoutError, aiohttp.ClientError)
 
     def __init__(self, name: str, opts: TradovateMdOptions, secret: Callable[[str], str | None]) -> None:
-        super().__init__(name, opts.stale_after_ms)
+        super().__init__(name, opts.stale_after_ms, Backoff(opts.reconnect_delay_s, opts.reconnect_max_s))
         self.opts = opts
         env = opts.environment if opts.environment != "sim" else "demo"
         self.http = Http(opts.rest_url or f"https://{HOSTS[env]}/v1", opts.request_timeout_s)
@@ -88,28 +91,15 @@ class TradovateMarketData(MarketDataSource):
         self._pending: dict[int, str] = {}
         self._request_ids = iter(range(1, 1 << 62))
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._tasks = TaskGroup()
-        self._backoff = Backoff(opts.reconnect_delay_s, opts.reconnect_max_s)
-        self._first: asyncio.Future[None] | None = None
-        self._closing = False
         self._refusals = 0
 
     # ------------------------------------------------------------ contract
-    async def connect(self) -> None:
-        """Start the sessions and wait for the first one's outcome; a refused login raises AuthFailed,
-        an unreachable Tradovate is retried in the background (see ``health()``)."""
-        self._closing = False
-        self._first = asyncio.get_running_loop().create_future()
-        self._tasks.spawn(self._run(), f"tradovate-md-{self.name}")
-        await asyncio.shield(self._first)
-
     async def disconnect(self) -> None:
         self._closing = True
         if self._ws is not None:
             await self._ws.close()
-        await self._tasks.cancel_all()
+        await self._stop_sessions()
         await self.http.close()
-        self._health.down(HealthState.DISCONNECTED, "disconnected")
 
     async def subscribe(self, symbols: Iterable[str]) -> None:
         for root in symbols:
@@ -121,42 +111,16 @@ class TradovateMarketData(MarketDataSource):
             await self._subscribe_new(self._ws)
 
     # ------------------------------------------------------------ sessions
-    async def _run(self) -> None:
-        while not self._closing:
-            try:
-                await self._session()
-            except AuthFailed as exc:
-                log.error("tradovate md %s: %s", self.name, exc)
-                self._health.down(HealthState.AUTH_FAILED, str(exc))
-                self._settle(exc)
-                return
-            except Exception as exc:
-                if self._closing:
-                    return
-                why = str(exc) or type(exc).__name__
-                if not isinstance(exc, SessionLost | BrokerError | FrameError | OSError | aiohttp.ClientError):
-                    log.exception("tradovate md %s: the session failed", self.name)
-                log.warning("tradovate md %s: feed down: %s", self.name, why)
-                self._health.lost(why)
-                if isinstance(exc, RateLimited):
-                    self._backoff.hold(min(exc.retry_after_s, self.opts.reconnect_max_s))
-                if not isinstance(exc, TokenRefused):  # connect() waits for the fresh login's outcome
-                    self._settle(None)
-            finally:
-                self._ws, self._subscribed, self._pending = None, set(), {}
-            await asyncio.sleep(self._backoff.next())
+    def _lost(self, exc: BaseException) -> bool:
+        if isinstance(exc, RateLimited):
+            self._backoff.hold(min(exc.retry_after_s, self.opts.reconnect_max_s))
+        return not isinstance(exc, TokenRefused)  # connect() waits for the fresh login's outcome
 
-    def _settle(self, exc: BaseException | None) -> None:
-        first = self._first
-        if first is None or first.done():
-            return
-        if exc is None:
-            first.set_result(None)
-        else:
-            first.set_exception(exc)
+    def _ended(self) -> None:
+        self._ws, self._subscribed, self._pending = None, set(), {}
 
     async def _session(self) -> None:
-        if self._first is not None and not self._first.done():
+        if not self._started:
             self._health.connecting(self.md_url)
         token = await self.tokens.ensure()
         try:
@@ -174,7 +138,7 @@ class TradovateMarketData(MarketDataSource):
             raise SessionLost(f"cannot open the md socket {self.md_url}: {exc}") from None
         beat = self._tasks.spawn(repeat_forever(self.opts.heartbeat_s, lambda: self._send(ws, HEARTBEAT)), "md-beat")
         try:
-            if self._first is not None and self._first.done():
+            if self._started:
                 self._health.reconnected()
             else:
                 self._health.up(f"Tradovate md {self.md_url}")
