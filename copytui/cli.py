@@ -218,11 +218,9 @@ class HeadlessLog:
 
 
 def header_text(cfg: Config, journal_path: Path) -> str:
-    lead = cfg.leader
-    return (
-        f'copytui: copying leader "{lead.name}" ({lead.broker}) to {plural(len(cfg.followers), "follower")}; '
-        f"journal {journal_path}"
-    )
+    leads = ", ".join(f'"{a.name}" ({a.broker})' for a in cfg.all_leaders)
+    who = f"leader {leads}" if len(cfg.all_leaders) == 1 else f"leaders {leads}"
+    return f"copytui: copying {who} to {plural(len(cfg.followers), 'follower')}; journal {journal_path}"
 
 
 def stopping_text(flatten_leader: bool) -> str:
@@ -317,7 +315,7 @@ START_FAILURES = (BrokerError, NoKeyringError, TimeoutError, OSError)
 def secret_holders(cfg: Config) -> list[AccountConfig]:
     """Everything in the config with secrets in the keyring: the accounts, and the market-data
     source (its secrets are stored under its name as an account's are, with the source for broker)."""
-    holders = [cfg.leader, *cfg.followers]
+    holders = [*cfg.all_leaders, *cfg.followers]
     if cfg.market_data is not None:
         holders.append(AccountConfig(name=cfg.market_data.name, broker=cfg.market_data.source))
     return holders
@@ -358,7 +356,7 @@ class SecretsSeen:
 def failed_account(rt: Runtime) -> AccountConfig | None:
     """The account whose adapter failed to connect, as the engine recorded it."""
     name = rt.engine.failed_to_start
-    return next((a for a in (rt.config.leader, *rt.config.followers) if a.name == name), None)
+    return next((a for a in (*rt.config.all_leaders, *rt.config.followers) if a.name == name), None)
 
 
 def start_failure(exc: BaseException, rt: Runtime, secrets: SecretsSeen) -> str:
@@ -367,10 +365,10 @@ def start_failure(exc: BaseException, rt: Runtime, secrets: SecretsSeen) -> str:
     refused = isinstance(exc, AuthFailed | NoKeyringError)  # a missing secret explains these, nothing else
     acct = failed_account(rt)
     if acct is None and refused and len(secrets.missing) == 1:
-        acct = next(a for a in (rt.config.leader, *rt.config.followers) if a.name in secrets.missing)
+        acct = next(a for a in (*rt.config.all_leaders, *rt.config.followers) if a.name in secrets.missing)
     if acct is None:
         return redact(f"copytui could not start: {type(exc).__name__}: {exc}")
-    role = "leader" if acct.name == rt.config.leader.name else "follower"
+    role = "leader" if any(acct.name == a.name for a in rt.config.all_leaders) else "follower"
     who = f"{role} {acct.name} ({acct.broker})"
     if refused and acct.name in secrets.missing:
         label = secret_label(acct.broker, secrets.missing[acct.name])

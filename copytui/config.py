@@ -204,6 +204,10 @@ class FollowerConfig(AccountConfig):
     late_entry: Literal["skip", "market", "limit_at_leader_price"] = "skip"
     """What a late leader fill's opening part becomes: skipped, sent at market anyway, or a limit
     order at the leader's fill price."""
+    follows: list[str] = Field(default_factory=list)
+    """With several leaders: the names of the leaders this follower copies; empty: every leader. A
+    follower of several leaders targets the sum of each leader's position through its rule, so two
+    leaders trading one contract net out instead of fighting (fills mode only)."""
     groups: list[str] = Field(default_factory=list)
     """Groups the follower belongs to (``[apex, eval]``): pause, resume and flatten act on a group
     from the desk (``g``, the palette) and from ``copytui ctl ... @GROUP``."""
@@ -300,23 +304,55 @@ class Config(BaseModel):
     theme: str = "copytui-dark"
     """Desk theme: copytui-dark, copytui-light, copytui-contrast, copytui-cb."""
     leader: AccountConfig
-    """The account whose orders are copied."""
+    """The account whose orders are copied (one leader; for several, write ``leaders`` instead)."""
+    leaders: list[AccountConfig] = Field(default_factory=list)
+    """Several leaders in one copytui, instead of ``leader``: each follower copies those it ``follows``."""
     followers: list[FollowerConfig] = Field(default_factory=list)
-    """The accounts that copy the leader."""
+    """The accounts that copy the leader(s)."""
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
     paper: PaperConfig = Field(default_factory=PaperConfig)
     market_data: MarketDataConfig | None = None
     """Optional: a market-data source for slippage against the market and live P&L marks."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _leaders_form(cls, data: Any) -> Any:
+        """``leaders: [...]`` stands for ``leader`` too (its first entry), so one-leader code reads
+        ``config.leader`` either way; writing both is refused."""
+        if not isinstance(data, dict) or "leaders" not in data:
+            return data
+        if "leader" in data:
+            raise ValueError(
+                "write either `leader:` (one leader) or `leaders:` (a list of several), not both; "
+                "move the leader into the leaders list"
+            )
+        listed = data["leaders"]
+        if isinstance(listed, list) and listed and isinstance(listed[0], dict):
+            return {**data, "leader": listed[0]}
+        return data
+
     @model_validator(mode="after")
     def _one_account_each(self, info: ValidationInfo) -> Config:
         # parse_config runs these checks itself on the YAML, to say them at the right lines
         if not (info.context or {}).get(_LOCATED):
-            data = {"leader": self.leader.model_dump(), "followers": [f.model_dump() for f in self.followers]}
-            clashes = account_clashes(data, lambda _loc: None)
+            data = {
+                "leaders": [a.model_dump() for a in self.all_leaders],
+                "followers": [f.model_dump() for f in self.followers],
+            }
+            clashes = account_clashes(data, lambda _loc: None) + follow_problems(self)
             if clashes:
                 raise ValueError("; ".join(f"{key_of(loc)}: {text}" for loc, text in clashes))
         return self
+
+    @property
+    def all_leaders(self) -> list[AccountConfig]:
+        """Every leader, the first being ``leader``."""
+        return list(self.leaders) or [self.leader]
+
+    def follows(self, follower: FollowerConfig) -> list[str]:
+        """The names of the leaders ``follower`` copies, in the config's order."""
+        names = [a.name for a in self.all_leaders]
+        return [n for n in names if n in follower.follows] if follower.follows else names
 
     def journal_path(self) -> Path:
         return Path(self.journal).expanduser() if self.journal else default_journal_path()
@@ -385,7 +421,9 @@ _SAME_ACCOUNT = ("broker", "environment", "host", "port", "username")
 
 def _entries(data: dict[str, Any]) -> list[tuple[Loc, dict[str, Any]]]:
     found: list[tuple[Loc, dict[str, Any]]] = []
-    if isinstance(data.get("leader"), dict):
+    if isinstance(leaders := data.get("leaders"), list):
+        found.extend((("leaders", i), a) for i, a in enumerate(leaders) if isinstance(a, dict))
+    elif isinstance(data.get("leader"), dict):
         found.append((("leader",), data["leader"]))
     if isinstance(followers := data.get("followers"), list):
         found.extend((("followers", i), f) for i, f in enumerate(followers) if isinstance(f, dict))
@@ -443,7 +481,12 @@ def account_clashes(data: dict[str, Any], line_of: LineOf) -> list[tuple[Loc, st
             continue
         first, first_entry = accounts[ident]
         account = f"{entry.get('broker', 'paper')} account {entry.get('account_id') or name!r}"
-        if first == ("leader",):
+        if first[0] in ("leader", "leaders") and loc[0] == "leaders":
+            why = (
+                f"{name} is on {account}, like {key_of(first)} ({entry_at(first, first_entry)}): two leaders on "
+                "one account would copy every order twice. Give each leader its own account, or remove one."
+            )
+        elif first[0] in ("leader", "leaders"):
             why = (
                 f"{name} is on {account}, the leader's own account ({entry_at(first, first_entry)}): its copies "
                 "would come back as leader orders and be copied again, a feedback loop. Give it an account "
@@ -457,6 +500,30 @@ def account_clashes(data: dict[str, Any], line_of: LineOf) -> list[tuple[Loc, st
             )
         clashes.append((key_line(loc, entry), why))
     return clashes
+
+
+def follow_problems(config: Config) -> list[tuple[Loc, str]]:
+    """(where, what) for each follower that follows a leader not configured, and each mirror-mode
+    follower of more than one leader (mirroring copies one leader's working orders as they are;
+    summing several leaders' targets needs fills mode)."""
+    names = [a.name for a in config.all_leaders]
+    found: list[tuple[Loc, str]] = []
+    for i, f in enumerate(config.followers):
+        for j, want in enumerate(f.follows):
+            if want not in names:
+                found.append(
+                    (("followers", i, "follows", j), f"{want!r} is not a leader; the leaders are {', '.join(names)}.")
+                )
+        if f.mode == "mirror" and len(config.follows(f)) > 1:
+            found.append(
+                (
+                    ("followers", i, "mode"),
+                    f"{f.name} mirrors working orders, which copies one leader as it is; it follows "
+                    f"{', '.join(config.follows(f))}. Give it `follows: [{names[0]}]`, or `mode: fills` to "
+                    "target the sum of several leaders' positions.",
+                )
+            )
+    return found
 
 
 # ------------------------------------------------------------------------- field errors, in a trader's words
@@ -589,10 +656,14 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     ]
     problems += [Problem(line_of(loc) or 0, source, key_of(loc), why) for loc, why in account_clashes(data, line_of)]
     config = None
+    # with `leaders:`, `leader` is its first entry: its problems are said once, at leaders[1]
+    said = [*secrets, ("leader",)] if "leaders" in data and "leader" not in data else secrets
     try:
         config = Config.model_validate(data, context={_LOCATED: True})
     except ValidationError as exc:
-        problems += _field_problems(exc, line_of, source, secrets)
+        problems += _field_problems(exc, line_of, source, said)
+    if config is not None:
+        problems += [Problem(line_of(loc) or 0, source, key_of(loc), why) for loc, why in follow_problems(config)]
     if problems or config is None:
         raise ConfigError(problems)
     return config

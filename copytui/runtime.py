@@ -98,7 +98,8 @@ def build_runtime(
             ctx.secret = secret_lookup
         return ctx
 
-    leader = registry.create(config.leader, context(config.leader))
+    leaders = [(cfg, registry.create(cfg, context(cfg))) for cfg in config.all_leaders]
+    leader = leaders[0][1]
     followers = [(f, registry.create(f, context(f))) for f in config.followers]
     feed = None
     if demo and config.market_data is None:
@@ -111,8 +112,7 @@ def build_runtime(
     engine = Engine(
         market=market,
         market_symbols=tuple(config.market_data.symbols or INSTRUMENTS) if config.market_data else (),
-        leader_cfg=config.leader,
-        leader=leader,
+        leaders=leaders,
         followers=followers,
         journal=journal,
         reconcile_interval_s=config.reconcile.interval_s,

@@ -30,11 +30,11 @@ class Harness:
         p = self.x.accounts[account].positions.get(symbol)
         return p.qty if p else 0
 
-    def buy(self, symbol: str, qty: int, **kw: Any) -> str:
-        return self.x.submit(LEADER, symbol=symbol, side=Side.BUY, qty=qty, **kw).id
+    def buy(self, symbol: str, qty: int, *, by: str = LEADER, **kw: Any) -> str:
+        return self.x.submit(by, symbol=symbol, side=Side.BUY, qty=qty, **kw).id
 
-    def sell(self, symbol: str, qty: int, **kw: Any) -> str:
-        return self.x.submit(LEADER, symbol=symbol, side=Side.SELL, qty=qty, **kw).id
+    def sell(self, symbol: str, qty: int, *, by: str = LEADER, **kw: Any) -> str:
+        return self.x.submit(by, symbol=symbol, side=Side.SELL, qty=qty, **kw).id
 
     def limit(self, side: Side, symbol: str, qty: int, price: float) -> str:
         return self.x.submit(LEADER, symbol=symbol, side=side, qty=qty, order_type=OrderType.LIMIT, price=price).id
@@ -55,16 +55,18 @@ async def running(tmp_path: Path, followers: list[FollowerConfig], *, seed: int 
                   faults: dict[str, Faults] | None = None, leader_faults: Faults | None = None,
                   journal_name: str = "journal.sqlite3", exchange: PaperExchange | None = None,
                   order_timeout_s: float = 10.0,
-                  adapter_types: dict[str, type[PaperAdapter]] | None = None):  # type: ignore[no-untyped-def]
+                  adapter_types: dict[str, type[PaperAdapter]] | None = None,
+                  leaders: tuple[str, ...] = (LEADER,)):  # type: ignore[no-untyped-def]
     x = exchange or PaperExchange(seed=seed)
-    x.account(LEADER, faults=leader_faults)
+    for name in leaders:
+        x.account(name, faults=leader_faults)
     faults = faults or {}
     pairs = []
     for f in followers:
         x.account(f.name, faults=faults.get(f.name))
         pairs.append((f, (adapter_types or {}).get(f.name, PaperAdapter)(x, f.name)))
     journal = Journal(tmp_path / journal_name)
-    engine = Engine(leader_cfg=AccountConfig(name=LEADER), leader=PaperAdapter(x, LEADER), followers=pairs,
+    engine = Engine(leaders=[(AccountConfig(name=n), PaperAdapter(x, n)) for n in leaders], followers=pairs,
                     journal=journal, reconcile_interval_s=3600, order_timeout_s=order_timeout_s)
     await engine.start()
     h = Harness(engine, x, journal)

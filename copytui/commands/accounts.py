@@ -334,7 +334,7 @@ def list_accounts(config: Path | None = _config_opt()) -> None:
     for col in ("name", "role", "broker", "account", "env", "rule", "enabled", "secret"):
         table.add_column(col)
     keyring_error: NoKeyringError | None = None
-    for role, acct in [("leader", cfg.leader)] + [("follower", f) for f in cfg.followers]:
+    for role, acct in [("leader", a) for a in cfg.all_leaders] + [("follower", f) for f in cfg.followers]:
         state = "unknown"
         if keyring_error is None:
             try:
@@ -504,7 +504,7 @@ def test(
     if md_accounts.is_market(data, name):
         fail(f"{name} is the market-data source; `copytui doctor` checks its source, options and token.")
     _find(data, name, path)
-    acct = next(a for a in [cfg.leader, *cfg.followers] if a.name == name)
+    acct = next(a for a in [*cfg.all_leaders, *cfg.followers] if a.name == name)
     missing: list[str] = []
     try:
         for f, entry in _entries(acct.name, acct.broker):
@@ -516,7 +516,7 @@ def test(
     state = "not needed" if not entries else (f"MISSING {', '.join(missing)}" if missing else "in the keyring")
     typer.echo(f"{acct.name}: {acct.broker} {acct.environment}, account {acct.account_id or acct.name}")
     typer.echo(f"  secret:    {state}")
-    code = asyncio.run(_connect_and_report(acct, [cfg.leader, *cfg.followers], timeout))
+    code = asyncio.run(_connect_and_report(acct, [*cfg.all_leaders, *cfg.followers], timeout))
     raise typer.Exit(1 if missing else code)
 
 

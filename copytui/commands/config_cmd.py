@@ -115,9 +115,9 @@ def check(
             typer.echo(f"error: {redact(str(problem))}", err=True)
         typer.echo(exc.count_line(), err=True)
         raise typer.Exit(2) from None
-    problems = [p for account in (cfg.leader, *cfg.followers) for p in option_problems(account)]
+    problems = [p for account in (*cfg.all_leaders, *cfg.followers) for p in option_problems(account)]
     if cfg.market_data is not None:
-        problems.extend(market_problems(cfg.market_data, [cfg.leader, *cfg.followers]))
+        problems.extend(market_problems(cfg.market_data, [*cfg.all_leaders, *cfg.followers]))
     for text in problems:
         typer.echo(f"error: {path}: {redact(text)}", err=True)
     if problems:
@@ -126,7 +126,9 @@ def check(
         raise typer.Exit(2)
     md = cfg.market_data
     also = f"; market data {md.name} ({md.source})" if md is not None else ""
-    typer.echo(f"ok: {path}: leader {cfg.leader.name} ({cfg.leader.broker}), {len(cfg.followers)} followers{also}")
+    leads = ", ".join(f"{a.name} ({a.broker})" for a in cfg.all_leaders)
+    role = "leader" if len(cfg.all_leaders) == 1 else "leaders"
+    typer.echo(f"ok: {path}: {role} {leads}, {len(cfg.followers)} followers{also}")
 
 
 def option_problems(account: Any) -> list[str]:

@@ -38,7 +38,9 @@ def _check_config(path: Path) -> tuple[Config | None, list[Check]]:
     except ConfigError as exc:
         lines = str(exc).splitlines()
         return None, [Check("config", FAIL, lines[0], "\n".join(lines[1:] + ["see `copytui config check`"]))]
-    checks = [Check("config", OK, f"{path}: leader {cfg.leader.name}, {len(cfg.followers)} follower(s)")]
+    leads = ", ".join(a.name for a in cfg.all_leaders)
+    role = "leader" if len(cfg.all_leaders) == 1 else "leaders"
+    checks = [Check("config", OK, f"{path}: {role} {leads}, {len(cfg.followers)} follower(s)")]
     checks.append(_check_private("config file mode", path))
     return cfg, checks
 
@@ -64,7 +66,7 @@ def _check_secrets(cfg: Config, keyring_ok: bool) -> list[Check]:
     from copytui.credentials import NoKeyringError, entry_names, get_secret
 
     checks = []
-    for acct in [cfg.leader, *cfg.followers]:
+    for acct in [*cfg.all_leaders, *cfg.followers]:
         name = f"secret of {acct.name}"
         entries = entry_names(acct.name, acct.broker)
         needed = [(f, e) for f, e in entries if f.required]
@@ -108,7 +110,7 @@ def _check_brokers(cfg: Config) -> list[Check]:
 
     installed = registry.available()
     checks = []
-    for broker in sorted({a.broker for a in [cfg.leader, *cfg.followers]}):
+    for broker in sorted({a.broker for a in [*cfg.all_leaders, *cfg.followers]}):
         name = f"adapter {broker}"
         if broker in registry.broken():
             checks.append(Check(name, FAIL, registry.broken()[broker], "reinstall the package that provides it"))
@@ -156,7 +158,7 @@ def _check_market_data(cfg: Config, path: Path, keyring_ok: bool) -> list[Check]
     if md is None:
         return []
     name = f"market data {md.name}"
-    problems = market_problems(md, [cfg.leader, *cfg.followers])
+    problems = market_problems(md, [*cfg.all_leaders, *cfg.followers])
     fix = f"edit the market_data: section of {path}, then run `copytui config check`"
     checks = [Check(name, FAIL, p, fix) for p in problems] or [Check(name, OK, f"source {md.source}, options valid")]
     needed = [(f, e) for f, e in market_entry_names(md.name, md.source) if f.required]

@@ -193,7 +193,7 @@ def _figures(f: Follower) -> tuple[float, float, float, float, float, tuple[floa
     return f.figures
 
 
-def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -> FollowerView:
+def follower_view(f: Follower, pnl: PnlBook) -> FollowerView:
     s = f.stats
     p50, p99, slip_avg, slip_p95, cash_avg, history = _figures(f)
     figures = pnl.figures(f.name)
@@ -209,7 +209,7 @@ def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -
         positions={sym: p.qty for sym, p in f.positions.items() if p.qty},
         # what the follower should hold for the leader events copied so far (drift stays the
         # reconciler's considered view, which waits for orders in flight)
-        expected={k: v for k, v in f.state.expected(leader_positions).items() if v},
+        expected={k: v for k, v in f.state.expected().items() if v},
         drift={k: v for k, v in f.drift.items() if v},
         realized_pnl=figures.realized,
         unrealized_pnl=figures.unrealized,
@@ -232,6 +232,7 @@ def follower_view(f: Follower, pnl: PnlBook, leader_positions: dict[str, int]) -
         market_slippage_avg_cash=_mean(s.market_slippage_cash),
         market_fills=len(s.market_slippage_ticks),
         brackets="" if f.state.cfg.mode != "mirror" else "native" if f.state.caps.brackets else "emulated",
+        follows=f.state.follows,
     )
 
 
@@ -248,11 +249,27 @@ class LeaderFacts:
     """From the leader events copied so far."""
     broker_positions: Iterable[Position]
     """As the leader's broker last reported them (its own P&L figures, 0 where it sends none)."""
+    followers: tuple[str, ...] = ()
+    """The followers that follow this leader."""
+
+
+def leader_view(blotter: Blotter, leader: LeaderFacts) -> LeaderView:
+    reported = list(leader.broker_positions)
+    return LeaderView(
+        name=leader.name,
+        broker=leader.broker,
+        connection=leader.connection,
+        positions={s: p for s, p in leader.copied_positions.items() if p},
+        realized_pnl=sum(p.realized_pnl or 0.0 for p in reported),
+        unrealized_pnl=sum(p.unrealized_pnl or 0.0 for p in reported),
+        events=tuple(blotter.leader_events),
+        followers=leader.followers,
+    )
 
 
 def snapshot(
     blotter: Blotter,
-    leader: LeaderFacts,
+    leaders: list[LeaderFacts],
     followers: Iterable[Follower],
     pnl: PnlBook,
     *,
@@ -261,19 +278,12 @@ def snapshot(
     last_reconcile_wall_ns: int,
     market: MarketView | None = None,
 ) -> EngineSnapshot:
-    reported = list(leader.broker_positions)
+    views = tuple(leader_view(blotter, leader) for leader in leaders)
     return EngineSnapshot(
         version=blotter.version,
-        leader=LeaderView(
-            name=leader.name,
-            broker=leader.broker,
-            connection=leader.connection,
-            positions={s: p for s, p in leader.copied_positions.items() if p},
-            realized_pnl=sum(p.realized_pnl or 0.0 for p in reported),
-            unrealized_pnl=sum(p.unrealized_pnl or 0.0 for p in reported),
-            events=tuple(blotter.leader_events),
-        ),
-        followers=tuple(follower_view(f, pnl, leader.copied_positions) for f in followers),
+        leader=views[0],
+        leaders=views,
+        followers=tuple(follower_view(f, pnl) for f in followers),
         log=tuple(blotter.log_rows),
         alerts=tuple(blotter.alerts),
         signals=signals,

@@ -40,11 +40,15 @@ class Copier:
         pnl: PnlBook,
         stop_runaway: RunawayStop,
         market: Market,
+        everyone: dict[str, Follower] | None = None,
     ) -> None:
+        """``followers``: those that follow this leader (its signals are routed to them);
+        ``everyone``: every follower of the engine (a leader order that is one of theirs is an echo)."""
         self.leader = leader
         self.market = market
         self.builder = builder
         self.followers = followers
+        self.everyone = followers if everyone is None else everyone
         self.journal = journal
         self.blotter = blotter
         self.pnl = pnl
@@ -106,7 +110,7 @@ class Copier:
         self.process_signal(sig, self.market.take(sig.id, sig.symbol), ev.cursor)
 
     def _echo_of(self, client_order_id: str) -> Follower | None:
-        for f in self.followers.values():
+        for f in self.everyone.values():
             if client_order_id in f.state.intents:
                 return f
         return None
@@ -167,7 +171,7 @@ class Copier:
 
     def sync(self, f: Follower, leader_symbol: str, leader_pos: int) -> None:
         """Send the follower to the leader's position in one symbol now (resume with sync)."""
-        delta = f.state.target(leader_symbol, leader_pos) - f.state.held_for_sync(leader_symbol)
+        delta = f.state.target(leader_symbol, leader_pos, self.leader) - f.state.held_for_sync(leader_symbol)
         if delta == 0:
             return
         sig = self._synthetic(

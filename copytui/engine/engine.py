@@ -26,6 +26,7 @@ from copytui.engine.follower import Follower
 from copytui.engine.gcpace import GcPacer
 from copytui.engine.intents import FollowerState
 from copytui.engine.lane import OrderLane
+from copytui.engine.leaders import LeaderSide, primary
 from copytui.engine.lease import Leases
 from copytui.engine.market import Market
 from copytui.engine.oco import OcoEmulator
@@ -50,8 +51,9 @@ class Engine:
     def __init__(
         self,
         *,
-        leader_cfg: AccountConfig,
-        leader: BrokerAdapter,
+        leader_cfg: AccountConfig | None = None,
+        leader: BrokerAdapter | None = None,
+        leaders: list[tuple[AccountConfig, BrokerAdapter]] | None = None,
         followers: list[tuple[FollowerConfig, BrokerAdapter]],
         journal: Journal,
         reconcile_interval_s: float = 5.0,
@@ -62,10 +64,16 @@ class Engine:
         market: MarketDataSource | None = None,
         market_symbols: tuple[str, ...] = (),
     ) -> None:
-        """``market``: an optional market-data source, connected in the background (copying never
-        waits on it), subscribed to ``market_symbols``."""
-        self.leader_cfg = leader_cfg
-        self.leader = leader
+        """``leader_cfg`` and ``leader``: the one leader; or ``leaders``, several (each follower
+        follows those its config names, every one by default). ``market``: an optional market-data
+        source, connected in the background (copying never waits on it), subscribed to
+        ``market_symbols``."""
+        if leaders is None:
+            if leader_cfg is None or leader is None:
+                raise ValueError("an engine needs a leader (leader_cfg and leader) or leaders")
+            leaders = [(leader_cfg, leader)]
+        if not leaders:
+            raise ValueError("an engine needs at least one leader")
         self.journal = journal
         self.order_timeout_s = order_timeout_s
         self.flush_interval_s = flush_interval_s
@@ -83,18 +91,35 @@ class Engine:
         self.execution = Execution(journal, self.blotter, self.pnl, order_timeout_s, self.market)
         for name, f in self.followers.items():
             f.queue = OrderLane(name, partial(self.execution.execute, f), self.tasks)
-        builder = SignalBuilder(leader_cfg.name, order_ids_restart=leader.capabilities.order_ids_restart)
-        self.copier = Copier(
-            leader_cfg.name, builder, self.followers, journal, self.blotter, self.pnl, self._stop_runaway, self.market
-        )
-        self.oco = OcoEmulator(self.copier, self.blotter, journal, self.followers)
-        """Keeps the followers' OCO pairs where their brokers have none (see engine/oco.py)."""
-        self.execution.on_leg_fill = self.oco.leg_filled
+        names = [lead.name for lead, _ in leaders]
+        for f in self.followers.values():
+            wanted = f.state.cfg.follows
+            follows = [n for n in names if n in wanted] if wanted else names
+            if wanted and len(follows) != len(set(wanted)):
+                raise ValueError(f"{f.name} follows {', '.join(wanted)}; the leaders are {', '.join(names)}")
+            f.state.books = {n: {} for n in follows}  # each replaced below by its builder's own dict
+        self.sides: dict[str, LeaderSide] = {}
+        """Every leader, in the config's order, with its copier, OCO pairing and followers."""
+        for lead, adapter in leaders:
+            mine = {n: f for n, f in self.followers.items() if lead.name in f.state.books}
+            builder = SignalBuilder(lead.name, order_ids_restart=adapter.capabilities.order_ids_restart)
+            copier = Copier(
+                lead.name, builder, mine, journal, self.blotter, self.pnl, self._stop_runaway, self.market,
+                everyone=self.followers,
+            )  # fmt: skip
+            oco = OcoEmulator(copier, self.blotter, journal, mine)
+            self.sides[lead.name] = LeaderSide(lead, adapter, copier, oco, mine)
+            for f in mine.values():
+                f.state.books[lead.name] = builder.positions
+        first = next(iter(self.sides.values()))
+        self.leader_cfg = first.cfg
+        self.leader = first.adapter
+        self.copier = first.copier
+        """The first leader's (with one leader, the only one's)."""
+        self.execution.on_leg_fill = lambda f, it: primary(f, self.sides).oco.leg_filled(f, it)
         self.reconciler = Reconciler(
-            leader_cfg.name,
-            leader,
+            self.sides,
             self.followers,
-            self.copier,
             self.execution,
             self.blotter,
             journal,
@@ -103,7 +128,6 @@ class Engine:
             reconcile.interval_s if reconcile else reconcile_interval_s,
             self.stop_for_risk,
             self.drain,
-            self.oco,
         )
         self.started = False
         self.failed_to_start: str | None = None
@@ -120,11 +144,15 @@ class Engine:
 
     @property
     def signals(self) -> int:
-        return self.copier.signals
+        return sum(side.copier.signals for side in self.sides.values())
 
     @property
     def duplicates(self) -> int:
-        return self.copier.duplicates
+        return sum(side.copier.duplicates for side in self.sides.values())
+
+    @property
+    def copiers(self) -> list[Copier]:
+        return [side.copier for side in self.sides.values()]
 
     @property
     def alerts(self) -> deque[Alert]:
@@ -153,21 +181,26 @@ class Engine:
         self.blotter.alert(level, follower, kind, message)
 
     def snapshot(self) -> EngineSnapshot:
-        traded = sorted(self.copier.builder.positions)  # the leader's contracts: their quotes on the desk
-        leader = LeaderFacts(
-            name=self.leader_cfg.name,
-            broker=self.leader.broker,
-            connection=self.leader.health.state,
-            copied_positions=self.copier.builder.positions,
-            broker_positions=self.reconciler.leader_positions.values(),
-        )
+        # the leaders' contracts: their quotes on the desk
+        traded = sorted({s for side in self.sides.values() for s in side.builder.positions})
+        leaders = [
+            LeaderFacts(
+                name=side.name,
+                broker=side.adapter.broker,
+                connection=side.adapter.health.state,
+                copied_positions=side.builder.positions,
+                broker_positions=side.positions.values(),
+                followers=tuple(side.followers),
+            )
+            for side in self.sides.values()
+        ]
         return snapshot(
             self.blotter,
-            leader,
+            leaders,
             self.followers.values(),
             self.pnl,
-            signals=self.copier.signals,
-            duplicates=self.copier.duplicates,
+            signals=self.signals,
+            duplicates=self.duplicates,
             last_reconcile_wall_ns=self.reconciler.last_reconcile_wall_ns,
             market=self.market.view(traded),
         )
@@ -177,22 +210,24 @@ class Engine:
         self.leases.take_journal()
         try:
             await asyncio.gather(
-                self._connect(self.leader_cfg.name, self.leader),
+                *(self._connect(name, side.adapter) for name, side in self.sides.items()),
                 *(self._connect(n, f.adapter) for n, f in self.followers.items()),
             )
             # after connect: the broker has said which account each login really is
             self.leases.take(
                 [(n, f.adapter.account_key, f.adapter.process_local) for n, f in self.followers.items()],
-                leader=(self.leader_cfg.name, self.leader.account_key),
+                leaders=[(name, side.adapter.account_key) for name, side in self.sides.items()],
             )
         except BaseException:
-            adapters = [self.leader, *(f.adapter for f in self.followers.values())]
+            adapters = [*(side.adapter for side in self.sides.values()), *(f.adapter for f in self.followers.values())]
             await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
             self.leases.release()
             raise
         if self.market.source is not None:
             self.tasks.spawn(self._market_feed(self.market.source), "market-data")
-        self.copier.seen = restore(self.journal, self.copier.builder, self.followers.values(), self.market)
+        seen = restore(self.journal, [c.builder for c in self.copiers], self.followers.values(), self.market)
+        for copier in self.copiers:
+            copier.seen = seen  # signal ids carry their leader's name: one set serves all
         await self.reconciler.recover_unresolved()
         for f in self.followers.values():
             try:
@@ -205,14 +240,16 @@ class Engine:
         # Live leader events wait until the fills missed while copytui was down are copied, so the
         # followers see the leader's fills in the leader's order (invariant 11); a live event that
         # repeats a caught-up fill maps to the same signal id and is dropped.
-        self.copier.held = []
-        self.tasks.spawn(self._leader_stream(), "leader-stream")
+        for name, side in self.sides.items():
+            side.copier.held = []
+            self.tasks.spawn(self._leader_stream(side), f"leader-stream-{name}")
         self.tasks.spawn(self._flusher(), "journal-flusher")
         self.tasks.spawn(self._housekeeping(), "housekeeping")
         try:
             await self.reconciler.catch_up_leader()
         finally:
-            self.copier.release_held()
+            for copier in self.copiers:
+                copier.release_held()
         self.tasks.spawn(self.reconciler.run(), "reconciler")
         self.started = True
         self.gc.start()  # from now on the collector runs between leader events only
@@ -227,7 +264,7 @@ class Engine:
         await self.tasks.cancel_all()
         self.gc.stop()
         self.journal.flush()
-        adapters = [self.leader, *(f.adapter for f in self.followers.values())]
+        adapters = [*(side.adapter for side in self.sides.values()), *(f.adapter for f in self.followers.values())]
         await asyncio.gather(*(a.disconnect() for a in adapters), return_exceptions=True)
         self.leases.release()
 
@@ -248,9 +285,10 @@ class Engine:
             self.failed_to_start = self.failed_to_start or name
             raise
 
-    async def _leader_stream(self) -> None:
-        async for ev in self.leader.subscribe():
-            self.copier.take(ev)
+    @staticmethod
+    async def _leader_stream(side: LeaderSide) -> None:
+        async for ev in side.adapter.subscribe():
+            side.copier.take(ev)
 
     async def _follower_stream(self, f: Follower) -> None:
         async for ev in f.adapter.subscribe():
@@ -285,7 +323,9 @@ class Engine:
             await asyncio.sleep(self.flush_interval_s)
             while self.journal.flush_some():
                 await asyncio.sleep(0)
-            self.gc.tick(time.monotonic() - self.copier.last_leader_event_mono)  # between events, like the flushing
+            self.gc.tick(
+                time.monotonic() - max(c.last_leader_event_mono for c in self.copiers)
+            )  # between events, like the flushing
 
     async def _housekeeping(self) -> None:
         """Off the copy path, a few times a second: orders waiting longer than ``order_timeout_s``
@@ -305,7 +345,10 @@ class Engine:
     def _report_drops(self) -> None:
         """Anything an adapter refused at its edge since the last look: counted in the journal and
         alerted, once per batch (invariant 9: never only logged)."""
-        accounts = [(self.leader_cfg.name, self.leader), *((n, f.adapter) for n, f in self.followers.items())]
+        accounts = [
+            *((n, side.adapter) for n, side in self.sides.items()),
+            *((n, f.adapter) for n, f in self.followers.items()),
+        ]
         for name, adapter in accounts:
             health = adapter.health
             seen = self._drops_seen.get(name, 0)
@@ -341,10 +384,11 @@ class Engine:
         f.state.paused = False
         self.journal.operator_action("resume", name, "sync now" if sync else "wait for leader flat")
         self.blotter.operator(name, "resumed" + (" (sync now)" if sync else " (waiting for flat)"))
-        for sym, pos in self.copier.builder.positions.items():
+        copier = primary(f, self.sides).copier
+        for sym in {s: 0 for book in f.state.books.values() for s in book}:
             if sync:
-                self.copier.sync(f, sym, pos)
-            elif pos != 0:
+                copier.sync(f, sym, copier.builder.positions.get(sym, 0))
+            elif not f.state.leaders_flat(sym, 0):
                 f.state.waiting_flat.add(sym)
 
     def toggle_pause(self, name: str, sync: bool = True) -> bool:

@@ -8,6 +8,7 @@ group: what they filled plus the largest rest still working, since at most one o
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from adapters.base import Capabilities
@@ -69,6 +70,10 @@ class FollowerState:
     """Follower OCO group -> the client ids of its legs (placed orders), oldest first."""
     oco_counted: dict[str, int] = field(default_factory=dict)
     """Follower OCO group -> the signed quantity its legs count for in ``basis`` now."""
+    books: dict[str, dict[str, int]] = field(default_factory=dict)
+    """The leaders this follower follows -> each one's position per symbol from the events copied
+    (the leader's signal builder's own dict, read live). Set by the engine; empty in a bare state,
+    where a target is the rule applied to the one position given."""
 
     def __post_init__(self) -> None:
         r = self.cfg.risk
@@ -95,23 +100,52 @@ class FollowerState:
         m = self.cfg.symbol_map.get(leader_symbol)
         return (m.symbol, m.factor) if m else (leader_symbol, 1.0)
 
-    def target(self, leader_symbol: str, leader_position: int) -> int:
-        _, factor = self.map_symbol(leader_symbol)
-        return self.rule.target(leader_position, factor)
+    @property
+    def follows(self) -> tuple[str, ...]:
+        return tuple(self.books)
 
-    def expected(self, leader_positions: dict[str, int]) -> dict[str, int]:
-        """What this follower should hold, by its own symbols, for these leader positions, within
-        its copy policies (close_only, late entries skipped)."""
+    def target(self, leader_symbol: str, leader_position: int, leader: str | None = None) -> int:
+        """The rule's target in ``leader_symbol`` when ``leader`` holds ``leader_position``. Following
+        several leaders, the sum of each one's position through the rule (the others' as copied so
+        far), capped at max_position: two leaders trading one contract net out instead of fighting,
+        and each leader's fills move the follower by that leader's part only."""
+        _, factor = self.map_symbol(leader_symbol)
+        if len(self.books) <= 1:
+            return self.rule.target(leader_position, factor)
+        total = 0
+        for name, book in self.books.items():
+            total += self.rule.target(leader_position if name == leader else book.get(leader_symbol, 0), factor)
+        cap = self.rule.max_position
+        return total if cap is None else max(-cap, min(cap, total))
+
+    def leaders_flat(self, leader_symbol: str, leader_position: int, leader: str | None = None) -> bool:
+        """Whether every leader this follower follows is flat in ``leader_symbol`` (``leader`` at
+        ``leader_position``)."""
+        if leader_position != 0:
+            return False
+        return all(not book.get(leader_symbol, 0) for name, book in self.books.items() if name != leader)
+
+    def leader_position(self, leader_symbol: str) -> int:
+        """The followed leaders' positions in ``leader_symbol``, summed (for a bare state: 0)."""
+        return sum(book.get(leader_symbol, 0) for book in self.books.values())
+
+    def expected(self, leader_symbols: Iterable[str] = ()) -> dict[str, int]:
+        """What this follower should hold, by its own symbols, for the leader positions copied so
+        far (every symbol a followed leader traded, and ``leader_symbols``), within its copy
+        policies (close_only, late entries skipped)."""
+        symbols = dict.fromkeys(leader_symbols)
+        for book in self.books.values():
+            symbols.update(dict.fromkeys(book))
         out: dict[str, int] = {}
-        for lsym, lpos in leader_positions.items():
+        for lsym in symbols:
             fsym, _ = self.map_symbol(lsym)
-            out[fsym] = out.get(fsym, 0) + self.policy_target(lsym, lpos)
+            out[fsym] = out.get(fsym, 0) + self.policy_target(lsym, self.leader_position(lsym))
         return out
 
-    def policy_target(self, leader_symbol: str, leader_position: int) -> int:
+    def policy_target(self, leader_symbol: str, leader_position: int, leader: str | None = None) -> int:
         """The rule's target less what late leader fills did not open, and, for a follower that
         winds down (close_only), never more than it holds."""
-        target = self.target(leader_symbol, leader_position)
+        target = self.target(leader_symbol, leader_position, leader)
         skipped = self.late_skipped.get(leader_symbol, 0)
         if skipped:
             if target == 0 or (target > 0) != (skipped > 0):

@@ -91,20 +91,33 @@ class Leases:
             lease.acquire()
             self._journal = lease
 
-    def take(self, followers: list[tuple[str, str, bool]], leader: tuple[str, str] | None = None) -> None:
-        """``followers``: (name, account key, process-local); ``leader``: (name, account key).
-        All or nothing.
+    def take(
+        self,
+        followers: list[tuple[str, str, bool]],
+        leader: tuple[str, str] | None = None,
+        leaders: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """``followers``: (name, account key, process-local); ``leader``: (name, account key), or
+        ``leaders``, several. All or nothing.
 
         A follower on the leader's own account, or two followers on one account, are refused here,
         naming both: the first copies its own orders back (a feedback loop), the second trades every
         leader order twice. A process-local account (the paper exchange, an embedded simulator) is
         unreachable from another process and takes no lease file; the journal's lease still keeps a
         second copytui off this journal."""
+        lead: dict[str, str] = {}
+        for name, key in [*([leader] if leader else []), *(leaders or [])]:
+            if key in lead and lead[key] != name:
+                raise LeaseHeld(
+                    f"leaders {lead[key]} and {name} are the same broker account ({key}): every order there "
+                    "would be copied twice. Remove one of them from the config."
+                )
+            lead[key] = name
         seen: dict[str, str] = {}
         for name, key, _local in followers:
-            if leader is not None and key == leader[1]:
+            if key in lead:
                 raise LeaseHeld(
-                    f"follower {name} is the leader's own account ({key}, leader {leader[0]}): it would copy "
+                    f"follower {name} is the leader's own account ({key}, leader {lead[key]}): it would copy "
                     "its own orders back as new leader orders, without end. Give the follower an account of "
                     "its own."
                 )

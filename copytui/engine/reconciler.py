@@ -18,15 +18,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
-from adapters.base import BrokerAdapter, BrokerError
+from adapters.base import BrokerError
 from copytui.config import ReconcileConfig
 from copytui.engine.blotter import AlertLevel, Blotter, Reconciled
-from copytui.engine.copier import Copier
 from copytui.engine.execution import WAITING_ON_BROKER, Execution
 from copytui.engine.follower import Follower
 from copytui.engine.intents import IntentState
+from copytui.engine.leaders import LeaderSide, primary
 from copytui.engine.losslimit import LossLimits
-from copytui.engine.oco import OcoEmulator
 from copytui.engine.pnl import PnlBook
 from copytui.journal import Journal
 from copytui.models import OrderAction, OrderInfo, OrderStatus, Position
@@ -57,10 +56,8 @@ async def _read(what: str, call: Callable[[], Awaitable[T]], attempts: int = 3) 
 class Reconciler:
     def __init__(
         self,
-        leader_name: str,
-        leader: BrokerAdapter,
+        leaders: dict[str, LeaderSide],
         followers: dict[str, Follower],
-        copier: Copier,
         execution: Execution,
         blotter: Blotter,
         journal: Journal,
@@ -69,12 +66,9 @@ class Reconciler:
         interval_s: float,
         stop_for_risk: Callable[[str, str], Awaitable[None]],
         drain: Callable[[float], Awaitable[bool]],
-        oco: OcoEmulator,
     ) -> None:
-        self.leader_name = leader_name
-        self.leader = leader
+        self.leaders = leaders
         self.followers = followers
-        self.copier = copier
         self.execution = execution
         self.blotter = blotter
         self.journal = journal
@@ -84,8 +78,6 @@ class Reconciler:
         self.stop_for_risk = stop_for_risk
         self.drain = drain
         self.loss = LossLimits(journal, blotter, pnl, stop_for_risk)
-        self.leader_positions: dict[str, Position] = {}
-        """The leader's positions as its broker last reported them."""
         self.last_reconcile_wall_ns = 0
         self._signals_seen = 0
         self._persist: dict[tuple[str, str], object] = {}
@@ -94,19 +86,29 @@ class Reconciler:
         self._last_correction: dict[tuple[str, str], float] = {}  # per follower and symbol: the cooldown
         self._unknown_misses: dict[str, int] = {}
         self._mirror_phase: dict[tuple[str, str], tuple[str, float]] = {}
-        self.oco = oco
         self.passes = 0
         self.last_pass_mono = 0.0
 
-    async def _leader_orders(self) -> list[OrderInfo]:
-        return await _read("leader open orders", self.leader.open_orders)
+    @staticmethod
+    def _orders_of(side: LeaderSide) -> Callable[[], Awaitable[list[OrderInfo]]]:
+        """Reads ``side``'s working orders from its broker, retried as reads are."""
+        return partial(_read, f"{side.name} open orders", side.adapter.open_orders)
+
+    @property
+    def leader_positions(self) -> dict[str, Position]:
+        """The first leader's positions as its broker last reported them."""
+        return next(iter(self.leaders.values())).positions
 
     def _reconnects(self) -> int:
-        return self.leader.health.reconnects + sum(f.adapter.health.reconnects for f in self.followers.values())
+        leaders = sum(side.adapter.health.reconnects for side in self.leaders.values())
+        return leaders + sum(f.adapter.health.reconnects for f in self.followers.values())
+
+    def _signals(self) -> int:
+        return sum(side.copier.signals for side in self.leaders.values())
 
     async def run(self, tick_s: float = 0.25) -> None:
         """Passes on a timer, after a fan-out settles, and after any reconnect (once quiet)."""
-        cfg, copier = self.cfg, self.copier
+        cfg, copiers = self.cfg, [side.copier for side in self.leaders.values()]
         next_pass = time.monotonic() + self.interval_s
         seen_reconnects = self._reconnects()
         while True:
@@ -115,12 +117,13 @@ class Reconciler:
             self._mirror_timeouts(now)
             reason = ""
             reconnects = self._reconnects()
-            if reconnects != seen_reconnects and now - copier.last_leader_event_mono >= cfg.reconnect_quiet_s:
+            last_event = max(c.last_leader_event_mono for c in copiers)
+            if reconnects != seen_reconnects and now - last_event >= cfg.reconnect_quiet_s:
                 seen_reconnects, reason = reconnects, "reconnect"
             elif (
                 cfg.after_fanout
-                and copier.signals != self._signals_seen
-                and now - copier.last_signal_mono >= 0.2
+                and self._signals() != self._signals_seen
+                and now - max(c.last_signal_mono for c in copiers) >= 0.2
                 and now - self.last_pass_mono >= cfg.min_gap_s
                 and not any(self._in_flight(f) for f in self.followers.values())
             ):
@@ -129,7 +132,7 @@ class Reconciler:
                 reason = "interval"
             if not reason:
                 continue
-            self._signals_seen = copier.signals
+            self._signals_seen = self._signals()
             next_pass = now + self.interval_s
             try:
                 await self.reconcile_once()
@@ -144,8 +147,9 @@ class Reconciler:
             cfg = f.state.cfg
             if cfg.mode != "mirror" or cfg.mirror_unfilled == "leave":
                 continue
+            copier = primary(f, self.leaders).copier
             for loid, coid in list(f.state.mirrored.items()):
-                lo = self.copier.builder.orders.get(loid)
+                lo = copier.builder.orders.get(loid)
                 it = f.state.intents.get(coid)
                 if lo is None or it is None or not lo.done or lo.cum_qty == 0:
                     continue
@@ -165,7 +169,7 @@ class Reconciler:
                         f"leader order {loid} filled {cfg.mirror_unfilled_after_s:g}s ago; cancelling the copy"
                         + (" and sending the rest at market" if cfg.mirror_unfilled == "market" else ""),
                     )
-                    self.copier.mirror_cancel(f, it, loid)
+                    copier.mirror_cancel(f, it, loid)
                 elif state in ("waiting", "cancelling") and it.status.final:
                     del f.state.mirrored[loid]
                     self._mirror_phase[key] = ("done", now)
@@ -173,13 +177,14 @@ class Reconciler:
                         _, factor = f.state.map_symbol(lo.symbol)
                         missing = f.state.rule.qty(lo.cum_qty, factor) - it.filled
                         if missing > 0:
-                            self.copier.mirror_rest_at_market(f, lo, missing)
+                            copier.mirror_rest_at_market(f, lo, missing)
 
     # ----------------------------------------------------------- recovery
     async def recover_unresolved(self) -> None:
         """Intents without a final state are resolved by asking the broker before anything is resent;
         the copies of the leader's OCO legs are paired again."""
-        await self.oco.pair_again(self._leader_orders)
+        for side in self.leaders.values():
+            await side.oco.pair_again(self._orders_of(side))
         for f in self.followers.values():
             for it in list(f.state.intents.values()):
                 if it.status in (OrderStatus.WORKING, OrderStatus.PARTIALLY_FILLED):
@@ -224,17 +229,21 @@ class Reconciler:
         )
 
     async def catch_up_leader(self) -> None:
-        """Replay the leader's fills since the journaled cursor through the idempotent path."""
-        name = self.leader_name
+        """Replay each leader's fills since its journaled cursor through the idempotent path."""
+        for side in self.leaders.values():
+            await self._catch_up(side)
+
+    async def _catch_up(self, side: LeaderSide) -> None:
+        name = side.name
         cursor = self.journal.get_cursor(name)
         try:
-            events, new_cursor = await _read("fills_since", lambda: self.leader.fills_since(cursor))
+            events, new_cursor = await _read("fills_since", lambda: side.adapter.fills_since(cursor))
         except BrokerError as exc:
             self.blotter.alert(AlertLevel.ERROR, name, "gap recovery failed", f"cannot fetch leader fills: {exc}")
             return
         if cursor is not None:
             for ev in events:
-                self.copier.on_leader_event(ev)
+                side.copier.on_leader_event(ev)
         if new_cursor != cursor:
             self.journal.set_cursor(name, new_cursor)
 
@@ -255,15 +264,14 @@ class Reconciler:
         self.passes += 1
         self.last_pass_mono = time.monotonic()
         await self.catch_up_leader()
-        leader_positions = await _read("leader positions", self.leader.positions)
-        self.leader_positions = {p.symbol: p for p in leader_positions}
-        # Expected positions follow the leader events copytui has processed; the broker's own view
-        # of the leader only tells whether events were missed (a fill just made is not yet drift).
-        broker_leader = {p.symbol: p.qty for p in leader_positions}
-        leader_qty = dict(self.copier.builder.positions)
-        self._leader_gap(broker_leader, leader_qty)
-        for sym in broker_leader:
-            leader_qty.setdefault(sym, 0)
+        # Expected positions follow the leader events copytui has processed; each leader broker's
+        # own view only tells whether events were missed (a fill just made is not yet drift).
+        broker_leader: dict[str, dict[str, int]] = {}
+        for side in self.leaders.values():
+            reported = await _read(f"{side.name} positions", side.adapter.positions)
+            side.positions = {p.symbol: p for p in reported}
+            broker_leader[side.name] = {p.symbol: p.qty for p in reported}
+            self._leader_gap(side.name, broker_leader[side.name], dict(side.builder.positions))
         rows: list[tuple[str, str, int, int]] = []
         drifts: dict[str, dict[str, int]] = {}
         for f in self.followers.values():
@@ -277,7 +285,7 @@ class Reconciler:
                 continue
             await self._resolve_unknown(f)
             await self._check_loss(f)
-            expected = f.state.expected(leader_qty)
+            expected = f.state.expected(s for name in f.state.follows for s in broker_leader.get(name, ()))
             actual = {s: p.qty for s, p in f.positions.items()}
             coming = f.state.on_its_way()
             f.expected = expected
@@ -292,8 +300,9 @@ class Reconciler:
                     drifts.setdefault(f.state.name, {})[sym] = drift
                 self._judge(f, sym, drift, open_orders, in_flight, manual)
             self._orphans(f, open_orders)
-            if not in_flight:
-                await self.oco.orphan_stops(f, open_orders, broker_leader, self._leader_orders, manual)
+            if not in_flight and len(f.state.follows) <= 1:  # a bracket is one leader's
+                side = primary(f, self.leaders)
+                await side.oco.orphan_stops(f, open_orders, broker_leader[side.name], self._orders_of(side), manual)
         self.journal.record_reconciliation(rows)
         self.last_reconcile_wall_ns = time.time_ns()
         self.blotter.emit(Reconciled(drifts))
@@ -340,20 +349,21 @@ class Reconciler:
             return AlertLevel.WARNING, "missing position"
         return AlertLevel.WARNING, "wrong size"
 
-    def _leader_gap(self, broker: dict[str, int], copied: dict[str, int]) -> None:
-        """The leader's broker position and the copied events disagree on two passes running: say so."""
+    def _leader_gap(self, name: str, broker: dict[str, int], copied: dict[str, int]) -> None:
+        """A leader's broker position and its copied events disagree on two passes running: say so."""
         gaps = {s: (broker.get(s, 0), copied.get(s, 0)) for s in set(broker) | set(copied)
                 if broker.get(s, 0) != copied.get(s, 0)}  # fmt: skip
+        tag = f"*leader:{name}*"
         for sym, (b, c) in gaps.items():
-            key = ("*leader*", sym)
+            key = (tag, sym)
             if self._persist.get(key) == (b, c):
                 if self._alerted.get(key) != (b - c, "gap"):
                     self._alerted[key] = (b - c, "gap")
-                    self.blotter.alert(AlertLevel.ERROR, self.leader_name, "leader gap",
+                    self.blotter.alert(AlertLevel.ERROR, name, "leader gap",
                                        f"leader holds {b:+d} {sym} at the broker but copytui copied {c:+d}: "
                                        "events were missed and gap recovery could not fetch them")  # fmt: skip
             self._persist[key] = (b, c)
-        for key in [k for k in self._persist if k[0] == "*leader*" and k[1] not in gaps]:
+        for key in [k for k in self._persist if k[0] == tag and k[1] not in gaps]:
             del self._persist[key]
             self._alerted.pop(key, None)
 
@@ -414,7 +424,7 @@ class Reconciler:
         leader_symbol = next((ls for ls in f.state.cfg.symbol_map if f.state.cfg.symbol_map[ls].symbol == sym), sym)
         self.journal.operator_action("auto_correct", f.state.name, f"{sym} {qty:+d}")
         self.blotter.alert(AlertLevel.WARNING, f.state.name, "auto-correct", f"sending {qty:+d} {sym} to remove drift")
-        self.copier.correct(f, leader_symbol, sym, qty)
+        primary(f, self.leaders).copier.correct(f, leader_symbol, sym, qty)
         self._persist.pop((f.state.name, sym), None)
 
     def _orphans(self, f: Follower, open_orders: list[OrderInfo]) -> None:

@@ -13,15 +13,17 @@ from copytui.journal import LIVE_STATUSES, Journal
 from copytui.models import OrderAction, OrderStatus, OrderType
 
 
-def restore(journal: Journal, builder: SignalBuilder, followers: Iterable[Follower], market: Market) -> set[str]:
-    """Rebuild the leader's orders and positions and every follower's intents and basis, and the
-    market journaled with the signals whose follower orders are still open (their fills measure
-    against it); returns the signal ids already journaled (a replayed event maps to one of them
-    and is dropped)."""
+def restore(journal: Journal, builders: list[SignalBuilder], followers: Iterable[Follower], market: Market) -> set[str]:
+    """Rebuild each leader's orders and positions (one builder per leader) and every follower's
+    intents and basis, and the market journaled with the signals whose follower orders are still
+    open (their fills measure against it); returns the signal ids already journaled (a replayed
+    event maps to one of them and is dropped)."""
     followers = list(followers)
     open_signals: set[str] = set()
-    state = journal.restart_state(builder.leader, [f.name for f in followers])
-    builder.restore(state.leader_signals)
+    state = journal.restart_state(builders[0].leader, [f.name for f in followers])
+    builders[0].restore(state.leader_signals)
+    for builder in builders[1:]:
+        builder.restore(journal.restart_state(builder.leader, []).leader_signals)
     for f in followers:
         st = f.state
         for row in state.intents[f.name]:

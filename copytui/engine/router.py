@@ -78,7 +78,7 @@ class Router:
         if f.paused:
             return self._skip(sig, "follower paused")
         if sig.symbol in f.waiting_flat:
-            if sig.kind is SignalKind.FILL and sig.leader_position == 0:
+            if sig.kind is SignalKind.FILL and f.leaders_flat(sig.symbol, sig.leader_position, sig.leader):
                 f.waiting_flat.discard(sig.symbol)
             else:
                 return self._skip(sig, "waiting for the leader to be flat")
@@ -138,9 +138,9 @@ class Router:
         """Fills mode: to the rule's target, within the follower's copy policies."""
         f = self.f
         held = f.basis.get(sig.symbol, 0)
-        target = f.policy_target(sig.symbol, sig.leader_position)
+        target = f.policy_target(sig.symbol, sig.leader_position, sig.leader)
         why, limit_open = "", False
-        if f.cfg.close_only and target != f.target(sig.symbol, sig.leader_position):
+        if f.cfg.close_only and target != f.target(sig.symbol, sig.leader_position, sig.leader):
             why = "close only: nothing opens"
         late_ms = self._late_ms(sig)
         if late_ms is not None and toward_flat(held, target) != target:

@@ -98,6 +98,8 @@ class FollowerView:
     brackets: str = ""
     """How a mirrored bracket's OCO pair is kept: "native" (the broker's own OCO), "emulated"
     (copytui cancels the other leg when one fills), "" (fills mode: no working orders copied)."""
+    follows: tuple[str, ...] = ()
+    """The leaders this follower follows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +111,15 @@ class LeaderView:
     realized_pnl: float
     unrealized_pnl: float
     events: tuple[str, ...]
+    followers: tuple[str, ...] = ()
+    """The followers that follow this leader."""
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     version: int
     leader: LeaderView
+    """The first leader (with one leader, the only one)."""
     followers: tuple[FollowerView, ...]
     log: tuple[LogRow, ...]
     alerts: tuple[Alert, ...]
@@ -123,3 +128,5 @@ class EngineSnapshot:
     last_reconcile_wall_ns: int
     market: MarketView | None = None
     """The market-data source and the quotes of the leader's contracts; None without a source."""
+    leaders: tuple[LeaderView, ...] = ()
+    """Every leader, ``leader`` first."""

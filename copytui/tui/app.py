@@ -32,7 +32,7 @@ from copytui.tui.bridge import EngineThread
 from copytui.tui.chart import ChartScreen
 from copytui.tui.failures import report_failure
 from copytui.tui.footer import DeskFooter
-from copytui.tui.format import Palette, signed_positions
+from copytui.tui.format import Palette, leader_positions, signed_positions
 from copytui.tui.grid import AccountGrid
 from copytui.tui.groups import GroupScreen
 from copytui.tui.modals import (
@@ -324,7 +324,7 @@ class CopyDeskApp(App[None]):
             self.notify(f"resumed {who}: {how}", timeout=4)
             await self.refresh_now()
 
-        leader = signed_positions(snap.leader.positions) if snap else "?"
+        leader = leader_positions(snap)
         self.push_screen(ResumeScreen(who, leader), answer)
 
     async def action_flatten(self) -> None:
@@ -452,7 +452,7 @@ class CopyDeskApp(App[None]):
                 if sync is not None:
                     self.run_group(operator.resume, target, sync)
 
-            leader = signed_positions(self.snap.leader.positions) if self.snap else "?"
+            leader = leader_positions(self.snap)
             self.push_screen(ResumeScreen(target, leader), answer)
         elif action == "flatten":
             members = operator.targets(target)
@@ -502,7 +502,7 @@ class CopyDeskApp(App[None]):
 
     async def action_quit(self) -> None:
         snap = await self.refresh_now()
-        open_at = [snap.leader.name] if snap.leader.positions else []
+        open_at = [lv.name for lv in snap.leaders or (snap.leader,) if lv.positions]
         open_at += [v.name for v in snap.followers if v.positions]
         if not open_at:
             self.shutdown()

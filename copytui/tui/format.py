@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from copytui.engine import CopyState, HealthState
+from copytui.engine import CopyState, EngineSnapshot, HealthState
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +152,13 @@ def status_text(status: str, pal: Palette) -> Text:
     if status == "operator":
         return Text("operator", style=f"bold {pal.warn}")
     return Text(status)
+
+
+def leader_positions(snap: EngineSnapshot | None) -> str:
+    """What the leader holds (each leader's, named, when there are several), for the resume question."""
+    if snap is None:
+        return "?"
+    leaders = snap.leaders or (snap.leader,)
+    if len(leaders) == 1:
+        return signed_positions(leaders[0].positions)
+    return "; ".join(f"{lv.name} {signed_positions(lv.positions)}" for lv in leaders)

@@ -160,11 +160,14 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
     line("broker", f"{v.broker} ({v.connection})")
     line("copy", v.copy_state)
     line("rule", v.rule)
+    if len(v.follows) > 1:
+        line("follows", f"{', '.join(v.follows)}: targets the sum of their positions through its rule")
     if v.brackets:
         line(
             "brackets",
-            "OCO kept by the broker" if v.brackets == "native" else "OCO kept by copytui (the broker has none): "
-            "a leg's fill cancels or shrinks the other leg at once",
+            "OCO kept by the broker"
+            if v.brackets == "native"
+            else "OCO kept by copytui (the broker has none): a leg's fill cancels or shrinks the other leg at once",
         )
     line("position", signed_positions(v.positions))
     line("expected", signed_positions(v.expected))

@@ -43,17 +43,26 @@ class LeaderPanel(Panel):
     """The leader's account: connection, position per symbol, P&L, latest events."""
 
     def show(self, snap: EngineSnapshot, pal: Palette) -> None:
-        lv = snap.leader
-        text = Text.assemble(
-            (lv.name, "bold"),
-            f" {lv.broker} ",
-            connection_text(lv.connection, pal),
-            "  pos ",
-            (signed_positions(lv.positions), "bold"),
-            "  P&L ",
-            money(lv.unrealized_pnl + lv.realized_pnl, pal),
-            f"  signals {snap.signals}",
-        )
+        leaders = snap.leaders or (snap.leader,)
+        text = Text()
+        for i, lv in enumerate(leaders):
+            if i:
+                text.append("\n")
+            text.append_text(
+                Text.assemble(
+                    (lv.name, "bold"),
+                    f" {lv.broker} ",
+                    connection_text(lv.connection, pal),
+                    "  pos ",
+                    (signed_positions(lv.positions), "bold"),
+                    "  P&L ",
+                    money(lv.unrealized_pnl + lv.realized_pnl, pal),
+                )
+            )
+            if len(leaders) > 1:  # who copies whom
+                text.append(f"  -> {', '.join(lv.followers) or 'no follower'}", style=pal.dim)
+            if i == 0:
+                text.append(f"  signals {snap.signals}")
         day = [v.session_pnl for v in snap.followers]
         text.append("\n  followers today ", style=pal.dim)
         text.append_text(money(sum(d for d in day if d is not None) if all(d is not None for d in day) else None, pal))
@@ -65,7 +74,7 @@ class LeaderPanel(Panel):
         if snap.market is not None:
             text.append("\n  ")
             text.append_text(market_text(snap.market, pal))
-        for line in reversed(lv.events[-6:]):
+        for line in reversed(leaders[0].events[-(7 - len(leaders)) :]):
             text.append("\n  " + line, style=pal.dim)
         self.show_text(text)
 
