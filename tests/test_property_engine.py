@@ -2,6 +2,9 @@
 partial fills, duplicates, reordering, rejects, dropped streams and crash-restarts against the real
 engine, journal and paper exchange.
 
+A second leader trades the same contract at market: one follower follows both (it must hold the sum
+of their positions through its rule), one follows the second only, the others the first only.
+
 After every step: no client order id ever reached the exchange twice, every fills-mode follower
 holds rule(leader position) or an alert names why not, and the mirror follower never filled more of
 a copied bracket than the bracket's size (copytui keeps its OCO: the paper follower has none).
@@ -26,14 +29,17 @@ from copytui.journal import Journal
 from copytui.models import OrderType, Side
 
 LEADER = "lead"
+SECOND = "lead2"
 FOLLOWERS = [
-    FollowerConfig(name="one"),
-    FollowerConfig(name="third", multiplier=0.33),
-    FollowerConfig(name="oneandhalf", multiplier=1.5, rounding="down"),
-    FollowerConfig(name="triple", multiplier=3, max_order_qty=4),
-    FollowerConfig(name="flaky", auto_correct=True),
+    FollowerConfig(name="one", follows=[LEADER]),
+    FollowerConfig(name="third", multiplier=0.33, follows=[LEADER]),
+    FollowerConfig(name="oneandhalf", multiplier=1.5, rounding="down", follows=[LEADER]),
+    FollowerConfig(name="triple", multiplier=3, max_order_qty=4, follows=[LEADER]),
+    FollowerConfig(name="flaky", auto_correct=True, follows=[LEADER]),
+    FollowerConfig(name="both", multiplier=0.5),  # follows both leaders: 0.5 x each, rounded, summed
+    FollowerConfig(name="second-only", follows=[SECOND]),
 ]
-MIRROR = FollowerConfig(name="mirror", mode="mirror")
+MIRROR = FollowerConfig(name="mirror", mode="mirror", follows=[LEADER])
 
 
 class CopyMachine(RuleBasedStateMachine):
@@ -43,6 +49,7 @@ class CopyMachine(RuleBasedStateMachine):
         self.dir = Path(tempfile.mkdtemp())
         self.x = PaperExchange(seed=9)
         self.x.account(LEADER)
+        self.x.account(SECOND)
         for f in [*FOLLOWERS, MIRROR]:
             self.x.account(f.name)
         self.engine: Engine | None = None
@@ -57,8 +64,8 @@ class CopyMachine(RuleBasedStateMachine):
     async def _start(self) -> None:
         self.journal = Journal(self.dir / "journal.sqlite3")
         pairs = [(f, PaperAdapter(self.x, f.name)) for f in [*FOLLOWERS, MIRROR]]
-        self.engine = Engine(leader_cfg=AccountConfig(name=LEADER), leader=PaperAdapter(self.x, LEADER),
-                             followers=pairs, journal=self.journal, reconcile_interval_s=3600,
+        leaders = [(AccountConfig(name=n), PaperAdapter(self.x, n)) for n in (LEADER, SECOND)]
+        self.engine = Engine(leaders=leaders, followers=pairs, journal=self.journal, reconcile_interval_s=3600,
                              lease_dir=self.dir / "leases")
         await self.engine.start()
 
@@ -70,12 +77,19 @@ class CopyMachine(RuleBasedStateMachine):
 
     def step(self) -> None:
         self.x.flush_held(LEADER)
+        self.x.flush_held(SECOND)
         self.run(self._settle())
 
     # ------------------------------------------------------------- rules
     @rule(side=st.sampled_from([Side.BUY, Side.SELL]), qty=st.integers(1, 5))
     def market(self, side: Side, qty: int) -> None:
         self.x.submit(LEADER, symbol="ES", side=side, qty=qty)
+        self.step()
+
+    @rule(side=st.sampled_from([Side.BUY, Side.SELL]), qty=st.integers(1, 3))
+    def second_leader_market(self, side: Side, qty: int) -> None:
+        """The second leader trades the same contract: with or against the first."""
+        self.x.submit(SECOND, symbol="ES", side=side, qty=qty)
         self.step()
 
     @rule(side=st.sampled_from([Side.BUY, Side.SELL]), qty=st.integers(2, 6))
@@ -128,10 +142,10 @@ class CopyMachine(RuleBasedStateMachine):
             self.x.cancel(LEADER, oid)
         self.step()
 
-    @rule(dup=st.booleans(), reorder=st.booleans(), drop=st.booleans())
-    def leader_stream_faults(self, dup: bool, reorder: bool, drop: bool) -> None:
-        self.x.accounts[LEADER].faults = Faults(duplicate_prob=0.5 * dup, reorder_prob=0.3 * reorder,
-                                                drop_stream_prob=0.2 * drop)
+    @rule(dup=st.booleans(), reorder=st.booleans(), drop=st.booleans(), which=st.sampled_from([LEADER, SECOND]))
+    def leader_stream_faults(self, dup: bool, reorder: bool, drop: bool, which: str) -> None:
+        self.x.accounts[which].faults = Faults(duplicate_prob=0.5 * dup, reorder_prob=0.3 * reorder,
+                                               drop_stream_prob=0.2 * drop)
 
     @rule(rate=st.sampled_from([0.0, 0.0, 0.5, 1.0]))
     def flaky_rejects(self, rate: float) -> None:
@@ -160,7 +174,8 @@ class CopyMachine(RuleBasedStateMachine):
         e.gc.stop()  # what the process's end would undo: its collector settings
 
         async def hang_up() -> None:
-            await asyncio.gather(e.leader.disconnect(), *(f.adapter.disconnect() for f in e.followers.values()))
+            leaders = (side.adapter.disconnect() for side in e.sides.values())
+            await asyncio.gather(*leaders, *(f.adapter.disconnect() for f in e.followers.values()))
 
         self.run(hang_up())
         self.restarts += 1
@@ -177,21 +192,28 @@ class CopyMachine(RuleBasedStateMachine):
     def followers_match_rule_or_alert_says_why(self) -> None:
         e = self.engine
         assert e is not None
-        if e.followers["one"].adapter.health.state == "reconnecting" or e.leader.health.state == "reconnecting":
+        if e.followers["one"].adapter.health.state == "reconnecting" or any(
+            side.adapter.health.state == "reconnecting" for side in e.sides.values()
+        ):
             return
         self.x.flush_held(LEADER)
+        self.x.flush_held(SECOND)
         self.run(self._settle())
         self.run(e.reconcile_now())
-        lead = self.x.accounts[LEADER].positions.get("ES")
-        lead_qty = lead.qty if lead else 0
+        held = {n: p.qty if (p := self.x.accounts[n].positions.get("ES")) else 0 for n in (LEADER, SECOND)}
         drifting = {a.follower for a in e.alerts if a.kind in ("drift", "breaker open", "auto-correct")}
         for f in FOLLOWERS:
             pos = self.x.accounts[f.name].positions.get("ES")
             have = pos.qty if pos else 0
-            want = SizingRule.from_config(f).target(lead_qty)
-            assert have == want or f.name in drifting, (f.name, have, want, self.restarts)
+            rule = SizingRule.from_config(f)
+            follows = f.follows or [LEADER, SECOND]
+            want = sum(rule.target(held[n]) for n in follows)
+            # the followers of the second leader have no fault of their own: no drift excuses them
+            excused = f.name in drifting and f.name not in ("both", "second-only")
+            assert have == want or excused, (f.name, have, want, self.restarts)
+            most = sum(abs(rule.target(max(abs(held[n]), 1) * 10)) for n in follows)
             if f.name != "flaky":
-                assert abs(have) <= abs(SizingRule.from_config(f).target(max(abs(lead_qty), 1) * 10))
+                assert abs(have) <= most, (f.name, have, most)
 
     def copies(self, leg_ids: tuple[str, ...]) -> list[PaperOrder]:
         """The mirror follower's orders that copy these leader orders (replacements included)."""

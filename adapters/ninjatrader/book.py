@@ -68,6 +68,11 @@ class OwnOrder:
     """Its state file went with a NinjaTrader restart: its later fills show as position changes."""
     change: Change | None = None
     reads: int = 0
+    oco: str = ""
+    """The OCO ID it was placed with ("" for none): NinjaTrader cancels it when another order of that
+    group fills or is cancelled."""
+    cancelling: bool = False
+    """copytui asked NinjaTrader to cancel it: a CANCELLED state file is that answer, not the OCO's."""
 
     @property
     def final(self) -> bool:
@@ -98,6 +103,7 @@ class OwnOrder:
             stop_price=self.stop_price,
             avg_fill_price=self.avg if self.filled else None,
             status=status,
+            oco_group=self.oco or None,
         )
 
 
@@ -229,7 +235,7 @@ class Book:
             o.state = st.state
             if not o.ended:
                 o.ended = True
-                self._order_event(o, EventKind.ORDER_REJECTED, recv_ns, reason=rejected_reason(o.coid))
+                self._order_event(o, EventKind.ORDER_REJECTED, recv_ns, reason=rejected_reason(o.coid, o.oco))
             return
         if not o.announced:
             o.announced = True
@@ -245,7 +251,7 @@ class Book:
         o.state = st.state
         if st.state is NtState.CANCELLED and not o.ended:
             o.ended = True
-            self._order_event(o, EventKind.ORDER_CANCELLED, recv_ns)
+            self._order_event(o, EventKind.ORDER_CANCELLED, recv_ns, reason=oco_cancel_reason(o))
 
     def _own_fill(self, o: OwnOrder, st: OrderState, recv_ns: int) -> None:
         delta = st.filled - o.filled
@@ -375,8 +381,17 @@ class Book:
         return sorted(h.instrument for h in self.held.values() if h.file is None and h.qty)
 
 
-def rejected_reason(coid: str) -> str:
+def rejected_reason(coid: str, oco: str = "") -> str:
+    also = f", as may an OCO ID it will not link, such as {oco} reused from a finished group" if oco else ""
     return (
         f"NinjaTrader wrote REJECTED in outgoing/{coid}.txt (ATI gives no reason: see NinjaTrader's Log tab; "
-        "an instrument, account or ORDER TYPE word it does not take is refused this way)"
+        f"an instrument, account or ORDER TYPE word it does not take is refused this way{also})"
     )
+
+
+def oco_cancel_reason(o: OwnOrder) -> str | None:
+    """Why an order copytui did not cancel went CANCELLED: its OCO group's doing, when it has one
+    (ATI says no more; an order without a group was cancelled by hand or by NinjaTrader itself)."""
+    if not o.oco or o.cancelling:
+        return None
+    return f"cancelled by NinjaTrader's OCO {o.oco}: another order of the group filled or was cancelled"

@@ -7,11 +7,23 @@ the adapter is "connected" while it can watch the folder. NinjaTrader empties ``
 it restarts: a file of ours going is taken as that (health ``reconnecting``), the first file
 written after it as NinjaTrader's return (``reconnected``), and the position files it writes
 again are compared with what was known (gap recovery: the difference is reported as fills).
+
+Brackets. As a follower with ``options.native_oco``, NinjaTrader keeps a mirrored bracket's OCO
+itself: each leg's PLACE line carries its follower OCO group in OCO ID (fitted by
+``wire.fit_oco_id``), so NinjaTrader cancels the other legs the moment one fills, without waiting
+for copytui to read the fill from the files. NinjaTrader's pages say an OCO group's other orders
+are cancelled when one is filled *or cancelled*: copytui cancelling one leg alone cancels its
+siblings too (they are reported as ORDER_CANCELLED with the OCO as reason). Whether NinjaTrader
+shrinks a sibling after a partial fill cannot be seen: a state file carries no quantity. As a
+leader, NinjaTrader's OCO groups cannot be read: outgoing/ files carry no OCO ID, so a NinjaTrader
+leader's bracket is copied leg by leg, unpaired (orders of another ATI client or of the chart are
+known only as position changes anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -45,13 +57,16 @@ def _base36(n: int) -> str:
 
 class NinjaTraderAdapter(BrokerAdapter):
     broker = "ninjatrader"
-    # ORDER ID names a file in outgoing/ on a case-insensitive Windows disk: lowercase letters and digits
+    # ORDER ID names a file in outgoing/ on a case-insensitive Windows disk: lowercase letters and digits;
+    # brackets: OCO ID links a follower's legs at NinjaTrader, with options.native_oco (see the docstring)
     capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
 
     def __init__(self, account: str, *, nt_account: str, options: NinjaTraderOptions, data_dir: str = "") -> None:
         super().__init__(account)
         self.nt_account = nt_account
         self.options = options
+        if options.native_oco:
+            self.capabilities = dataclasses.replace(self.capabilities, brackets=True)
         self.folder = os.path.abspath(os.path.expanduser(options.folder))
         self.incoming = os.path.join(self.folder, "incoming")
         self.outgoing = os.path.join(self.folder, "outgoing")

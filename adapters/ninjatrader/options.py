@@ -61,6 +61,11 @@ class NinjaTraderOptions(BaseModel):
     share, where inotify sees nothing written by the other side), or auto (inotify when it can)."""
     poll_interval_s: Positive = 0.02
     """Between two looks at the folders when polling."""
+    native_oco: Flag = False
+    """Mirror mode: link a copied bracket's legs with NinjaTrader's own OCO ID, so NinjaTrader cancels
+    the other leg the instant one fills. Off by default: NinjaTrader's OCO also cancels the other leg
+    when one is *cancelled*, so a leader that cancels only its target would leave the follower
+    without its stop. Off, copytui keeps the OCO itself (a leg's fill cancels or shrinks the other)."""
 
     @field_validator("instruments")
     @classmethod

@@ -2,6 +2,8 @@
 only by NinjaTrader's files.
 
 - ``place`` is answered by ``outgoing/<client id>.txt``: any state but REJECTED is a working order.
+  A leg of a follower OCO group carries the group in OCO ID (``Capabilities.brackets``): NinjaTrader
+  links the legs itself, and cancels the others when one fills or is cancelled.
   No answer within ``pickup_timeout_s``: the file is taken back from incoming/ when NinjaTrader
   never read it (not sent, :class:`Disconnected`), else the outcome is :class:`AmbiguousOutcome`
   and the engine asks ``find_order``. A client id seen before is never written again.
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.base import AmbiguousOutcome, BrokerError, Disconnected, OrderRejected
 from adapters.ninjatrader.book import Change, OwnOrder, rejected_reason
 from adapters.ninjatrader.contracts import ContractError
-from adapters.ninjatrader.wire import NtState, WireError, instruction
+from adapters.ninjatrader.wire import NtState, WireError, fit_oco_id, instruction
 from copytui.instruments import UnknownSymbol, instrument
 from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType, TimeInForce
 
@@ -87,6 +89,13 @@ class OrderPath:
         finally:
             del self._placing[coid]
 
+    def oco_id(self, order: FollowerOrder) -> str:
+        """The OCO ID of ``order``'s line: its follower OCO group, fitted (see ``fit_oco_id``); "" when
+        it has none or the adapter does not declare brackets (copytui then keeps the group itself)."""
+        if order.oco_group is None or not self.adapter.capabilities.brackets:
+            return ""
+        return fit_oco_id(order.oco_group)
+
     def _place_line(self, order: FollowerOrder) -> tuple[str, str]:
         adapter = self.adapter
         try:
@@ -114,7 +123,7 @@ class OrderPath:
             line = instruction(
                 "PLACE", account=adapter.nt_account, instrument=name, action=order.side.value.upper(), qty=order.qty,
                 order_type=kind, limit_price=_price(order.symbol, limit), stop_price=_price(order.symbol, stop),
-                tif=tif, order_id=order.client_order_id,
+                tif=tif, oco_id=self.oco_id(order), order_id=order.client_order_id,
             )  # fmt: skip
         except WireError as exc:
             raise OrderRejected(f"not sent: {exc}", order.client_order_id) from None
@@ -125,7 +134,8 @@ class OrderPath:
         outbox = adapter.require_open()
         coid = order.client_order_id
         name, line = self._place_line(order)
-        o = OwnOrder(coid, order.symbol, name, order.side, order.order_type, order.qty, order.price, order.stop_price)
+        o = OwnOrder(coid, order.symbol, name, order.side, order.order_type, order.qty, order.price, order.stop_price,
+                     oco=self.oco_id(order))  # fmt: skip
         if order.order_type is OrderType.MARKET:
             o.price = o.stop_price = None
         adapter.book.add(o)
@@ -166,7 +176,7 @@ class OrderPath:
         now = time.perf_counter_ns()
         if o.state is NtState.REJECTED:
             return OrderAck(client_order_id=coid, broker_order_id=None, status=OrderStatus.REJECTED, sent_ns=sent_ns,
-                            ack_ns=now, reason=rejected_reason(o.coid))  # fmt: skip
+                            ack_ns=now, reason=rejected_reason(o.coid, o.oco))  # fmt: skip
         status = o.info(self.adapter.account).status
         return OrderAck(client_order_id=coid, broker_order_id=o.coid,
                         status=OrderStatus.WORKING if status is OrderStatus.SENT else status, sent_ns=sent_ns,
@@ -204,7 +214,9 @@ class OrderPath:
         ack = await self._send(order, o, line, "change")
         self._changes[order.client_order_id] = ack
         with contextlib.suppress(OSError):
-            self.adapter.store.record(OwnOrder(o.coid, o.symbol, o.instrument, o.side, o.order_type, qty, price, stop))
+            self.adapter.store.record(
+                OwnOrder(o.coid, o.symbol, o.instrument, o.side, o.order_type, qty, price, stop, oco=o.oco)
+            )
         return ack
 
     async def cancel(self, order: FollowerOrder) -> OrderAck:
@@ -217,7 +229,12 @@ class OrderPath:
                             status=OrderStatus.CANCELLED, sent_ns=now, ack_ns=now)  # fmt: skip
         if o.final:
             return self._refused(order, o, f"order {o.coid} is already {o.state.value.lower() if o.state else ''}")
-        ack = await self._send(order, o, instruction("CANCEL", order_id=o.coid), "cancel")
+        o.cancelling = True
+        try:
+            ack = await self._send(order, o, instruction("CANCEL", order_id=o.coid), "cancel")
+        except Disconnected:
+            o.cancelling = False  # taken back or never written: NinjaTrader did not read it
+            raise
         self._changes[order.client_order_id] = ack
         return ack
 
@@ -274,14 +291,21 @@ class OrderPath:
             ]
         if not lines:
             return
+        going = [o for o in adapter.book.orders.values() if o.busy and symbol in (None, o.symbol)]
+        for o in going:  # their cancels are this flatten's, not an OCO group's
+            o.cancelling = True
         file = outbox.name_for("flatten", "all" if symbol is None else symbol.lower())
         try:
             sent = await outbox.write(file, lines)
         except OSError as exc:
             why = exc.strerror or exc
+            for o in going:
+                o.cancelling = False
             raise Disconnected(f"flatten not sent: cannot write into {outbox.incoming}: {why}") from None
         if not await outbox.picked_up(file, adapter.options.pickup_timeout_s):
             if outbox.take_back(file):
+                for o in going:
+                    o.cancelling = False
                 raise adapter.stalled(f"NinjaTrader did not read the flatten file {file}")
             raise BrokerError(f"flatten: cannot tell whether NinjaTrader read {file}")
         adapter.latency.add("pickup", time.perf_counter_ns() - sent)

@@ -4,6 +4,10 @@ A line it cannot carry out is :class:`Refused`; a refused PLACE with an ORDER ID
 ``REJECTED;0;0`` in its state file, as NinjaTrader writes for an order it rejects. The ORDER IDs
 of this NinjaTrader session are known here (a restart forgets them, as NinjaTrader does); orders
 placed without one (by hand, in the stand-in's terms) get no state file, only position changes.
+
+OCO ID links orders as NinjaTrader's OCO does, through the paper exchange's OCO groups (one group
+per account and OCO ID): a leg that fills shrinks, then cancels, the others; and, as NinjaTrader's
+pages say of an OCO group, a leg that is cancelled cancels the others too.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class Intake:
             order = self.exchange.submit(
                 account, symbol=symbol, side=side, qty=ins.qty, order_type=order_type,
                 price=ins.limit or None, stop_price=ins.stop or None, tif=tif, client_order_id=oid or None,
+                oco_group=ins.oco or None,
             )  # fmt: skip
         except OrderRejected as exc:
             if oid:
@@ -145,6 +150,15 @@ class Intake:
     def cancel(self, ins: Instruction) -> None:
         order = self._order(ins.order_id)
         self.exchange.cancel(order.account, order.id)
+        self._cancel_group(order)
+
+    def _cancel_group(self, order: PaperOrder) -> None:
+        """A cancelled order's OCO group goes with it: its other working orders are cancelled."""
+        if order.oco_group is None:
+            return
+        for leg in list(self.exchange.accounts[order.account].oco_groups.get(order.oco_group, ())):
+            if leg is not order and not leg.status.final:
+                self.exchange.cancel(order.account, leg.id)
 
     def close_position(self, ins: Instruction) -> None:
         account = self._account(ins)

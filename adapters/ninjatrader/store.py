@@ -1,6 +1,6 @@
 """What copytui asked NinjaTrader for, kept on disk: an order state file says only state, filled
 amount and average price, so after a copytui restart ``find_order`` needs the rest (symbol, side,
-type, quantity, prices) from here. One JSON line per order, written before its file goes to
+type, quantity, prices, OCO ID) from here. One JSON line per order, written before its file goes to
 ``incoming/``; kept to the newest ``KEEP`` orders."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def store_path(data_dir: str, account_key: str) -> str | None:
 def _record(o: OwnOrder) -> dict[str, Any]:
     return {
         "coid": o.coid, "symbol": o.symbol, "instrument": o.instrument, "side": o.side.value,
-        "type": o.order_type.value, "qty": o.qty, "price": o.price, "stop": o.stop_price,
+        "type": o.order_type.value, "qty": o.qty, "price": o.price, "stop": o.stop_price, "oco": o.oco,
     }  # fmt: skip
 
 
@@ -53,6 +53,7 @@ class OrderStore:
                 o = OwnOrder(
                     coid=rec["coid"], symbol=rec["symbol"], instrument=rec["instrument"], side=Side(rec["side"]),
                     order_type=OrderType(rec["type"]), qty=int(rec["qty"]), price=rec["price"], stop_price=rec["stop"],
+                    oco=str(rec.get("oco") or ""),  # lines written before OCO IDs were kept have none
                 )  # fmt: skip
                 found.pop(o.coid, None)
                 found[o.coid] = o

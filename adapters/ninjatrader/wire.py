@@ -15,6 +15,7 @@ naming the field, never a guess.
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -93,6 +94,20 @@ def fmt_number(value: float) -> str:
         raise WireError(f"price {value} is not a finite number")
     text = f"{value:.10f}".rstrip("0").rstrip(".")
     return text or "0"
+
+
+OCO_ID_MAX = 40
+"""ATI takes "any string value" as OCO ID; copytui keeps to letters, digits, ``-`` and ``_`` and to
+this length, so the id is safe in a line, a log and NinjaTrader's Orders tab alike."""
+_OCO_OK = re.compile(rf"^[A-Za-z0-9_-]{{1,{OCO_ID_MAX}}}$")
+
+
+def fit_oco_id(group: str) -> str:
+    """The OCO ID written for the follower OCO group ``group``: the group itself when it fits, else a
+    digest of it. Deterministic, so every leg of one group (each placed on its own) gets the same id."""
+    if _OCO_OK.match(group):
+        return group
+    return "oco" + hashlib.blake2b(group.encode(), digest_size=12).hexdigest()
 
 
 def instruction(command: str, **fields: str | int) -> str:

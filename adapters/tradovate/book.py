@@ -6,7 +6,8 @@ final order statuses are sticky, versions and reports are keyed by id, a fill id
 position update only replaces an older one (more contracts traded, or a later timestamp). An order's
 cumulative filled quantity is the sum of its distinct fills, so a fill that arrives after a later
 one still raises the cumulative quantity. Fills of an order whose owner is not known yet wait for
-the order entity (a fill can overtake its order).
+the order entity (a fill can overtake its order). Orders linked by ``ocoId`` carry one OCO group
+(see ``oco_links``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from adapters.tradovate.entities import (
     root_symbol,
     validate,
 )
+from adapters.tradovate.oco_links import OcoLinks
 from copytui.models import AccountEvent, EventKind, OrderInfo, OrderStatus, OrderType, Position
 
 log = logging.getLogger("copytui.adapters.tradovate")
@@ -89,6 +91,7 @@ class AccountBook:
         self._pos_emitted: dict[int, tuple[int, float | None]] = {}
         self._roots: dict[str, str] = {}
         self.max_fill_id = 0
+        self.oco = OcoLinks()
 
     # ------------------------------------------------------------ merging
     def apply(self, entity_type: str, raw: Any, *, recv_ns: int = 0, emit: bool = True) -> list[AccountEvent]:
@@ -149,6 +152,8 @@ class AccountBook:
             return []
         o = self.orders.setdefault(w.id, _Order())
         o.order = w
+        if w.ocoId is not None:
+            self.oco.link(w.id, w.ocoId)
         o.set_status(w.ordStatus)
         return self._events_for(w.id, recv_ns)
 
@@ -228,6 +233,7 @@ class AccountBook:
             price=v.price if v else None,
             stop_price=v.stopPrice if v else None,
             version=max(len(o.versions) - 1, 0),
+            oco_group=self.oco.group(oid),
             recv_ns=recv_ns,
         )
 
@@ -346,6 +352,7 @@ class AccountBook:
             stop_price=v.stopPrice if v else None,
             avg_fill_price=avg,
             status=status,
+            oco_group=self.oco.group(oid),
         )
 
     def find(self, client_order_id: str) -> OrderInfo | None:

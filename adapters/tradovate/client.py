@@ -11,6 +11,11 @@ The adapter holds its parts rather than being them: the socket and its requests
 and the order path (:class:`~adapters.tradovate.orders.OrderPath`: orders over the WebSocket by
 default, measured fastest, or REST with ``options.order_transport: rest``; never resent blindly).
 Each part reads what it needs of the session through a small protocol this class provides.
+
+Brackets. A leader's OCO pair (``/order/placeOCO``) is read from its orders' ``ocoId``: both legs'
+events and ``open_orders()`` carry one ``oco_group``. As a follower, copytui keeps the OCO itself
+(``brackets=False``): placeOCO wants both legs in one request, the engine sends a bracket's legs
+one by one as the leader's events come, and the reference lists no request that links working orders.
 """
 
 from __future__ import annotations

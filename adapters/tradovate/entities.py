@@ -102,6 +102,12 @@ class WireOrder(BaseModel):
     action: Action
     ordStatus: OrdStatus
     admin: bool = False
+    ocoId: int | None = None
+    """Links the order into an OCO pair (placeOCO's legs). The reference gives the field and its
+    type only: see ``oco_links.OcoLinks`` for how copytui reads it."""
+    parentId: int | None = None
+    """For a bracket of placeOSO, the order whose fill sends it (read, not used)."""
+    linkedId: int | None = None
 
 
 class WireOrderVersion(BaseModel):

@@ -85,6 +85,38 @@ class PlaceOrderBody(_Body):
         return self.accountSpec or self.accountName
 
 
+class OtherOrderBody(BaseModel):
+    """``other`` of ``/order/placeOCO``: the second leg (the reference's RestrainedOrderVersion). It
+    has no quantity: both legs are ``orderQty`` of the request."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["Buy", "Sell"]
+    clOrdId: str | None = Field(default=None, max_length=64)
+    orderType: WireOrderType
+    price: float | None = None
+    stopPrice: float | None = None
+    maxShow: int | None = None
+    pegDifference: float | None = None
+    timeInForce: Literal["Day", "FOK", "GTC", "GTD", "IOC"] | None = None
+    expireTime: str | None = None
+    text: str | None = None
+
+
+class PlaceOcoBody(PlaceOrderBody):
+    """``/order/placeOCO``: a placeorder body (the first leg) and ``other``, answered ``{orderId, ocoId}``."""
+
+    other: OtherOrderBody
+
+    def second(self) -> PlaceOrderBody:
+        """The other leg as the placeorder body it amounts to (account, symbol and quantity shared)."""
+        o = self.other
+        return PlaceOrderBody(
+            accountSpec=self.accountSpec, accountName=self.accountName, accountId=self.accountId, clOrdId=o.clOrdId,
+            action=o.action, symbol=self.symbol, orderQty=self.orderQty, orderType=o.orderType, price=o.price,
+            stopPrice=o.stopPrice, timeInForce=o.timeInForce, isAutomated=self.isAutomated, text=o.text,
+        )  # fmt: skip
+
+
 class ModifyOrderBody(_Body):
     orderId: int
     clOrdId: str | None = Field(default=None, max_length=64)
@@ -111,6 +143,7 @@ class LiquidateBody(_Body):
 
 ORDER_BODIES: dict[str, type[_Body]] = {
     "order/placeorder": PlaceOrderBody,
+    "order/placeoco": PlaceOcoBody,
     "order/modifyorder": ModifyOrderBody,
     "order/cancelorder": CancelOrderBody,
     "order/liquidateposition": LiquidateBody,

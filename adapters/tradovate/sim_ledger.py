@@ -110,6 +110,9 @@ class Ledger:
         self.by_paper: dict[str, int] = {}
         self.order_account: dict[int, int] = {}
         self.clordids: dict[int, dict[str, int]] = {}  # account id -> clOrdId -> order id
+        self.reserved: list[tuple[int, Entity]] = []
+        """(order id, link fields) for the next orders created, in turn: a placeOCO names each leg's
+        partner in ``ocoId`` from its creation on, so both ids are known before either leg exists."""
 
     def next_id(self, kind: str) -> int:
         return next(self._ids[kind])
@@ -203,7 +206,7 @@ class Ledger:
 
     def _create(self, account_id: int, ev: AccountEvent, cmd: Command | None, out: list[Props]) -> int:
         assert ev.order_id is not None and ev.symbol and ev.side
-        oid = self.next_id("order")
+        oid, links = self.reserved.pop(0) if self.reserved else (self.next_id("order"), {})
         self.by_paper[ev.order_id] = oid
         self.order_account[oid] = account_id
         order = {
@@ -214,6 +217,7 @@ class Ledger:
             "action": SIDE_TO_ACTION[ev.side],
             "ordStatus": "PendingNew",
             "admin": False,
+            **links,
         }
         self.orders[oid] = order
         out.append(_props("order", "Created", dict(order)))

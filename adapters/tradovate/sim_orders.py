@@ -1,11 +1,16 @@
 """The order endpoints of the Tradovate simulator over the paper exchange, and the ``props`` they push.
 
-``order/placeorder|modifyorder|cancelorder|liquidateposition`` are validated (sim_bodies.py), then
-carried out on the paper exchange. The request being handled is a :class:`Command` that ties the
-paper events it causes to its clOrdId; the ``props`` gathered meanwhile go out together once it is
-handled (one ``a[...]`` frame), a fill from the price walk at once. An account's duplicate and
-reorder faults act here, on the wire: on the paper exchange a duplicated fill would become a second
-Tradovate fill with an id of its own.
+``order/placeorder|placeoco|modifyorder|cancelorder|liquidateposition`` are validated (sim_bodies.py),
+then carried out on the paper exchange. placeOCO's legs are one paper OCO group (a fill shrinks,
+then cancels, the other leg) and each leg's ``ocoId`` names the other (the reference leaves open
+what the field holds; the adapter reads every likely form, see oco_links.py). placeOSO is not
+simulated: whether its brackets exist (Suspended) before the entry fills is not in the reference.
+
+The request being handled is a :class:`Command` that ties the paper events it causes to its
+clOrdId; the ``props`` gathered meanwhile go out together once it is handled (one ``a[...]``
+frame), a fill from the price walk at once. An account's duplicate and reorder faults act here, on
+the wire: on the paper exchange a duplicated fill would become a second Tradovate fill with an id
+of its own.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from adapters.tradovate.sim_bodies import (
     CancelOrderBody,
     LiquidateBody,
     ModifyOrderBody,
+    PlaceOcoBody,
     PlaceOrderBody,
     bad_body,
     failure,
@@ -43,7 +49,9 @@ from copytui.models import AccountEvent, OrderType, Side
 if TYPE_CHECKING:
     from adapters.tradovate.simulator import SimAccount, TradovateSimulator
 
-ORDER_ENDPOINTS = {"order/placeorder", "order/modifyorder", "order/cancelorder", "order/liquidateposition"}
+ORDER_ENDPOINTS = {
+    "order/placeorder", "order/placeoco", "order/modifyorder", "order/cancelorder", "order/liquidateposition",
+}  # fmt: skip
 
 
 class SimOrders:
@@ -82,6 +90,8 @@ class SimOrders:
         if latency:
             await asyncio.sleep(latency / 2000.0)
         try:
+            if isinstance(req, PlaceOcoBody):
+                return 200, self._place_oco(acct, req)
             if isinstance(req, PlaceOrderBody):
                 return 200, self._place(acct, req)
             if isinstance(req, ModifyOrderBody):
@@ -94,7 +104,7 @@ class SimOrders:
             self._cmd = None
             self._flush(acct_id)
 
-    def _place(self, acct: SimAccount, req: PlaceOrderBody) -> dict[str, Any]:
+    def _place(self, acct: SimAccount, req: PlaceOrderBody, oco_group: str | None = None) -> dict[str, Any]:
         sim = self.sim
         if req.spec is not None and req.spec != acct.name:
             field = "accountSpec" if req.accountSpec else "accountName"
@@ -123,11 +133,44 @@ class SimOrders:
                 stop_price=req.stopPrice,
                 tif=TIF_FROM_WIRE.get(req.timeInForce or "Day") or next(iter(TIF_FROM_WIRE.values())),
                 client_order_id=paper_id,
+                oco_group=oco_group,
             )
         except OrderRejected as exc:
             extra = {"orderId": cmd.order_id} if cmd.order_id else {}
             return failure("UnknownReason", str(exc), **extra)
         return {"orderId": cmd.order_id}
+
+    def _place_oco(self, acct: SimAccount, req: PlaceOcoBody) -> dict[str, Any]:
+        """Both legs working, or neither: the second refused, the first is cancelled. Each leg's order
+        entity is created with ``ocoId`` naming the other, so a reader knows the pair from its first props."""
+        second = req.second()
+        for leg in (req, second):
+            if ORDER_TYPE_FROM_WIRE.get(leg.orderType) is None:
+                return failure("Unsupported", f"the simulator does not trade {leg.orderType} orders")
+        ledger = self.sim.ledger
+        first_id, second_id = ledger.next_id("order"), ledger.next_id("order")
+        ledger.reserved = [(first_id, {"ocoId": second_id}), (second_id, {"ocoId": first_id})]
+        group = f"placeoco-{first_id}"
+        try:
+            out = self._place(acct, req, oco_group=group)
+            if "failureReason" in out:
+                return out
+            other = self._place(acct, second, oco_group=group)
+        finally:
+            ledger.reserved = []
+        first = self._paper_order(first_id)
+        done = first is None or self.sim.exchange.accounts[acct.name].orders[first].status.final
+        if "failureReason" in other and not done:
+            self._cancel_leg(acct, first_id)
+        elif "failureReason" not in other and done:
+            self._cancel_leg(acct, second_id)  # the first leg filled on arrival, before its partner was in the group
+        return other if "failureReason" in other else {"orderId": first_id, "ocoId": second_id}
+
+    def _cancel_leg(self, acct: SimAccount, order_id: int) -> None:
+        paper = self._paper_order(order_id)
+        if paper is not None and not self.sim.exchange.accounts[acct.name].orders[paper].status.final:
+            self._cmd = Command(acct.id, "Cancel", None, order_id=order_id)
+            self.sim.exchange.cancel(acct.name, paper)
 
     def _paper_order(self, order_id: int) -> str | None:
         return next((p for p, o in self.sim.ledger.by_paper.items() if o == order_id), None)

@@ -3,7 +3,7 @@ of the real API (see PROTOCOLS.md and the adapter's README section), with fault 
 
 REST under ``/v1``: auth/accesstokenrequest (penalty tickets, captcha), auth/renewaccesstoken,
 account/list, contract/item|items|find|suggest, order|orderVersion|command|executionReport|fill|
-position /list, order/item, order/placeorder|modifyorder|cancelorder|liquidateposition,
+position /list, order/item, order/placeorder|placeoco|modifyorder|cancelorder|liquidateposition,
 user/syncrequest. WebSocket ``/v1/websocket``: ``o``, ``h`` every 2.5 s, ``a[...]``, ``c[...]``;
 ``authorize``, ``user/syncrequest`` and every REST endpoint in ``endpoint\\nid\\nquery\\nbody`` form.
 What Tradovate's own sample clients send is accepted (sim_bodies.py): a JSON-quoted token, an

@@ -83,8 +83,8 @@ async def test_audit_records_every_order_request_refused_ones_included(
     assert "failureReason" in (await client.answer(4))["d"]
     liquidate = {"accountId": client.accounts[0]["id"], "contractId": sim.ledger.front("ES")["id"], "admin": False}
     assert (await client.rest("POST", "order/liquidatePosition", json=liquidate))[0] == 200
-    oco = place_body(client, es, clOrdId="c-oco", other={"action": "Sell", "orderType": "Limit", "price": 1.0})
-    assert (await client.rest("POST", "order/placeOCO", json=oco))[0] == 404  # not simulated: still recorded
+    oco = place_body(client, es, clOrdId="c-oco", bracket1={"action": "Sell", "orderType": "Limit", "price": 1.0})
+    assert (await client.rest("POST", "order/placeOSO", json=oco))[0] == 404  # not simulated: still recorded
 
     status, entries = await admin(client, "audit")
     assert status == 200
@@ -99,13 +99,13 @@ async def test_audit_records_every_order_request_refused_ones_included(
         ("cancelorder", "c-cancel", "accepted"),
         ("modifyorder", None, "refused"),
         ("liquidateposition", None, "accepted"),
-        ("placeoco", "c-oco", "refused"),
+        ("placeoso", "c-oco", "refused"),
     ]
     reasons = [e["reason"] for e in entries]
     assert "field 'action': Field required" in reasons[1] and reasons[1].startswith("400")
     assert "accountSpec 'DEMO0002' is not account 'DEMO0001'" in reasons[2]
     assert reasons[3].startswith("429") and reasons[4].startswith("401") and "authorize first" in reasons[5]
-    assert "not yours" in reasons[8] and "does not implement order/placeoco" in reasons[10]
+    assert "not yours" in reasons[8] and "does not implement order/placeoso" in reasons[10]
     assert {e["account"] for e in entries} == {"DEMO0001"}
     assert entries[0]["request"]["symbol"] == es and entries[0]["broker"] == "tradovate"
     # the same entries, in order, in the file; no login (and so no password) recorded anywhere
