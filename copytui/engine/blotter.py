@@ -88,6 +88,8 @@ class Blotter:
         self.log_rows: deque[LogRow] = deque(maxlen=1000)
         self.alerts: deque[Alert] = deque(maxlen=200)
         self.leader_events: deque[str] = deque(maxlen=50)
+        self.name_leaders = False
+        """Several leaders: each leader event line starts with its leader's name."""
         self.version = 0
         """Bumped on every event: the desk takes a snapshot only when it moved."""
         self._seq = 0
@@ -111,10 +113,13 @@ class Blotter:
 
     # ------------------------------------------------------------ the leader
     def signal(self, sig: Signal) -> None:
-        self.leader_events.append(describe_signal(sig))
+        what = describe_signal(sig)
+        self.leader_events.append(f"{sig.leader}: {what}" if self.name_leaders else what)
         self.emit(SignalCopied(sig))
 
-    def leader_said(self, what: str) -> None:
+    def leader_said(self, what: str, leader: str = "") -> None:
+        if self.name_leaders and leader:
+            what = f"{leader}: {what}"
         self.leader_events.append(what)
         self.emit(LeaderChanged(what))
 

@@ -87,7 +87,7 @@ class Copier:
         self.last_leader_event_mono = time.monotonic()
         self.pnl.mark_from(ev)  # the leader's fill prices the contract for every follower's P&L
         if ev.kind is EventKind.POSITION:
-            self.blotter.leader_said(f"position {ev.symbol} {ev.position:+d}")
+            self.blotter.leader_said(f"position {ev.symbol} {ev.position:+d}", self.leader)
             return
         try:
             sig = self.builder.build(ev)

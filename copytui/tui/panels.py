@@ -61,9 +61,11 @@ class LeaderPanel(Panel):
             )
             if len(leaders) > 1:  # who copies whom
                 text.append(f"  -> {', '.join(lv.followers) or 'no follower'}", style=pal.dim)
-            if i == 0:
+            if i == 0 and len(leaders) == 1:
                 text.append(f"  signals {snap.signals}")
         day = [v.session_pnl for v in snap.followers]
+        if len(leaders) > 1:
+            text.append(f"\n  signals {snap.signals}")
         text.append("\n  followers today ", style=pal.dim)
         text.append_text(money(sum(d for d in day if d is not None) if all(d is not None for d in day) else None, pal))
         near = [
@@ -74,7 +76,7 @@ class LeaderPanel(Panel):
         if snap.market is not None:
             text.append("\n  ")
             text.append_text(market_text(snap.market, pal))
-        for line in reversed(leaders[0].events[-(7 - len(leaders)) :]):
+        for line in reversed(leaders[0].events[-max(1, 6 - 2 * (len(leaders) - 1)) :]):
             text.append("\n  " + line, style=pal.dim)
         self.show_text(text)
 
