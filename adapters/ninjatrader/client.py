@@ -66,7 +66,7 @@ class NinjaTraderAdapter(BrokerAdapter):
         self.nt_account = nt_account
         self.options = options
         if options.native_oco:
-            self.capabilities = dataclasses.replace(self.capabilities, brackets=True)
+            self.capabilities = dataclasses.replace(self.capabilities, brackets=True)  # type: ignore[misc]
         self.folder = os.path.abspath(os.path.expanduser(options.folder))
         self.incoming = os.path.join(self.folder, "incoming")
         self.outgoing = os.path.join(self.folder, "outgoing")
