@@ -11,11 +11,12 @@ import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -162,6 +163,39 @@ class RiskConfig(BaseModel):
     """Seconds before an open breaker lets one probe order through (half-open)."""
 
 
+class Follow(BaseModel):
+    """One leader a follower follows, with its own sizing where it differs from the follower's."""
+
+    model_config = _STRICT
+
+    leader: str
+    """The leader's name."""
+    multiplier: float | None = Field(default=None, gt=0, le=1000)
+    """This leader's quantity x multiplier; null: the follower's own multiplier."""
+    fixed_qty: int | None = Field(default=None, ge=1)
+    """Hold this many contracts whenever this leader holds a position; null: the follower's own rule."""
+    reverse: bool | None = None
+    """Trade the opposite side of this leader; null: the follower's own ``reverse``."""
+
+    @property
+    def sized(self) -> bool:
+        """Whether this leader has sizing of its own."""
+        return bool(self.multiplier or self.fixed_qty or self.reverse is not None)
+
+    def text(self) -> str:
+        rule = [f"x{self.multiplier:g}" if self.multiplier else "", f"fixed {self.fixed_qty}" if self.fixed_qty else ""]
+        rule.append("" if self.reverse is None else "reverse" if self.reverse else "same side")
+        return " ".join([self.leader, *(r for r in rule if r)])
+
+
+def _follow_entries(value: Any) -> Any:
+    """``follows: [day-lead, {leader: swing-lead, multiplier: 0.5}]``: a bare name is a leader
+    followed with the follower's own rule."""
+    if isinstance(value, list):
+        return [{"leader": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
 class FollowerConfig(AccountConfig):
     mode: Literal["fills", "mirror"] = "fills"
     """fills: a market order for each leader fill delta. mirror: copy working limit/stop orders too."""
@@ -204,10 +238,11 @@ class FollowerConfig(AccountConfig):
     late_entry: Literal["skip", "market", "limit_at_leader_price"] = "skip"
     """What a late leader fill's opening part becomes: skipped, sent at market anyway, or a limit
     order at the leader's fill price."""
-    follows: list[str] = Field(default_factory=list)
-    """With several leaders: the names of the leaders this follower copies; empty: every leader. A
-    follower of several leaders targets the sum of each leader's position through its rule, so two
-    leaders trading one contract net out instead of fighting (fills mode only)."""
+    follows: Annotated[list[Follow], BeforeValidator(_follow_entries)] = Field(default_factory=list)
+    """With several leaders: the leaders this follower copies, by name, or as ``{leader: NAME,
+    multiplier: 0.5}`` with that leader's own sizing; empty: every leader, with the follower's rule.
+    A follower of several leaders targets the sum of each leader's position through that leader's
+    rule, so two leaders trading one contract net out instead of fighting (fills mode only)."""
     groups: list[str] = Field(default_factory=list)
     """Groups the follower belongs to (``[apex, eval]``): pause, resume and flatten act on a group
     from the desk (``g``, the palette) and from ``copytui ctl ... @GROUP``."""
@@ -244,6 +279,7 @@ class FollowerConfig(AccountConfig):
         if self.max_position:
             parts.append(f"max {self.max_position}")
         parts.extend(f"@{g}" for g in self.groups)
+        parts.extend(f"[{f.text()}]" for f in self.follows if f.sized)
         return " ".join(parts)
 
 
@@ -352,7 +388,8 @@ class Config(BaseModel):
     def follows(self, follower: FollowerConfig) -> list[str]:
         """The names of the leaders ``follower`` copies, in the config's order."""
         names = [a.name for a in self.all_leaders]
-        return [n for n in names if n in follower.follows] if follower.follows else names
+        wanted = {f.leader for f in follower.follows}
+        return [n for n in names if n in wanted] if wanted else names
 
     def journal_path(self) -> Path:
         return Path(self.journal).expanduser() if self.journal else default_journal_path()
@@ -510,10 +547,9 @@ def follow_problems(config: Config) -> list[tuple[Loc, str]]:
     found: list[tuple[Loc, str]] = []
     for i, f in enumerate(config.followers):
         for j, want in enumerate(f.follows):
-            if want not in names:
-                found.append(
-                    (("followers", i, "follows", j), f"{want!r} is not a leader; the leaders are {', '.join(names)}.")
-                )
+            if want.leader not in names:
+                where, said = ("followers", i, "follows", j), f"{want.leader!r} is not a leader"
+                found.append((where, f"{said}; the leaders are {', '.join(names)}."))
         if f.mode == "mirror" and len(config.follows(f)) > 1:
             found.append(
                 (

@@ -36,7 +36,8 @@ FOLLOWERS = [
     FollowerConfig(name="oneandhalf", multiplier=1.5, rounding="down", follows=[LEADER]),
     FollowerConfig(name="triple", multiplier=3, max_order_qty=4, follows=[LEADER]),
     FollowerConfig(name="flaky", auto_correct=True, follows=[LEADER]),
-    FollowerConfig(name="both", multiplier=0.5),  # follows both leaders: 0.5 x each, rounded, summed
+    # follows both leaders: 0.5 x the first's position, 2 x the second's, each rounded, summed
+    FollowerConfig(name="both", multiplier=0.5, follows=[LEADER, {"leader": SECOND, "multiplier": 2}]),
     FollowerConfig(name="second-only", follows=[SECOND]),
 ]
 MIRROR = FollowerConfig(name="mirror", mode="mirror", follows=[LEADER])
@@ -205,13 +206,12 @@ class CopyMachine(RuleBasedStateMachine):
         for f in FOLLOWERS:
             pos = self.x.accounts[f.name].positions.get("ES")
             have = pos.qty if pos else 0
-            rule = SizingRule.from_config(f)
-            follows = f.follows or [LEADER, SECOND]
-            want = sum(rule.target(held[n]) for n in follows)
+            follows = [x.leader for x in f.follows] or [LEADER, SECOND]
+            want = sum(SizingRule.from_config(f, n).target(held[n]) for n in follows)
             # the followers of the second leader have no fault of their own: no drift excuses them
             excused = f.name in drifting and f.name not in ("both", "second-only")
             assert have == want or excused, (f.name, have, want, self.restarts)
-            most = sum(abs(rule.target(max(abs(held[n]), 1) * 10)) for n in follows)
+            most = sum(abs(SizingRule.from_config(f, n).target(max(abs(held[n]), 1) * 10)) for n in follows)
             if f.name != "flaky":
                 assert abs(have) <= most, (f.name, have, most)
 

@@ -11,7 +11,7 @@ from adapters.paper import PaperAdapter, PaperExchange
 from copytui.config import AccountConfig, ConfigError, parse_config
 from copytui.engine import Engine
 from copytui.journal import Journal
-from copytui.models import Side
+from copytui.models import OrderType, Side
 from tests.engine_harness import follower, running
 
 A, B = "alpha-lead", "beta-lead"
@@ -79,6 +79,40 @@ async def test_rounding_applies_to_each_leader_then_sums(tmp_path) -> None:
         assert h.pos("half", "ES") == 2
         assert h.pos("capped", "ES") == 1
         assert h.engine.followers["half"].state.expected() == {"ES": 2}
+
+
+async def test_each_leader_can_have_its_own_sizing(tmp_path) -> None:
+    """x1 of A and x3 of B; a hedge account that trades B reversed; a fixed 1 lot whenever A holds."""
+    fs = [
+        follower("mixed", follows=[A, {"leader": B, "multiplier": 3}]),
+        follower("hedge-b", follows=[A, {"leader": B, "reverse": True}]),
+        follower("fixed-a", multiplier=2, follows=[{"leader": A, "fixed_qty": 1}, B]),
+    ]
+    async with running(tmp_path, fs, leaders=(A, B)) as h:
+        h.buy("ES", 2, by=A)
+        h.buy("ES", 1, by=B)
+        await h.settle()
+        assert h.pos("mixed", "ES") == 2 + 3
+        assert h.pos("hedge-b", "ES") == 2 - 1
+        assert h.pos("fixed-a", "ES") == 1 + 2
+        assert h.engine.snapshot().followers[0].rule == f"fills x1 [{B} x3]"
+        h.sell("ES", 2, by=A)
+        await h.settle()
+        assert (h.pos("mixed", "ES"), h.pos("hedge-b", "ES"), h.pos("fixed-a", "ES")) == (3, -1, 2)
+        # the feedback guard allows what the largest leader rule can explain: nobody was stopped
+        assert not any(f.state.stopped_by_risk for f in h.engine.followers.values())
+
+
+async def test_a_mirror_follower_uses_its_one_leaders_sizing(tmp_path) -> None:
+    fs = [follower("m", mode="mirror", follows=[{"leader": B, "multiplier": 2}])]
+    async with running(tmp_path, fs, leaders=(A, B)) as h:
+        bid, _ = h.x.quote("ES")
+        h.x.submit(B, symbol="ES", side=Side.BUY, qty=2, order_type=OrderType.LIMIT, price=bid - 20)
+        h.buy("ES", 5, by=A)  # not followed
+        await h.settle()
+        working = [o for o in h.x.accounts["m"].orders.values() if not o.status.final]
+        assert [(o.side, o.qty, o.order_type) for o in working] == [(Side.BUY, 4, OrderType.LIMIT)]
+        assert h.pos("m", "ES") == 0
 
 
 async def test_reconciler_expects_the_sum_and_sees_no_drift(tmp_path) -> None:

@@ -93,11 +93,14 @@ class Engine:
             f.queue = OrderLane(name, partial(self.execution.execute, f), self.tasks)
         names = [lead.name for lead, _ in leaders]
         for f in self.followers.values():
-            wanted = f.state.cfg.follows
+            wanted = {w.leader for w in f.state.cfg.follows}
             follows = [n for n in names if n in wanted] if wanted else names
             if wanted and len(follows) != len(set(wanted)):
                 raise ValueError(f"{f.name} follows {', '.join(wanted)}; the leaders are {', '.join(names)}")
             f.state.books = {n: {} for n in follows}  # each replaced below by its builder's own dict
+            f.state.rules = {n: SizingRule.from_config(f.state.cfg, n) for n in follows}
+            if len(follows) == 1:  # one leader: its rule is the rule (mirror mode reads it)
+                f.state.rule = f.state.rules[follows[0]]
         self.sides: dict[str, LeaderSide] = {}
         """Every leader, in the config's order, with its copier, OCO pairing and followers."""
         for lead, adapter in leaders:

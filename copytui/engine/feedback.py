@@ -21,11 +21,12 @@ WINDOW_S = 60.0
 
 
 def contracts_per_leader_contract(cfg: FollowerConfig) -> float:
-    """The most follower contracts one leader contract can cause under ``cfg``'s rule."""
-    if cfg.fixed_qty:
-        return float(cfg.fixed_qty)  # a 1-lot entry opens fixed_qty; a flip of 2 closes and reopens
+    """The most follower contracts one leader contract can cause under ``cfg``'s rule (under the
+    largest of its leaders' own rules, following several)."""
     factor = max([1.0, *(m.factor for m in cfg.symbol_map.values())])
-    return cfg.multiplier * factor
+    sizes = [(cfg.multiplier, cfg.fixed_qty), *((f.multiplier or cfg.multiplier, f.fixed_qty) for f in cfg.follows)]
+    # a fixed size: a 1-lot entry opens fixed_qty; a flip of 2 closes and reopens
+    return max(float(fixed) if fixed else multiplier * factor for multiplier, fixed in sizes)
 
 
 class FeedbackGuard:

@@ -70,6 +70,8 @@ class FollowerState:
     """Follower OCO group -> the client ids of its legs (placed orders), oldest first."""
     oco_counted: dict[str, int] = field(default_factory=dict)
     """Follower OCO group -> the signed quantity its legs count for in ``basis`` now."""
+    rules: dict[str, SizingRule] = field(default_factory=dict)
+    """Following several leaders: each one's rule (its ``follows`` entry's sizing, else ``rule``)."""
     books: dict[str, dict[str, int]] = field(default_factory=dict)
     """The leaders this follower follows -> each one's position per symbol from the events copied
     (the leader's signal builder's own dict, read live). Set by the engine; empty in a bare state,
@@ -114,7 +116,8 @@ class FollowerState:
             return self.rule.target(leader_position, factor)
         total = 0
         for name, book in self.books.items():
-            total += self.rule.target(leader_position if name == leader else book.get(leader_symbol, 0), factor)
+            rule = self.rules.get(name, self.rule)
+            total += rule.target(leader_position if name == leader else book.get(leader_symbol, 0), factor)
         cap = self.rule.max_position
         return total if cap is None else max(-cap, min(cap, total))
 

@@ -33,8 +33,20 @@ class SizingRule:
     reverse: bool = False
 
     @classmethod
-    def from_config(cls, cfg: FollowerConfig) -> SizingRule:
-        return cls(cfg.multiplier, cfg.rounding, cfg.fixed_qty, cfg.max_position, cfg.reverse)
+    def from_config(cls, cfg: FollowerConfig, leader: str | None = None) -> SizingRule:
+        """The follower's rule, for ``leader`` where its ``follows`` entry gives that leader sizing
+        of its own (a multiplier or fixed size replaces the follower's; reverse likewise)."""
+        own = next((f for f in cfg.follows if f.leader == leader), None) if leader else None
+        if own is None or not own.sized:
+            return cls(cfg.multiplier, cfg.rounding, cfg.fixed_qty, cfg.max_position, cfg.reverse)
+        fixed = own.fixed_qty if own.fixed_qty else (None if own.multiplier else cfg.fixed_qty)
+        return cls(
+            own.multiplier or cfg.multiplier,
+            cfg.rounding,
+            fixed,
+            cfg.max_position,
+            cfg.reverse if own.reverse is None else own.reverse,
+        )
 
     def qty(self, leader_qty: int, factor: float = 1.0) -> int:
         """Unsigned follower quantity for an unsigned leader quantity."""
