@@ -37,4 +37,5 @@ def create_adapter(account: Any, ctx: AdapterContext) -> SierraChartAdapter:
         # read at each logon, never kept; a shared context answers NAME:FIELD, a per-account one FIELD
         password=lambda: ctx.secret(f"{name}:password") or ctx.secret("password"),
         options=opts,
+        data_dir=ctx.data_dir,
     )

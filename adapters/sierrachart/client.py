@@ -6,7 +6,10 @@ account's events (:mod:`adapters.sierrachart.intake`, :mod:`adapters.sierrachart
 go out as SUBMIT_NEW_SINGLE_ORDER with copytui's client order id as ClientOrderID
 (:mod:`adapters.sierrachart.orders`). The first session learns what the account already has
 without reporting it; each later one, before it is reported up, reads the historical fills, the
-open orders and the positions, and reports what changed while the connection was down.
+open orders and the positions, and reports what changed while the connection was down. What was
+sent and the ServerOrderID each order got are kept in the data folder
+(:mod:`adapters.sierrachart.store`): after a restart, an order that completed while copytui was
+down is found by its fills, which name only the ServerOrderID.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from adapters.sierrachart.intake import Intake
 from adapters.sierrachart.link import DtcLink
 from adapters.sierrachart.options import SierraChartOptions, SymbolMap, parse_contracts
 from adapters.sierrachart.orders import OrderPath, order_ack
+from adapters.sierrachart.store import OrderStore, store_path, tally
 from adapters.sierrachart.wire import ORDER_ID_LENGTH, FrameError, Msg, status_name
 from copytui.models import AccountEvent, FollowerOrder, OrderAck, OrderAction, OrderInfo, OrderStatus, Position
 
@@ -48,8 +52,10 @@ class SierraChartAdapter(BrokerAdapter):
         username: str | None,
         password: Callable[[], str | None],
         options: SierraChartOptions | None = None,
+        data_dir: str = "",
     ) -> None:
-        """``trade_account`` None: the server's only trade account; ``password`` is read at each logon, never kept."""
+        """``trade_account`` None: the server's only trade account; ``password`` is read at each logon, never
+        kept; ``data_dir``: where what was sent is kept for the next run (none: this process only)."""
         super().__init__(account)
         self.options = opts = options or SierraChartOptions()
         self.host, self.port = host, port
@@ -62,6 +68,8 @@ class SierraChartAdapter(BrokerAdapter):
         self.link: DtcLink | None = None
         self.orders: OrderPath | None = None
         self.intake: Intake | None = None
+        self.data_dir = data_dir
+        self.store = OrderStore(opts.fills_days * 86_400.0)
         self.session_start = 0.0
         self.resyncs = 0
         self._unknown_symbols: set[str] = set()
@@ -87,7 +95,7 @@ class SierraChartAdapter(BrokerAdapter):
             on_down=self._on_down, on_bad_frame=self._on_bad_frame,
         )  # fmt: skip
         self.link = link
-        self.orders = OrderPath(self.account, link, self.book, self.symbols, self.options)
+        self.orders = OrderPath(self.account, link, self.book, self.symbols, self.options, self.store)
         self.intake = Intake(self.account, self.book, self.orders, self.stream, self.health)
         self.tasks.spawn(link.run(), f"sierrachart-link-{self.account}")
         try:
@@ -102,6 +110,7 @@ class SierraChartAdapter(BrokerAdapter):
         if self.link is not None:
             await self.link.close()
         await self.tasks.cancel_all()
+        self.store.close()
         self.health.down()
         self.stream.close()
 
@@ -128,6 +137,7 @@ class SierraChartAdapter(BrokerAdapter):
         self.orders.reset()
         if first:
             self.session_start = time.time()
+            self.store.open(store_path(self.data_dir, self.account_key))
         quiet, now = first, time.perf_counter_ns()
         intake = self.intake
         intake.hold()
@@ -219,10 +229,8 @@ class SierraChartAdapter(BrokerAdapter):
 
     async def find_order(self, client_order_id: str) -> OrderInfo | None:
         """This connection's orders first, then the server's open orders, then an order this adapter
-        sent without an answer that the fills read since show (:meth:`OrderPath.claim`). DTC's
-        historical fills carry no ClientOrderID: an order filled before copytui started is not
-        found, and sending it again is refused by the server (a ClientOrderID is used once per
-        trading session)."""
+        sent without an answer that the fills read since show (:meth:`OrderPath.claim`), then one
+        sent by this run or an earlier one that completed unseen (:meth:`_completed`)."""
         st = self.book.find(client_order_id)
         if st is not None:
             return self.book.info(st)
@@ -230,7 +238,32 @@ class SierraChartAdapter(BrokerAdapter):
             if info.client_order_id == client_order_id:
                 return info
         claimed = self.orders.claim(client_order_id) if self.orders is not None else None
-        return self.book.info(claimed) if claimed is not None else None
+        if claimed is not None:
+            return self.book.info(claimed)
+        return await self._completed(client_order_id)
+
+    async def _completed(self, coid: str) -> OrderInfo | None:
+        """An order sent before (:class:`OrderStore`) that is neither this session's nor open: it
+        completed at the server, and its fills say how much at what price. DTC's fills carry no
+        ClientOrderID: its ServerOrderID is the one kept, or the one its fills point to (``claim``)."""
+        sent = self.store.sent.get(coid)
+        if sent is None:
+            return None
+        orders = tally(await self._fills(), self.symbols)
+        sid = self.store.claim(coid, orders)
+        if sid is None:
+            return None
+        filled = orders.get(sid)
+        qty, avg = (filled.qty, filled.avg) if filled is not None else (0, None)
+        live = self.book.orders.get(sid)
+        if live is not None and live.cum > qty:  # read live after the fills were asked for
+            qty, avg = live.cum, live.avg
+        # not open: filled whole, or its rest cancelled; with no fill at all it was cancelled or refused,
+        # or its fills are not in the history yet: not said, asked again (a guess could double it)
+        status = OrderStatus.FILLED if qty >= sent.qty else OrderStatus.CANCELLED if qty else OrderStatus.UNKNOWN
+        return OrderInfo(account=self.account, broker_order_id=sid, client_order_id=coid, symbol=sent.symbol,
+                         side=sent.side, order_type=sent.order_type, qty=max(sent.qty, qty), filled_qty=qty,
+                         avg_fill_price=avg, status=status)  # fmt: skip
 
     async def balance(self) -> m.Balance:
         """ACCOUNT_BALANCE_REQUEST: the trade account's cash balance as Sierra Chart reports it."""

@@ -7,7 +7,9 @@ bytes format, and the result goes to the socket in one write. copytui's client o
 ClientOrderID (DTC: unique within the server's trading session; the server refuses one already
 used), so a repeated place of a known id is answered from what the server said, never sent again.
 No answer within ``order_timeout_s``, or the connection lost before it, is AmbiguousOutcome: the
-engine then asks by ClientOrderID (invariant 4).
+engine then asks by ClientOrderID (invariant 4). Each order is written to the adapter's
+:class:`~adapters.sierrachart.store.OrderStore` before it goes out, and the ServerOrderID of each
+answer when it is read, so that a restarted copytui can still find it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from adapters.sierrachart.book import Book, OrderState
 from adapters.sierrachart.link import DtcLink
 from adapters.sierrachart.messages import OrderUpdate
 from adapters.sierrachart.options import SierraChartOptions, SymbolError, SymbolMap
+from adapters.sierrachart.store import OrderStore
 from adapters.sierrachart.wire import (
     ORDER_ID_LENGTH,
     BuySell,
@@ -82,8 +85,11 @@ class Doubt:
 
 
 class OrderPath:
-    def __init__(self, account: str, link: DtcLink, book: Book, symbols: SymbolMap, opts: SierraChartOptions) -> None:
+    def __init__(
+        self, account: str, link: DtcLink, book: Book, symbols: SymbolMap, opts: SierraChartOptions, store: OrderStore
+    ) -> None:
         self.account, self.link, self.book, self.symbols, self.opts = account, link, book, symbols, opts
+        self.store = store
         self.places: dict[str, asyncio.Future[OrderUpdate]] = {}
         """ClientOrderID -> its first ORDER_UPDATE, for each order on its way."""
         self.changes: dict[str, tuple[str, asyncio.Future[OrderUpdate]]] = {}
@@ -110,6 +116,7 @@ class OrderPath:
     def on_update(self, u: OrderUpdate) -> None:
         """Every ORDER_UPDATE, as it is read: settles the place or change waiting for it."""
         if u.client_id:
+            self.store.named(u.server_id, u.client_id)  # first: what a restart after a kill needs
             waiting = self.places.get(u.client_id)
             if waiting is not None and not waiting.done():
                 waiting.set_result(u)
@@ -174,6 +181,7 @@ class OrderPath:
         try:
             if not self.link.ready.is_set() and not await self.link.wait_ready(self.opts.reconnect_wait_s):
                 raise Disconnected(f"Sierra Chart {self.account}: the DTC connection is down: {coid} was not sent")
+            self.store.sending(coid, order.symbol, order.side, order.order_type, order.qty)
             self.link.send(payload)
         except (Disconnected, asyncio.CancelledError) as exc:
             del self.places[coid]
@@ -277,4 +285,5 @@ class OrderPath:
             return None
         del self.in_doubt[coid]
         self.book.adopt(found[0], coid)
+        self.store.named(found[0].server_id, coid)
         return found[0]

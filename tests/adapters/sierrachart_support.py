@@ -35,9 +35,12 @@ def account_config(sim: SierraChartSimulator, name: str, account: str, cls: type
     )
 
 
-def make_adapter(sim: SierraChartSimulator, name: str, account: str, **options: Any) -> SierraChartAdapter:
+def make_adapter(
+    sim: SierraChartSimulator, name: str, account: str, data_dir: str = "", **options: Any
+) -> SierraChartAdapter:
+    """``data_dir``: where the adapter keeps what it sent, for the next one (none: in memory only)."""
     cfg = account_config(sim, name, account, options=options)
-    adapter = create_adapter(cfg, AdapterContext(secret={f"{name}:password": PASSWORD}.get))
+    adapter = create_adapter(cfg, AdapterContext(secret={f"{name}:password": PASSWORD}.get, data_dir=data_dir))
     assert isinstance(adapter, SierraChartAdapter)
     return adapter
 
