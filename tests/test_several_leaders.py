@@ -11,6 +11,7 @@ from adapters.paper import PaperAdapter, PaperExchange
 from copytui.config import AccountConfig, ConfigError, parse_config
 from copytui.engine import Engine
 from copytui.journal import Journal
+from copytui.journal.summary import summary, summary_text
 from copytui.models import OrderType, Side
 from tests.engine_harness import follower, running
 
@@ -31,9 +32,11 @@ async def test_a_follower_of_two_leaders_holds_the_sum_of_their_positions(tmp_pa
         h.sell("ES", 1, by=B)
         await h.settle()
         assert h.pos("both", "ES") == 0
-        # each leader's signals are journaled under its own name
+        # each leader's signals are journaled under its own name, and the summary says so
         by_leader = dict(h.rows("SELECT leader, COUNT(*) FROM signals WHERE kind='fill' GROUP BY leader"))
         assert by_leader == {A: 2, B: 2}
+        said = summary_text(await summary(h.journal.path))
+        assert f"leader fills copied: {A} 2  {B} 2" in said
 
 
 async def test_opposite_leaders_net_out_instead_of_fighting(tmp_path) -> None:

@@ -55,6 +55,7 @@ class Summary(TypedDict):
     market_slippage_ticks: dict[str, SlippageStats]  # against the market quote of the leader's moment
     market_quotes: MarketQuotes  # how many leader events had a live market quote
     realised_pnl: dict[str, float | None]
+    leader_fills: dict[str, int]  # per leader: its fills copied (signals of kind fill)
 
 
 _COUNTS = {
@@ -114,6 +115,10 @@ async def summary(path: str | Path) -> Summary:
         ) as cur:
             row = await cur.fetchone()
         quoted, live, stale = (int(x or 0) for x in row) if row else (0, 0, 0)
+        by_leader: dict[str, int] = {}
+        async with db.execute("SELECT leader, COUNT(*) FROM signals WHERE kind = 'fill' GROUP BY leader") as cur:
+            async for leader, n in cur:
+                by_leader[str(leader)] = int(n)
         pnl = await realised_pnl(db)
     followers = sorted({f for _, f, _ in pnl})
     return Summary(
@@ -147,6 +152,7 @@ async def summary(path: str | Path) -> Summary:
         },
         market_quotes=MarketQuotes(events=quoted, live=live, not_live=stale),
         realised_pnl={f: total(v for (_, g, _), v in pnl.items() if g == f) for f in followers},
+        leader_fills=by_leader,
     )
 
 
@@ -161,6 +167,8 @@ def summary_text(s: Summary) -> str:
         f"duplicates dropped {s['duplicates_dropped']}  duplicate orders {s['duplicate_orders']}"
         f"  unresolved {s['unresolved']}  alerts {s['alerts']}",
     ]
+    if len(s.get("leader_fills", {})) > 1:
+        lines.append("leader fills copied: " + "  ".join(f"{k} {n}" for k, n in s["leader_fills"].items()))
     for f, v in s["latency_ms"].items():
         d = s["open_drift"].get(f, {})
         drift = ", ".join(f"{k} {n:+d}" for k, n in d.items() if n) or "none"
