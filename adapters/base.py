@@ -173,6 +173,13 @@ class BrokerAdapter(abc.ABC):
         two followers on one account: the same account gives the same key however it is aliased."""
         return f"{self.broker}-{self.account}"
 
+    def keeps_oco(self, group: str) -> bool:
+        """Whether the broker itself keeps follower OCO group ``group`` now (a filled leg cancels the
+        other there), so copytui need not. Default: what ``capabilities.brackets`` says; an adapter
+        that links a group only after its legs are placed says False until the link is confirmed,
+        and for a group whose link failed: copytui then keeps that group itself."""
+        return self.capabilities.brackets
+
     @property
     def process_local(self) -> bool:
         """True when the account lives inside this process (the paper exchange, an embedded

@@ -12,7 +12,8 @@ Account config (the password lives in the keyring: ``copytui accounts add NAME -
 The options are :class:`adapters.rithmic.options.RithmicOptions`: ``system_name``, ``gateway``,
 ``app_name``, ``app_version``, ``ca_file``, ``contracts`` ("ES=ESZ5, ..." instead of the ticker
 plant's front month), ``trade_route``, ``timeout_s``, ``order_timeout_s``, ``reconnect_delay_s``,
-``forced_logout_wait_s``, ``lookback_h``. Every account of one user at one gateway and system
+``forced_logout_wait_s``, ``lookback_h``, ``native_oco`` (a mirrored bracket's legs linked at
+Rithmic: see :mod:`adapters.rithmic.oco_links`). Every account of one user at one gateway and system
 shares one Rithmic session (see :mod:`adapters.rithmic.session`).
 """
 

@@ -11,10 +11,15 @@ before is not news). After a lost session comes back, in order: the executions m
 (replayed from the last fill seen), the orders that appeared, changed or ended, the notifications
 that arrived during that catch-up, then positions. ``fills_since`` replays executions after a
 cursor ``"<ssboe>.<usecs>|<basket id>|<fill id>"``.
+
+Brackets. As a follower with ``options.native_oco``, a mirrored bracket's legs are linked at
+Rithmic once both are working (:mod:`adapters.rithmic.oco_links`), and the adapter declares
+``Capabilities.brackets``; without it copytui keeps the OCO itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -23,7 +28,9 @@ from adapters.base import AuthFailed, BrokerError, Capabilities, HealthState
 from adapters.kit.stream import EventStream
 from adapters.rithmic import reads
 from adapters.rithmic.book import Book
+from adapters.rithmic.enums import OrderNotify
 from adapters.rithmic.messages import InstrumentPnLPositionUpdate
+from adapters.rithmic.oco_links import OcoLinks
 from adapters.rithmic.options import RithmicOptions
 from adapters.rithmic.order_messages import ExchangeOrderNotification, RithmicOrderNotification
 from adapters.rithmic.orders import RithmicOrders
@@ -39,7 +46,8 @@ CURSOR_HELP = "a Rithmic fill cursor looks like '1767225600.000123|basket|fill',
 
 class RithmicAdapter(RithmicOrders):
     broker = "rithmic"
-    # user_tag's length limit is not documented: 32 lowercase alphanumerics is a conservative fit
+    # user_tag's length limit is not documented: 32 lowercase alphanumerics is a conservative fit;
+    # brackets: a follower's legs linked at Rithmic, with options.native_oco (see the docstring)
     capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
 
     def __init__(self, account: str, *, login: Login, account_id: str | None, options: RithmicOptions) -> None:
@@ -47,6 +55,9 @@ class RithmicAdapter(RithmicOrders):
         self.login = login
         self.wanted = account_id
         self.options = options
+        if options.native_oco:
+            self.capabilities = dataclasses.replace(self.capabilities, brackets=True)  # type: ignore[misc]
+        self.links = OcoLinks(account, self.health)
         self.overrides = options.contract_overrides()
         self.session = None
         self.account_id = None
@@ -67,6 +78,11 @@ class RithmicAdapter(RithmicOrders):
         return self._identity or f"rithmic-{self.login.system_name}-{self.wanted or self.account}"
 
     # ------------------------------------------------------------ session
+    def keeps_oco(self, group: str) -> bool:
+        """With native_oco, once Rithmic confirmed the group's link (before that, and after a failed
+        link, copytui keeps the group itself)."""
+        return self.capabilities.brackets and self.links.keeps(group)
+
     async def connect(self) -> None:
         self.health.connecting()
         session = shared(
@@ -110,6 +126,7 @@ class RithmicAdapter(RithmicOrders):
             await session.detach(account_id, self)
 
     async def disconnect(self) -> None:
+        await self.links.close()
         await self._leave()
         self._held = None
         self.health.down()
@@ -130,7 +147,11 @@ class RithmicAdapter(RithmicOrders):
         if book is None:
             return
         if isinstance(msg, RithmicOrderNotification | ExchangeOrderNotification):
+            if isinstance(msg, RithmicOrderNotification) and msg.notify_type == OrderNotify.LINK_ORDERS_FAILED:
+                self.links.link_failed(msg)
             events = book.on_note(msg, recv_ns)
+            if events and self.links.group_of:
+                events = self.links.explain(events, book)
         elif isinstance(msg, InstrumentPnLPositionUpdate):
             events = book.on_position(msg, recv_ns)
         else:

@@ -29,6 +29,7 @@ from adapters.rithmic.order_messages import (  # registered below with the rest
     RequestCancelAllOrders,
     RequestCancelOrder,
     RequestExitPosition,
+    RequestLinkOrders,
     RequestModifyOrder,
     RequestNewOrder,
     RequestReplayExecutions,
@@ -36,6 +37,7 @@ from adapters.rithmic.order_messages import (  # registered below with the rest
     ResponseCancelAllOrders,
     ResponseCancelOrder,
     ResponseExitPosition,
+    ResponseLinkOrders,
     ResponseModifyOrder,
     ResponseNewOrder,
     ResponseReplayExecutions,
@@ -366,7 +368,17 @@ TEMPLATES: dict[int, type[Message]] = pb.register(
     ResponsePnLPositionSnapshot,
     InstrumentPnLPositionUpdate,
 )
-"""Every message declared here, by template id."""
+"""Every message declared here that async-rithmic also declares, by template id (what
+tests/outside/rithmic/check_client.py compares, message by message)."""
+
+LINK_TEMPLATES: dict[int, type[Message]] = pb.register(RequestLinkOrders, ResponseLinkOrders)
+"""Link orders (344/345), kept apart: async-rithmic 1.6.6 ships no class to compare them with. Their
+numbers are Rithmic's own: the R|Protocol API 0.78.0.0 Reference Guide's template list and its
+``request_link_orders.proto`` / ``response_link_orders.proto`` (a public copy of that release sits
+in the rithmic-rs crate's repository, under rapi/0.78.0.0)."""
+
+WIRE_TEMPLATES: dict[int, type[Message]] = {**TEMPLATES, **LINK_TEMPLATES}
+"""Every template the adapter and the simulator read off the wire."""
 
 ENUM_FIELDS: dict[tuple[str, str], type[enum.IntEnum]] = {
     ("RequestLogin", "infra_type"): InfraType,

@@ -62,6 +62,12 @@ class RithmicOptions(BaseModel):
     """After a ForcedLogout: wait this long, log in once more; a second one within 10 minutes stops."""
     lookback_h: Positive = 24.0
     """How far back executions are replayed (fills_since from the start, find_order)."""
+    native_oco: bool = False
+    """Mirror mode: link a copied bracket's legs at Rithmic (RequestLinkOrders, once both are
+    working), so Rithmic cancels the other leg when one fills, without waiting for copytui. Off by
+    default: Rithmic does not say publicly what a link does to the other leg when one is
+    *cancelled* (a leader cancelling only its target could leave the follower without its stop),
+    nor whether it shrinks the other leg on a partial fill. Off, copytui keeps the OCO itself."""
 
     @field_validator("contracts")
     @classmethod

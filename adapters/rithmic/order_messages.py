@@ -1,8 +1,9 @@
-"""The order plant's order messages: new order, modify, cancel, cancel all, exit position, show
-orders, replay executions, and the two order notifications (351 and 352).
+"""The order plant's order messages: new order, modify, cancel, cancel all, link orders, exit
+position, show orders, replay executions, and the two order notifications (351 and 352).
 
 Declared as :mod:`adapters.rithmic.messages` declares the rest (field names and numbers of
-Rithmic's ``.proto`` files as async-rithmic 1.6.6 ships them) and registered there.
+Rithmic's ``.proto`` files as async-rithmic 1.6.6 ships them; link orders, which it lacks, from
+Rithmic's own files) and registered there.
 """
 
 from __future__ import annotations
@@ -132,6 +133,32 @@ class RequestCancelAllOrders(Message):
 @dataclass(slots=True)
 class ResponseCancelAllOrders(Message):
     TEMPLATE = 347
+    user_msg: list[str] = pb.texts(132760)
+    rp_code: list[str] = pb.texts(132766)
+
+
+@dataclass(slots=True)
+class RequestLinkOrders(Message):
+    """Links working orders (by basket id) at Rithmic: what a follower bracket's OCO is kept with.
+
+    Not in async-rithmic 1.6.6 (which ships no 344/345): the template ids are those of Rithmic's
+    R|Protocol API Reference Guide (0.78.0.0: "Link Orders Request" 344 from the client, "Link
+    Orders Response" 345 from the server), the fields those of Rithmic's own
+    ``request_link_orders.proto`` of the same release, where account fields are repeated too."""
+
+    TEMPLATE = 344
+    user_msg: list[str] = pb.texts(132760)
+    fcm_id: list[str] = pb.texts(154013)
+    ib_id: list[str] = pb.texts(154014)
+    account_id: list[str] = pb.texts(154008)
+    basket_id: list[str] = pb.texts(110300)
+
+
+@dataclass(slots=True)
+class ResponseLinkOrders(Message):
+    """The answer to 344 (Rithmic's ``response_link_orders.proto``: no rows, only the rp_code)."""
+
+    TEMPLATE = 345
     user_msg: list[str] = pb.texts(132760)
     rp_code: list[str] = pb.texts(132766)
 

@@ -26,6 +26,7 @@ from adapters.rithmic import proto, reads
 from adapters.rithmic.book import Book, Tracked
 from adapters.rithmic.contracts import Contract
 from adapters.rithmic.enums import Duration, InfraType, OrderPlacement, PriceType, TransactionType
+from adapters.rithmic.oco_links import OcoLinks
 from adapters.rithmic.options import RithmicOptions
 from adapters.rithmic.order_messages import (
     RequestCancelAllOrders,
@@ -122,6 +123,7 @@ class RithmicOrders(BrokerAdapter):
     _inflight: dict[str, asyncio.Future[OrderAck]]
     _answered: dict[str, OrderAck]
     _prebuilt: dict[str, tuple[int, bytes, Contract]]
+    links: OcoLinks
 
     # ------------------------------------------------------------ state
     def _live(self) -> tuple[RithmicSession, str, Book]:
@@ -207,6 +209,8 @@ class RithmicOrders(BrokerAdapter):
             del self._inflight[coid]
         future.set_result(ack)
         self._answered[coid] = ack
+        if order.oco_group is not None and self.capabilities.brackets and ack.status is OrderStatus.WORKING:
+            self.links.leg_accepted(order.oco_group, coid, self.session, self.account_id, self.book)
         return ack
 
     async def _send_new(self, order: FollowerOrder) -> OrderAck:

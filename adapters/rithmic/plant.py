@@ -29,7 +29,7 @@ from adapters.kit.tasks import TaskGroup
 from adapters.rithmic import proto
 from adapters.rithmic.enums import InfraType
 from adapters.rithmic.messages import (
-    TEMPLATES,
+    WIRE_TEMPLATES,
     ForcedLogout,
     InstrumentPnLPositionUpdate,
     Reject,
@@ -278,7 +278,7 @@ class PlantLink:
             return
         for body in bodies:
             try:
-                msg = proto.decode(body, TEMPLATES)
+                msg = proto.decode(body, WIRE_TEMPLATES)
             except proto.MalformedFrame as exc:
                 self.on_drop(f"{self.name} plant message: {exc}")
                 continue

@@ -5,7 +5,7 @@ request's answer is written before the notifications its order made (the order p
 back until the answer is queued). Before login only RequestLogin, RequestRithmicSystemInfo and
 heartbeats are taken; anything else is answered with a Reject (75). Each plant answers its own
 requests: ticker (front month), order (login info, accounts, trade routes, subscriptions, orders,
-show orders, execution replay), PnL (subscriptions, position snapshot).
+order links, show orders, execution replay), PnL (subscriptions, position snapshot).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from adapters.rithmic import contracts, proto
 from adapters.rithmic.enums import InfraType, PnlRequest, UserType
 from adapters.rithmic.messages import (
-    TEMPLATES,
+    WIRE_TEMPLATES,
     Reject,
     RequestAccountList,
     RequestFrontMonthContract,
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("copytui.sim.rithmic")
 
 OK = ["0"]
-ORDER_TEMPLATES = (312, 314, 316, 346, 3504)
-"""Order requests: handled by the simulator's order path (latency, audit)."""
+ORDER_TEMPLATES = (312, 314, 316, 344, 346, 3504)
+"""Order requests (link orders among them): handled by the simulator's order path (latency, audit)."""
 
 
 class SimConnection:
@@ -119,7 +119,7 @@ class SimConnection:
                     continue
                 try:
                     bodies = proto.unframe(msg.data)
-                    requests = [proto.decode(body, TEMPLATES) for body in bodies]
+                    requests = [proto.decode(body, WIRE_TEMPLATES) for body in bodies]
                 except proto.MalformedFrame as exc:
                     log.warning("rithmic simulator: unreadable frame from a client: %s", exc)
                     continue

@@ -9,7 +9,11 @@ documentation and the message definitions; the exact sequence of a real server i
 - a modify: 352 MODIFY and 351 MODIFIED; a cancel: 352 CANCEL and 351 COMPLETE ("Cancel");
 - a reject: 352 REJECT and 351 COMPLETE ("Reject") with the reason as ``text``;
 - a fill: 352 FILL (fill id, size, price, cumulative size), and 351 COMPLETE ("Fill") at the last;
-- a position change: 450 InstrumentPnLPositionUpdate on the PnL plant.
+- a position change: 450 InstrumentPnLPositionUpdate on the PnL plant;
+- a link (344): the orders become one OCO group of the paper exchange (:func:`link`); a fill of
+  one then shrinks or cancels the others, each told as above (352 MODIFY / CANCEL, 351 MODIFIED /
+  COMPLETE "Cancel"), as if Rithmic had changed them. Rithmic does not say publicly what a link
+  does on a cancel: here a cancelled leg goes alone.
 
 Every notification carries the order's ``user_tag``, basket id (the paper order id), account,
 contract, side, type, quantity, prices and ``ssboe``/``usecs`` of the paper event.
@@ -26,6 +30,7 @@ from adapters.rithmic.enums import Duration, ExchangeNotify, OrderNotify, OrderP
 from adapters.rithmic.messages import InstrumentPnLPositionUpdate
 from adapters.rithmic.order_messages import (
     ExchangeOrderNotification,
+    RequestLinkOrders,
     RequestModifyOrder,
     RequestNewOrder,
     RithmicOrderNotification,
@@ -134,6 +139,43 @@ def modify(exchange: PaperExchange, request: RequestModifyOrder) -> PaperOrder:
         )
     except OrderRejected as exc:
         raise Refused("5", str(exc)) from None
+
+
+def account_of(request: Message) -> str:
+    """The account an order request is for (link orders lists it per order: the first one)."""
+    value: str | list[str] = getattr(request, "account_id", "")
+    return value if isinstance(value, str) else (value[0] if value else "")
+
+
+def link(exchange: PaperExchange, request: RequestLinkOrders) -> str:
+    """A RequestLinkOrders onto the paper exchange: its working orders become one OCO group (joining
+    the group one of them is already in); the group's name. Refused: fewer than two orders, orders
+    of several accounts, an unknown or finished one (nothing is linked then)."""
+    account = account_of(request)
+    if any(a != account for a in request.account_id):
+        raise Refused("3", "linking orders of different accounts is not simulated")
+    baskets = list(dict.fromkeys(request.basket_id))
+    if len(baskets) < 2:
+        raise Refused("3", f"a link needs two basket ids or more, got {len(baskets)}")
+    acct = exchange.accounts[account]
+    orders: list[PaperOrder] = []
+    for basket in baskets:
+        order = acct.orders.get(basket)
+        if order is None:
+            raise Refused("5", f"no order with basket id {basket}")
+        if order.status.final:
+            raise Refused("5", f"order {basket} is {order.status.value}: only working orders are linked")
+        orders.append(order)
+    joined = sorted({o.oco_group for o in orders if o.oco_group})
+    group = joined[0] if len(joined) == 1 else f"link-{baskets[0]}"
+    legs = acct.oco_groups.setdefault(group, [])
+    for order in orders:
+        if order.oco_group is not None and order.oco_group != group:
+            acct.oco_groups[order.oco_group].remove(order)
+        order.oco_group = group
+        if order not in legs:
+            legs.append(order)
+    return group
 
 
 def _common(

@@ -4,19 +4,20 @@ WebSocket) for the ticker, order and PnL plants, over the paper exchange.
 What it serves: system info (16), login (10) with the system name and plant, heartbeats, logout;
 the ticker plant's front-month contract (113); the order plant's login info (300), accounts (302),
 trade routes (310), order and bracket update subscriptions (308, 336), new order (312), modify
-(314), cancel (316), cancel all (346), exit position (3504), show orders (320, rows as 352 marked
-is_snapshot) and replay executions (3506, the same); the PnL plant's subscriptions (400) and
-position snapshot (402, rows as 450). Orders become paper orders; the paper events come back as
-351/352 notifications and 450 updates (:mod:`adapters.rithmic.sim_orders`).
+(314), cancel (316), link orders (344: one OCO group, see :func:`sim_orders.link`), cancel all
+(346), exit position (3504), show orders (320, rows as 352 marked is_snapshot) and replay
+executions (3506, the same); the PnL plant's subscriptions (400) and position snapshot (402, rows
+as 450). Orders become paper orders; the paper events come back as 351/352 notifications and 450
+updates (:mod:`adapters.rithmic.sim_orders`).
 
 Fault switches: the paper accounts' :class:`Faults` (latency on order requests, rejects, partial
 fills, dropped, duplicated and reordered notifications), :meth:`drop_sockets`,
 :meth:`forced_logout`, ``max_sessions`` (a login past it forces the oldest session of that user and
 plant out, as Rithmic does), ``stall_answers_s`` (order answers held back), ``drop_after_orders``
 (the connection closes after handling an order, before answering), ``refuse_orders`` (the order
-plant refuses without creating anything), ``mute`` (heartbeats unanswered) and :meth:`inject`
-(raw bytes). Every order request
-received goes to the :class:`AuditLog`, refused ones too.
+plant refuses without creating anything), ``refuse_links`` (the next link requests are refused,
+nothing linked), ``mute`` (heartbeats unanswered) and :meth:`inject` (raw bytes). Every order
+request received goes to the :class:`AuditLog`, refused ones too.
 
     sim = RithmicSimulator(exchange, users={"trader1": SimUser(None, ["RSIM-1001"])})
     await sim.start()          # sim.url: ws://127.0.0.1:PORT
@@ -42,11 +43,13 @@ from adapters.rithmic.order_messages import (
     RequestCancelAllOrders,
     RequestCancelOrder,
     RequestExitPosition,
+    RequestLinkOrders,
     RequestModifyOrder,
     RequestNewOrder,
     ResponseCancelAllOrders,
     ResponseCancelOrder,
     ResponseExitPosition,
+    ResponseLinkOrders,
     ResponseModifyOrder,
     ResponseNewOrder,
 )
@@ -61,7 +64,14 @@ log = logging.getLogger("copytui.sim.rithmic")
 SYSTEMS = ("Rithmic Test", "Rithmic Paper Trading", "Rithmic 01", "TopstepTrader", "Apex", "Bulenox")
 """System names the simulator offers (names Rithmic's own system-info answer lists)."""
 SIM_PASSWORD = "sim-password"  # noqa: S105  # the simulator takes any password; this one is printed for trying it
-ACTIONS = {312: "new_order", 314: "modify_order", 316: "cancel_order", 346: "cancel_all_orders", 3504: "exit_position"}
+ACTIONS = {
+    312: "new_order",
+    314: "modify_order",
+    316: "cancel_order",
+    344: "link_orders",
+    346: "cancel_all_orders",
+    3504: "exit_position",
+}
 
 
 @dataclass
@@ -105,6 +115,7 @@ class RithmicSimulator:
         self.stall_answers_s = 0.0
         self.drop_after_orders = 0
         self.refuse_orders = 0
+        self.refuse_links = 0
         self.mute = False
         """Heartbeats go unanswered (a gateway that hangs): clients must notice the silence."""
         self._deferred: list[tuple[SimConnection, Message]] | None = None
@@ -259,7 +270,7 @@ class RithmicSimulator:
 
     # ------------------------------------------------------------ order requests
     async def order_request(self, conn: SimConnection, msg: Message) -> None:
-        account: str = getattr(msg, "account_id", "")
+        account = sim_orders.account_of(msg)
         paper = self.exchange.accounts.get(account)
         if paper is not None and paper.faults.latency_ms:
             await asyncio.sleep(paper.faults.latency_ms / 1000.0)
@@ -284,7 +295,7 @@ class RithmicSimulator:
 
     def _apply(self, conn: SimConnection, msg: Message) -> list[Message]:
         user_msg: list[str] = getattr(msg, "user_msg", [])
-        account: str = getattr(msg, "account_id", "")
+        account = sim_orders.account_of(msg)
         tag = msg.user_tag if isinstance(msg, RequestNewOrder) else None
         if isinstance(msg, RequestModifyOrder | RequestCancelOrder):
             order = self.exchange.accounts.get(account, None)
@@ -312,6 +323,7 @@ class RithmicSimulator:
             RequestCancelOrder: ResponseCancelOrder(),
             RequestCancelAllOrders: ResponseCancelAllOrders(),
             RequestExitPosition: ResponseExitPosition(),
+            RequestLinkOrders: ResponseLinkOrders(),
         }
         return kinds[type(msg)]
 
@@ -343,6 +355,12 @@ class RithmicSimulator:
                 if not order.status.final:
                     ex.cancel(msg.account_id, order.id)
             return [ResponseCancelAllOrders(user_msg=user_msg, rp_code=OK)]
+        if isinstance(msg, RequestLinkOrders):
+            if self.refuse_links > 0:
+                self.refuse_links -= 1
+                raise Refused("3", "refused by the simulator's refuse_links switch")
+            sim_orders.link(ex, msg)
+            return [ResponseLinkOrders(user_msg=user_msg, rp_code=OK)]
         assert isinstance(msg, RequestExitPosition)
         symbol = desk.symbol(msg.symbol, msg.exchange) if msg.symbol else None
         ex.flatten(msg.account_id, symbol)

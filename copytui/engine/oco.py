@@ -63,15 +63,16 @@ class OcoEmulator:
         """(follower, client id) -> how many times that orphan was alerted."""
 
     @staticmethod
-    def emulated(f: Follower) -> bool:
-        """Whether copytui keeps this follower's OCO groups (its broker has no native OCO)."""
-        return not f.state.caps.brackets
+    def emulated(f: Follower, group: str) -> bool:
+        """Whether copytui keeps this OCO group of the follower's (its broker has no native OCO, or
+        has not confirmed keeping this group: see ``BrokerAdapter.keeps_oco``)."""
+        return not f.adapter.keeps_oco(group)
 
     def leg_filled(self, f: Follower, it: IntentState) -> None:
         """A leg of one of ``f``'s OCO groups filled, partly or fully (its intent already counts the
         fill): shrink or cancel its other working legs now."""
         group = it.order.oco_group
-        if group is None or not self.emulated(f) or f.state.stopped_by_risk:
+        if group is None or not self.emulated(f, group) or f.state.stopped_by_risk:
             return  # the broker's own OCO acts; a stopped follower is being flattened
         rest = max(0, it.order.qty - it.filled)
         name = leg_name(it.order.order_type)
