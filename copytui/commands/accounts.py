@@ -80,8 +80,15 @@ def _accounts(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     if isinstance(data.get("leader"), dict):
         out.append(("leader", data["leader"]))
+    out.extend(("leader", a) for a in data.get("leaders") or [] if isinstance(a, dict))
     out.extend(("follower", f) for f in data.get("followers") or [])
     return out
+
+
+def _follows(follower: dict[str, Any], leader: str) -> bool:
+    """Whether a follower's raw entry names ``leader`` in its ``follows``."""
+    named = follower.get("follows") or []
+    return any(f == leader or (isinstance(f, dict) and f.get("leader") == leader) for f in named)
 
 
 def _load(path: Path) -> tuple[str, dict[str, Any], Any]:
@@ -251,10 +258,7 @@ def add(
                  f"or remove it first with `copytui accounts remove {name}`.")  # fmt: skip
     if md_accounts.is_market(data, name):
         fail(f"{name!r} is the market data's name in {path}; secrets are kept by name: give the account its own.")
-    if role == "leader" and "leader" in data:
-        fail(f"{path} already has leader {data['leader'].get('name')!r}; add {name!r} as --role follower, "
-             "or remove that leader first.")  # fmt: skip
-    if role == "follower" and "leader" not in data:
+    if role == "follower" and "leader" not in data and not data.get("leaders"):
         fail(f"no leader in {path} yet; add it first: `copytui accounts add NAME --broker B --role leader`.")
 
     account: dict[str, Any] = {"name": name, "broker": broker}
@@ -264,7 +268,11 @@ def add(
     if mapping:
         account["symbol_map"] = mapping
     _check_account(account, role)
-    if role == "leader":
+    if role == "leader" and "leader" in data:  # a second leader: the config lists its leaders
+        data = {("leaders" if k == "leader" else k): ([v, account] if k == "leader" else v) for k, v in data.items()}
+    elif role == "leader" and data.get("leaders"):
+        data["leaders"].append(account)
+    elif role == "leader":
         data["leader"] = account
     else:
         data.setdefault("followers", []).append(account)
@@ -373,7 +381,14 @@ def remove(name: str = typer.Argument(..., help="The account to remove."), confi
         return
     role, raw = _find(data, name, path)
     followers = data.get("followers") or []
-    if role == "leader" and followers:
+    leaders = data.get("leaders") or []
+    if role == "leader" and len(leaders) > 1:  # one of several: its followers must follow another
+        named = [str(f.get("name")) for f in followers if _follows(f, name)]
+        if named:
+            fail(f"{', '.join(named)} follow(s) {name}; take {name} out of their `follows` in {path} first "
+                 "(`copytui accounts list` shows the rest).")  # fmt: skip
+        role = "one of the leaders"
+    elif role == "leader" and followers:
         fail(f"{name} is the leader and {len(followers)} follower(s) copy it; a config needs a leader. Remove "
              f"the followers first, or edit the leader block of {path}.")  # fmt: skip
     undo = None
@@ -384,7 +399,10 @@ def remove(name: str = typer.Argument(..., help="The account to remove."), confi
             undo = apply_changes({entry: None for _, entry in entries})
         except NoKeyringError as exc:
             _keyring_fail(exc)
-    if role == "leader":  # the only account: a config without a leader would be invalid
+    if role == "one of the leaders":
+        data["leaders"] = [a for a in leaders if a.get("name") != name]
+        role = "leader"
+    elif role == "leader":  # the only account: a config without a leader would be invalid
         backup = path.with_name(path.name + ".bak")
         try:
             os.replace(path, backup)
