@@ -32,12 +32,13 @@ class Runtime:
     engine: Engine
     journal: Journal
     exchange: PaperExchange
-    trader: DemoTrader | None = None
+    traders: list[DemoTrader] = field(default_factory=list)
+    """The demo's random traders, one per (paper) leader."""
     tasks: TaskGroup = field(default_factory=TaskGroup)
     walk: bool = True
     feed: Any = None
     """The demo's own dxLink simulator on loopback, quoting its paper exchange (None otherwise)."""
-    _trader_task: asyncio.Task[None] | None = None
+    _trader_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     operator: Operator | None = None
     control: ControlServer | None = None
@@ -56,14 +57,19 @@ class Runtime:
             self.control = control
         if self.walk:
             self.tasks.spawn(price_walk(self.exchange, self.config.paper.tick_interval_s), "price-walk")
-        if self.trader is not None:
-            self._trader_task = self.tasks.spawn(self.trader.run(), "demo-trader")
+        for i, trader in enumerate(self.traders):
+            self._trader_tasks.append(self.tasks.spawn(trader.run(), f"demo-trader-{i}"))
+
+    @property
+    def trader(self) -> DemoTrader | None:
+        """The demo's (first) random trader; None outside the demo."""
+        return self.traders[0] if self.traders else None
 
     async def stop(self, flatten_leader: bool = True) -> None:
-        if self._trader_task is not None:
-            self._trader_task.cancel()
-        if self.trader is not None and flatten_leader:
-            self.trader.go_flat()
+        for task in self._trader_tasks:
+            task.cancel()
+        for trader in self.traders if flatten_leader else ():
+            trader.go_flat()
         if self.control is not None:
             await self.control.stop()
         # the market keeps moving while the followers settle: resting remainders still fill
@@ -99,7 +105,6 @@ def build_runtime(
         return ctx
 
     leaders = [(cfg, registry.create(cfg, context(cfg))) for cfg in config.all_leaders]
-    leader = leaders[0][1]
     followers = [(f, registry.create(f, context(f))) for f in config.followers]
     feed = None
     if demo and config.market_data is None:
@@ -119,12 +124,13 @@ def build_runtime(
         reconcile=config.reconcile,
         lease_dir=(data_root / "leases") if data_root else None,  # None: the host's lease folder
     )
-    trader = None
+    traders = []
     if demo:
-        if config.leader.broker != "paper":
-            raise ValueError("--demo drives the leader with a random trader and needs a paper leader")
-        trader = DemoTrader(exchange, leader.account, seed=seed)
-    return Runtime(config=config, engine=engine, journal=journal, exchange=exchange, trader=trader, feed=feed)
+        if any(cfg.broker != "paper" for cfg in config.all_leaders):
+            raise ValueError("--demo drives each leader with a random trader and needs paper leaders")
+        # one random trader per leader, each with a seed of its own
+        traders = [DemoTrader(exchange, a.account, seed=seed + i) for i, (_, a) in enumerate(leaders)]
+    return Runtime(config=config, engine=engine, journal=journal, exchange=exchange, traders=traders, feed=feed)
 
 
 def _demo_feed(

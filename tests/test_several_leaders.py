@@ -4,6 +4,10 @@ follower targets the sum of the positions of the leaders it follows, through its
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 
@@ -257,3 +261,25 @@ def test_a_mirror_follower_of_one_named_leader_is_fine() -> None:
         "leaders:\n  - {name: a}\n  - {name: b}\nfollowers:\n  - {name: f, mode: mirror, follows: [b]}\n"
     )
     assert cfg.follows(cfg.followers[0]) == ["b"]
+
+
+def test_the_demo_drives_every_paper_leader_of_a_config(tmp_path) -> None:
+    """`copytui run --demo --config` with two paper leaders: a random trader each, both copied, and
+    every follower at the sum of its leaders' positions through its rules when it stops."""
+    cfg = tmp_path / "config.yaml"
+    journal = tmp_path / "journal.sqlite3"
+    cfg.write_text(
+        f"journal: {journal}\nleaders:\n  - {{name: {A}}}\n  - {{name: {B}}}\nfollowers:\n"
+        f"  - {{name: both}}\n  - {{name: hedge, follows: [{A}, {{leader: {B}, reverse: true}}]}}\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}  # fmt: skip
+    run = [sys.executable, "-m", "copytui.cli", "run", "--demo", "--config", str(cfg), "--headless", "--duration", "4"]
+    out = subprocess.run(run, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith(f'copytui: copying leaders "{A}" (paper), "{B}" (paper) to 2 followers')
+    said = subprocess.run([sys.executable, "-m", "copytui.cli", "journal", "summary", "--journal", str(journal)],
+                          capture_output=True, text=True, env=env, timeout=60).stdout  # fmt: skip
+    fills = dict(re.findall(r"(\S+) (\d+)", said.split("leader fills copied:")[1].splitlines()[0]))
+    assert set(fills) == {A, B} and all(int(n) > 0 for n in fills.values())
+    assert "duplicate orders 0" in said and said.count("drift none") == 2
