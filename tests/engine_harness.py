@@ -75,3 +75,24 @@ async def running(tmp_path: Path, followers: list[FollowerConfig], *, seed: int 
     finally:
         await engine.stop(settle=False)
         journal.close()
+
+
+@asynccontextmanager
+async def paper_leader_engine(tmp_path: Path, x: PaperExchange, follower: tuple[FollowerConfig, Any]):  # type: ignore[no-untyped-def]
+    """The engine with the paper leader ``lead`` of exchange ``x`` and one follower (its config and
+    adapter), on a journal in ``tmp_path``; yields the engine and ``rows(sql, *args)``, which reads
+    the journal after a flush."""
+    journal = Journal(tmp_path / "journal.sqlite3")
+    engine = Engine(leader_cfg=AccountConfig(name="lead"), leader=PaperAdapter(x, "lead"), followers=[follower],
+                    journal=journal, reconcile_interval_s=3600)  # fmt: skip
+
+    def rows(sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        journal.flush()
+        return list(journal.db.execute(sql, args))
+
+    await engine.start()
+    try:
+        yield engine, rows
+    finally:
+        await engine.stop(settle=False)
+        journal.close()

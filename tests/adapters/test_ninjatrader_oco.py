@@ -10,13 +10,11 @@ from typing import Any
 
 from adapters.ninjatrader.simulator import NinjaTraderStandIn
 from adapters.ninjatrader.wire import NtState, fit_oco_id, parse_order_file
-from adapters.paper import PaperAdapter
 from adapters.paper.exchange import PaperExchange
-from copytui.config import AccountConfig, FollowerConfig
-from copytui.engine import Engine
-from copytui.journal import Journal
+from copytui.config import FollowerConfig
 from copytui.models import EventKind, OrderStatus, OrderType, Side
 from tests.adapters.ninjatrader_support import make_adapter, nt_session, order, until
+from tests.engine_harness import paper_leader_engine
 
 
 def oco_fields(sim: NinjaTraderStandIn) -> dict[str, str]:
@@ -107,20 +105,8 @@ async def test_engine_places_a_mirrored_bracket_as_one_ninjatrader_oco_and_journ
     x.account("lead")
     async with NinjaTraderStandIn(str(tmp_path / "nt8"), x, accounts=["Sim101"]) as sim:
         nt = make_adapter(tmp_path / "nt8", name="nt1", native_oco=True)
-        journal = Journal(tmp_path / "journal.sqlite3")
-        engine = Engine(
-            leader_cfg=AccountConfig(name="lead"),
-            leader=PaperAdapter(x, "lead"),
-            followers=[(FollowerConfig(name="nt1", broker="ninjatrader", mode="mirror"), nt)],
-            journal=journal,
-            reconcile_interval_s=3600,
-        )
-        await engine.start()
-        try:
-
-            def rows(sql: str, *args: Any) -> list[tuple[Any, ...]]:
-                journal.flush()
-                return list(journal.db.execute(sql, args))
+        cfg = FollowerConfig(name="nt1", broker="ninjatrader", mode="mirror")
+        async with paper_leader_engine(tmp_path, x, (cfg, nt)) as (engine, rows):
 
             def working() -> dict[OrderType, Any]:
                 return {o.order_type: o for o in x.open_orders("Sim101")}
@@ -149,9 +135,6 @@ async def test_engine_places_a_mirrored_bracket_as_one_ninjatrader_oco_and_journ
             assert rows("SELECT 1 FROM intents WHERE follower='nt1' AND action='cancel'") == []
             assert [e.action for e in sim.audit.entries].count("cancel") == 0
             assert not [a for a in engine.alerts if a.level != "info"]
-        finally:
-            await engine.stop(settle=False)
-            journal.close()
 
 
 async def test_without_native_oco_the_legs_go_unlinked_and_copytui_keeps_the_oco(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from adapters.paper import PaperAdapter
 from adapters.paper.exchange import PaperExchange
 from adapters.rithmic import proto
 from adapters.rithmic.enums import InfraType, OrderNotify
@@ -23,10 +22,9 @@ from adapters.rithmic.order_messages import RequestLinkOrders, ResponseLinkOrder
 from adapters.rithmic.proto import Message
 from adapters.rithmic.simulator import RithmicSimulator, SimUser
 from copytui.config import AccountConfig, FollowerConfig
-from copytui.engine import Engine
-from copytui.journal import Journal
 from copytui.models import EventKind, OrderAction, OrderStatus, OrderType, Side
 from tests.adapters.rithmic_support import PASSWORD, USER, RawClient, connected, make_adapter, order, simulator, until
+from tests.engine_harness import paper_leader_engine
 
 ACCOUNT = "RSIM-1001"
 
@@ -241,20 +239,8 @@ async def test_engine_mirrors_a_bracket_as_one_rithmic_link_and_journals_its_can
     x.account("lead")
     async with RithmicSimulator(x, users={USER: SimUser(PASSWORD, [ACCOUNT])}) as sim:
         follower = make_adapter(sim, "r1", ACCOUNT, native_oco=True)
-        journal = Journal(tmp_path / "journal.sqlite3")
-        engine = Engine(
-            leader_cfg=AccountConfig(name="lead"),
-            leader=PaperAdapter(x, "lead"),
-            followers=[(FollowerConfig(name="r1", broker="rithmic", mode="mirror"), follower)],
-            journal=journal,
-            reconcile_interval_s=3600,
-        )
-        await engine.start()
-        try:
-
-            def rows(sql: str, *args: Any) -> list[tuple[Any, ...]]:
-                journal.flush()
-                return list(journal.db.execute(sql, args))
+        cfg = FollowerConfig(name="r1", broker="rithmic", mode="mirror")
+        async with paper_leader_engine(tmp_path, x, (cfg, follower)) as (engine, rows):
 
             def working() -> dict[OrderType, Any]:
                 return {o.order_type: o for o in x.open_orders(ACCOUNT)}
@@ -283,9 +269,6 @@ async def test_engine_mirrors_a_bracket_as_one_rithmic_link_and_journals_its_can
             assert rows("SELECT 1 FROM intents WHERE follower='r1' AND action='cancel'") == []
             assert "cancel_order" not in [e.action for e in sim.audit.entries]
             assert not [a for a in engine.alerts if a.level != "info"]
-        finally:
-            await engine.stop(settle=False)
-            journal.close()
 
 
 async def test_engine_keeps_a_group_itself_when_rithmic_refuses_its_link(tmp_path: Path) -> None:
@@ -296,16 +279,8 @@ async def test_engine_keeps_a_group_itself_when_rithmic_refuses_its_link(tmp_pat
     async with RithmicSimulator(x, users={USER: SimUser(PASSWORD, [ACCOUNT])}) as sim:
         sim.refuse_links = 1
         follower = make_adapter(sim, "r1", ACCOUNT, native_oco=True)
-        journal = Journal(tmp_path / "journal.sqlite3")
-        engine = Engine(
-            leader_cfg=AccountConfig(name="lead"),
-            leader=PaperAdapter(x, "lead"),
-            followers=[(FollowerConfig(name="r1", broker="rithmic", mode="mirror"), follower)],
-            journal=journal,
-            reconcile_interval_s=3600,
-        )
-        await engine.start()
-        try:
+        cfg = FollowerConfig(name="r1", broker="rithmic", mode="mirror")
+        async with paper_leader_engine(tmp_path, x, (cfg, follower)) as (engine, rows):
             x.submit("lead", symbol="ES", side=Side.BUY, qty=2)
             bid, ask = x.quote("ES")
             leg: dict[str, Any] = {"symbol": "ES", "side": Side.SELL, "qty": 2, "oco_group": "G1"}
@@ -315,10 +290,6 @@ async def test_engine_keeps_a_group_itself_when_rithmic_refuses_its_link(tmp_pat
             copies = {o.order_type: o for o in x.open_orders(ACCOUNT)}
             x.fill(ACCOUNT, copies[OrderType.LIMIT].broker_order_id, 2)  # the follower's target fills
             await until(lambda: x.open_orders(ACCOUNT) == [], what="the stop cancelled by copytui")
-            journal.flush()
-            reasons = [r for (r,) in journal.db.execute("SELECT reason FROM intents WHERE action='cancel'")]
+            reasons = [r for (r,) in rows("SELECT reason FROM intents WHERE action='cancel'")]
             assert reasons == ["oco: target filled"]
             assert "cancel_order" in [e.action for e in sim.audit.entries]
-        finally:
-            await engine.stop(settle=False)
-            journal.close()
