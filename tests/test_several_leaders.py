@@ -196,6 +196,29 @@ async def test_restart_catches_up_each_leader_from_its_own_cursor(tmp_path) -> N
         journal.close()
 
 
+async def test_missed_fills_of_two_leaders_are_caught_up_in_time_order(tmp_path) -> None:
+    """While copytui is down: A buys 1, B buys 1, A sells 1, B sells 1 (the sum goes 1, 2, 1, 0). After
+    the restart the follower's fills go through those sums in that order, never through a position
+    the leaders never held together (each leader's fills one after the other would go 1, 0, 1, 0)."""
+    x = PaperExchange(seed=5)
+    async with running(tmp_path, [follower("both")], leaders=(A, B), exchange=x) as h:
+        h.buy("ES", 1, by=A)
+        h.sell("ES", 1, by=A)  # a cursor for each leader's fills
+        h.buy("ES", 1, by=B)
+        h.sell("ES", 1, by=B)
+        await h.settle()
+    before = len(x.accounts["both"].fills)
+    for who, side in ((A, Side.BUY), (B, Side.BUY), (A, Side.SELL), (B, Side.SELL)):
+        x.submit(who, symbol="ES", side=side, qty=1)
+    async with running(tmp_path, [follower("both")], leaders=(A, B), exchange=x) as h:
+        await h.settle()
+        path, net = [], 0
+        for rec in x.accounts["both"].fills[before:]:
+            net += rec.event.fill_qty * rec.event.side.sign if rec.event.side else 0
+            path.append(net)
+        assert path == [1, 2, 1, 0]
+
+
 # ---------------------------------------------------------------- the config
 def test_config_leaders_list_and_follows() -> None:
     cfg = parse_config(

@@ -11,6 +11,7 @@ cancelled where the follower opted in.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import deque
@@ -28,7 +29,7 @@ from copytui.engine.leaders import LeaderSide, primary
 from copytui.engine.losslimit import LossLimits
 from copytui.engine.pnl import PnlBook
 from copytui.journal import Journal
-from copytui.models import OrderAction, OrderInfo, OrderStatus, Position
+from copytui.models import AccountEvent, OrderAction, OrderInfo, OrderStatus, Position
 
 T = TypeVar("T")
 
@@ -229,23 +230,26 @@ class Reconciler:
         )
 
     async def catch_up_leader(self) -> None:
-        """Replay each leader's fills since its journaled cursor through the idempotent path."""
+        """Replay each leader's fills since its journaled cursor through the idempotent path. Several
+        leaders' missed fills are replayed merged by time, each leader's in its own order, so a
+        follower of several passes through the sums of their positions as they happened."""
+        fetched: list[tuple[LeaderSide, str | None, str | None, list[AccountEvent]]] = []
         for side in self.leaders.values():
-            await self._catch_up(side)
-
-    async def _catch_up(self, side: LeaderSide) -> None:
-        name = side.name
-        cursor = self.journal.get_cursor(name)
-        try:
-            events, new_cursor = await _read("fills_since", lambda: side.adapter.fills_since(cursor))
-        except BrokerError as exc:
-            self.blotter.alert(AlertLevel.ERROR, name, "gap recovery failed", f"cannot fetch leader fills: {exc}")
-            return
-        if cursor is not None:
-            for ev in events:
-                side.copier.on_leader_event(ev)
-        if new_cursor != cursor:
-            self.journal.set_cursor(name, new_cursor)
+            cursor = self.journal.get_cursor(side.name)
+            try:
+                events, new_cursor = await _read("fills_since", partial(side.adapter.fills_since, cursor))
+            except BrokerError as exc:
+                self.blotter.alert(
+                    AlertLevel.ERROR, side.name, "gap recovery failed", f"cannot fetch leader fills: {exc}"
+                )
+                continue
+            fetched.append((side, cursor, new_cursor, events if cursor is not None else []))
+        streams = [[(ev.wall_ns, side, ev) for ev in events] for side, _, _, events in fetched]
+        for _, side, ev in heapq.merge(*streams, key=lambda item: item[0]):
+            side.copier.on_leader_event(ev)
+        for side, cursor, new_cursor, _ in fetched:
+            if new_cursor != cursor:
+                self.journal.set_cursor(side.name, new_cursor)
 
     # ------------------------------------------------------ reconciliation
     async def refresh_positions(self, f: Follower) -> None:
