@@ -109,6 +109,7 @@ class Operator:
                     "copy": str(st.state.copy_state),
                     "connection": str(st.adapter.health.state),
                     "positions": {s: p.qty for s, p in st.positions.items() if p.qty},
+                    "follows": list(st.state.follows),
                 }
             )
         return out

@@ -8,11 +8,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
 from adapters.paper import PaperAdapter, PaperExchange
 from copytui.config import AccountConfig, ConfigError, parse_config
+from copytui.control import control_path
 from copytui.engine import Engine
 from copytui.journal import Journal
 from copytui.journal.summary import summary, summary_text
@@ -306,3 +308,29 @@ def test_the_demo_drives_every_paper_leader_of_a_config(tmp_path) -> None:
     fills = dict(re.findall(r"(\S+) (\d+)", said.split("leader fills copied:")[1].splitlines()[0]))
     assert set(fills) == {A, B} and all(int(n) > 0 for n in fills.values())
     assert "duplicate orders 0" in said and said.count("drift none") == 2
+
+
+def test_ctl_status_says_whom_each_follower_follows(tmp_path) -> None:
+    cfg = tmp_path / "config.yaml"
+    journal = tmp_path / "journal.sqlite3"
+    cfg.write_text(
+        f"journal: {journal}\nleaders:\n  - {{name: {A}}}\n  - {{name: {B}}}\nfollowers:\n"
+        f"  - {{name: both}}\n  - {{name: b-only, follows: [{B}]}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")} | {"HOME": str(tmp_path / "home")}
+    copytui = [sys.executable, "-m", "copytui.cli"]
+    run = subprocess.Popen([*copytui, "run", "--headless", "--config", str(cfg), "--duration", "60"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        assert run.stdout is not None and "copying leaders" in run.stdout.readline()
+        deadline = time.monotonic() + 30
+        while not control_path(journal).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out = subprocess.run([*copytui, "ctl", "status", "--config", str(cfg)], capture_output=True, text=True,
+                             env=env, timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        lines = {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+        assert f"<- {A}, {B}" in lines["both"] and f"<- {B}" in lines["b-only"] and A not in lines["b-only"]
+    finally:
+        run.terminate()
+        run.communicate(timeout=60)

@@ -74,10 +74,13 @@ def _send(path: Path, request: dict[str, Any]) -> dict[str, Any]:
 
 def _print(answer: dict[str, Any]) -> None:
     typer.echo(answer.get("message", "ok"))
-    for f in answer.get("followers", []):
+    followers = answer.get("followers", [])
+    several = len({leader for f in followers for leader in f.get("follows", [])}) > 1
+    for f in followers:
         held = "  ".join(f"{s} {q:+d}" for s, q in sorted(f["positions"].items())) or "flat"
         groups = " ".join(f"@{g}" for g in f["groups"])
-        typer.echo(f"  {f['name']:<12} {f['copy']:<10} {f['connection']:<13} {held:<24} {groups}".rstrip())
+        leaders = f"<- {', '.join(f.get('follows', []))}  " if several else ""  # several leaders: whose copies
+        typer.echo(f"  {f['name']:<12} {f['copy']:<10} {f['connection']:<13} {held:<24} {leaders}{groups}".rstrip())
 
 
 @app.command()
