@@ -152,13 +152,13 @@ def test_a_second_leader_turns_the_config_into_a_list_of_leaders(cli: Cli, names
     listed = cli.ok("accounts", "list").stdout
     assert listed.count("leader") >= 2 and second in listed
     # a follower that names the second leader keeps it from being removed, with the fix
-    data["followers"][1]["follows"] = [second]
-    cli.config.write_text(yaml.safe_dump(data, sort_keys=False))
+    cli.ok("accounts", "set", bravo, "--follows", second)
     assert load_config(cli.config).follows(load_config(cli.config).followers[1]) == [second]
     r = cli("accounts", "remove", second)
     assert r.exit_code != 0 and f"{bravo} follow(s) {second}" in r.stderr
-    del data["followers"][1]["follows"]
-    cli.config.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = cli("accounts", "set", bravo, "--follows", "nobody")
+    assert r.exit_code != 0 and "'nobody' is not a leader" in r.stderr
+    cli.ok("accounts", "set", bravo, "--follows", lead)
     cli.ok("accounts", "remove", second)
     assert keyring.get_password("copytui", second) is None
     assert [a.name for a in load_config(cli.config).all_leaders] == [lead]

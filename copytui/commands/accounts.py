@@ -208,6 +208,9 @@ def add(
     auto_correct: bool | None = typer.Option(None, "--auto-correct/--no-auto-correct", help="Reconciler corrects."),
     max_correction_qty: int | None = _o("--max-correction-qty", "Largest correction order."),
     pause: bool | None = typer.Option(None, "--pause/--resume", help="Add it disabled (enabled: false)."),
+    follows: list[str] | None = typer.Option(
+        None, "--follows", help="With several leaders: a leader it copies (repeat; replaces the list)."
+    ),
     market_data: str | None = _o("--market-data", "Add a market-data source (dxfeed...) instead of an account."),
     options: list[str] | None = typer.Option(None, "--option", help="With --market-data: NAME=VALUE (repeat)."),
     symbols: list[str] | None = typer.Option(None, "--symbol", help="With --market-data: a symbol to quote (repeat)."),
@@ -224,7 +227,7 @@ def add(
     rules = Rules(
         mode=mode, multiplier=multiplier, rounding=rounding, fixed_qty=fixed_qty, min_order_qty=min_order_qty,
         max_order_qty=max_order_qty, max_position=max_position, maps=maps, reverse=reverse,
-        auto_correct=auto_correct, max_correction_qty=max_correction_qty, pause=pause,
+        auto_correct=auto_correct, max_correction_qty=max_correction_qty, pause=pause, follows=follows,
     )  # fmt: skip
     fields = {"account_id": account_id, "username": username, "environment": environment, "host": host, "port": port}
     if market_data is not None:
@@ -444,6 +447,9 @@ def set_account(
     pause: bool | None = typer.Option(
         None, "--pause/--resume", help="Disable/enable the follower (config `enabled`; from the next start)."
     ),
+    follows: list[str] | None = typer.Option(
+        None, "--follows", help="With several leaders: a leader it copies (repeat; replaces the list)."
+    ),
     new_secret: bool = typer.Option(False, "--new-secret", help="Replace its secrets (prompt or --secret-stdin)."),
     secret_stdin: bool = typer.Option(False, "--secret-stdin", help="With --new-secret: read them from stdin."),
     config: Path | None = _config_opt(),
@@ -455,7 +461,7 @@ def set_account(
     rules = Rules(
         mode=mode, multiplier=multiplier, rounding=rounding, fixed_qty=fixed_qty, min_order_qty=min_order_qty,
         max_order_qty=max_order_qty, max_position=max_position, maps=maps, unmap=unmap, reverse=reverse,
-        auto_correct=auto_correct, max_correction_qty=max_correction_qty, pause=pause,
+        auto_correct=auto_correct, max_correction_qty=max_correction_qty, pause=pause, follows=follows,
     )  # fmt: skip
     fields = {"account_id": account_id, "username": username, "environment": environment, "host": host, "port": port}
     fields = {k: v for k, v in fields.items() if v is not None}
