@@ -1,85 +1,73 @@
-"""quickfix's callbacks for the FIX adapter. They run on quickfix's threads (``toApp`` and
-``toAdmin`` also on the thread that sends): copy the message out (a quickfix Message lives only for
-its callback), stamp ``recv_ns``, post to the event loop, return. Never wait on the loop, never
-raise into quickfix's C++ frames (except ``DoNotSend``, which is quickfix's own signal)."""
+"""quickfix's callbacks for the sessions of one shared initiator (:mod:`adapters.fix.hub`).
+
+They run on quickfix's thread (``toApp`` and ``toAdmin`` also on the thread that sends) and do the
+least they can: copy the message out as its raw text (a quickfix Message lives only for its
+callback), stamp ``recv_ns``, queue it for the loop, return. Parsing, and deciding what a message
+means, happens on the loop. Every call into quickfix releases the GIL and takes it back, a moment
+where the loop, writing orders, may have to wait: a callback makes one such call where it can.
+
+Never wait on the loop, never raise into quickfix's C++ frames (except ``DoNotSend``, which is
+quickfix's own signal).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import quickfix as fix
 
 from adapters.fix import wire as w
 from adapters.fix.qf import Application
-from adapters.fix.session import FixSession
+
+if TYPE_CHECKING:
+    from adapters.fix.hub import Gateway
 
 log = logging.getLogger("adapters.fix")
 
-_TOLD = (w.LOGOUT, w.SESSION_REJECT, "2", "4")
-"""Admin messages the adapter looks at: logout text, rejects, resend requests, sequence resets."""
+# what the loop is handed (:meth:`Gateway.hand_over`)
+APP, ADMIN, ADMIN_OUT, LOGON, LOGOUT, BAD = "app", "admin", "admin-out", "logon", "logout", "bad"
 
 SEQ_MEMORY = 20_000
 """Sent application messages remembered by MsgSeqNum, to tie a later Reject to its request."""
 
-Handler = Callable[[w.Fields, int], None]
-"""Takes a message's fields and the perf_counter_ns it was read at, on the loop."""
+Sending = tuple[dict[int, tuple[str, str]], str, str]
+"""What the loop is writing: the session's table of sent messages, the MsgType and the ClOrdID or request id."""
 
 
 class Bridge(Application):
-    """quickfix's callbacks for one session: ``on_admin`` and ``on_app`` get what the gateway sent."""
+    """quickfix's callbacks for every session of one initiator; the gateway routes them by session."""
 
-    def __init__(self, session: FixSession, on_admin: Handler, on_app: Handler) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         super().__init__()
-        self.session = session
-        self.on_admin = on_admin
-        self.on_app = on_app
+        self.gateway = gateway
 
     def onCreate(self, session_id: fix.SessionID) -> None:
         return None
 
     def onLogon(self, session_id: fix.SessionID) -> None:
-        self.session.post(self.session.on_logon)
+        self.gateway.hand_over(LOGON, session_id.toString(), "", 0)
 
     def onLogout(self, session_id: fix.SessionID) -> None:
-        self.session.post(self.session.on_logout)
+        self.gateway.hand_over(LOGOUT, session_id.toString(), "", 0)
 
     def toAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
         try:
             msg_type = message.getHeader().getField(w.MSG_TYPE)
             if msg_type == w.LOGON:
-                if self.session.opts.username:
-                    message.setField(w.USERNAME, self.session.opts.username)
-                if self.session.password:
-                    message.setField(w.PASSWORD, self.session.password)
-            elif msg_type in ("2", "4"):
-                raw = w.Fields.of(message)
-                what = "asked a resend" if msg_type == "2" else "sent a sequence reset"
-                self.session.post(self.session.note, f"{what} ({raw.get(7) or raw.get(36) or ''}-{raw.get(16) or ''})")
-                if msg_type == "4":
-                    # our gap fill answering the gateway's resend request: it covers every sequence
-                    # number written before it, a settling TestRequest included; settle again after it
-                    self.session.post(self.session.resend_answered)
+                member = self.gateway.members.get(session_id.toString())
+                if member is not None and member.opts.username:
+                    message.setField(w.USERNAME, member.opts.username)
+                if member is not None and member.password:
+                    message.setField(w.PASSWORD, member.password)
+            elif msg_type in ("2", "4"):  # our resend request, or our gap fill answering the gateway's
+                self.gateway.hand_over(ADMIN_OUT, session_id.toString(), message.toString(), 0)
         except Exception:  # never into quickfix's C++ frames
             log.exception("FIX toAdmin failed")
 
     def fromAdmin(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        recv_ns = time.perf_counter_ns()
-        try:
-            msg_type = message.getHeader().getField(w.MSG_TYPE)
-            if msg_type == "0":  # a heartbeat: the answer to the logon's settling TestRequest?
-                if message.isSetField(112) and message.getField(112).startswith("settle-"):
-                    self.session.post(self.session.settle_answered, message.getField(112))
-                return
-            if msg_type not in _TOLD:
-                return  # test requests, logons: quickfix's business
-            fields = w.Fields.of(message)
-        except Exception as exc:
-            log.exception("FIX fromAdmin failed")
-            self.session.post(self.session.bad, f"unreadable admin message: {type(exc).__name__}")
-            return
-        self.session.post(self.on_admin, fields, recv_ns)
+        self._received(ADMIN, message, session_id)
 
     def toApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         header = message.getHeader()
@@ -87,13 +75,13 @@ class Bridge(Application):
             raise fix.DoNotSend()  # never deliver an order late: quickfix gap-fills instead
         try:
             seq = int(header.getField(w.MSG_SEQ_NUM))
-            msg_type = header.getField(w.MSG_TYPE)
-            key = ""
-            for tag in (w.CL_ORD_ID, w.POS_REQ_ID, w.MASS_STATUS_REQ_ID):
-                if message.isSetField(tag):
-                    key = message.getField(tag)
-                    break
-            sent = self.session.sent_by_seq
+            sending = self.gateway.sending
+            if sending is None:  # not written by the loop's send (nothing else sends application messages)
+                member = self.gateway.members.get(session_id.toString())
+                if member is None:
+                    return
+                sending = (member.sent_by_seq, header.getField(w.MSG_TYPE), _request_key(message))
+            sent, msg_type, key = sending
             sent[seq] = (msg_type, key)
             if len(sent) > SEQ_MEMORY:
                 sent.pop(next(iter(sent)))
@@ -101,11 +89,23 @@ class Bridge(Application):
             log.exception("FIX toApp failed")
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
-        recv_ns = time.perf_counter_ns()
+        self._received(APP, message, session_id)
+
+    def _received(self, kind: str, message: fix.Message, session_id: fix.SessionID) -> None:
+        recv_ns = self.gateway.read_ns or time.perf_counter_ns()  # read before any wait for the loop
+        self.gateway.wait_quiet()
         try:
-            fields = w.Fields.of(message)
+            raw = message.toString()
         except Exception as exc:
-            log.exception("FIX fromApp failed")
-            self.session.post(self.session.bad, f"unreadable application message: {type(exc).__name__}")
+            log.exception("FIX %s message unreadable", kind)
+            what = "application" if kind == APP else "admin"
+            self.gateway.hand_over(BAD, session_id.toString(), f"unreadable {what} message: {type(exc).__name__}", 0)
             return
-        self.session.post(self.on_app, fields, recv_ns)
+        self.gateway.hand_over(kind, None, raw, recv_ns)
+
+
+def _request_key(message: fix.Message) -> str:
+    for tag in (w.CL_ORD_ID, w.POS_REQ_ID, w.MASS_STATUS_REQ_ID):
+        if message.isSetField(tag):
+            return str(message.getField(tag))
+    return ""

@@ -2,10 +2,13 @@
 
 It is put together from parts, each in a module of its own:
 
-- :mod:`adapters.fix.session`: the quickfix initiator: start and logon, logout and stop, sending;
-  what quickfix says about the session goes into Health.
-- :mod:`adapters.fix.bridge`: quickfix's callbacks, on quickfix's threads: each message is copied
-  out and handed to the loop.
+- :mod:`adapters.fix.session`: the account's session: logon, logout, sending; what quickfix says
+  about the session goes into Health.
+- :mod:`adapters.fix.hub`: the quickfix initiator the sessions of one gateway share (one reader
+  thread for all of them), started with the first and stopped with the last.
+- :mod:`adapters.fix.bridge`: quickfix's callbacks, on quickfix's thread: each message is copied
+  out and handed to the loop, in batches.
+- :mod:`adapters.fix.frames`: the messages copytui sends, each built as one string.
 - :mod:`adapters.fix.inbound`: on the loop, each message from the gateway to the part it answers.
 - :mod:`adapters.fix.book`: what the session has seen (orders by ClOrdID chain, fills, positions),
   and the AccountEvents each ExecutionReport means; they go on the adapter's :class:`EventStream`.
@@ -28,7 +31,6 @@ from pathlib import Path
 
 from adapters.base import BrokerAdapter, BrokerError, Capabilities, fit_client_id
 from adapters.fix.book import SessionBook
-from adapters.fix.bridge import Bridge
 from adapters.fix.inbound import Inbound
 from adapters.fix.orders import OrderPath
 from adapters.fix.reads import Reads
@@ -76,7 +78,6 @@ class FixAdapter(BrokerAdapter):
         self.orders = OrderPath(opts, self.session, self._book)
         self.reads = Reads(opts, self.session, self._book, self.health, account)
         self.inbound = Inbound(self.session, self._book, self.orders, self.reads, self.stream)
-        self._bridge = Bridge(self.session, self.inbound.on_admin, self.inbound.on_app)
 
     @property
     def account_key(self) -> str:
@@ -104,7 +105,7 @@ class FixAdapter(BrokerAdapter):
     async def connect(self) -> None:
         if self.session.started:
             return
-        await self.session.start(self._bridge)
+        await self.session.start(self.inbound.on_admin, self.inbound.on_app)
         self.reads.ask_all()
 
     async def disconnect(self) -> None:

@@ -47,6 +47,64 @@ class _ScrubbedLog(Log):
         self.owner.event(self.session, text)
 
 
+class _RoutedLog(Log):
+    """One session's log in a shared initiator: each line goes to whichever account drives the
+    session now (an account that connects again later brings a log file of its own)."""
+
+    def __init__(
+        self, sink_of: Callable[[str], ScrubbedLogFactory | None], session: str, before_incoming: Callable[[], None]
+    ) -> None:
+        super().__init__()
+        self.sink_of = sink_of
+        self.session = session
+        self.before_incoming = before_incoming
+
+    def clear(self) -> None:
+        return None
+
+    def backup(self) -> None:
+        return None
+
+    def onIncoming(self, raw: str) -> None:
+        self.before_incoming()
+        sink = self.sink_of(self.session)
+        if sink is not None:
+            sink.write("in ", raw)
+
+    def onOutgoing(self, raw: str) -> None:
+        sink = self.sink_of(self.session)
+        if sink is not None:
+            sink.write("out", raw)
+
+    def onEvent(self, text: str) -> None:
+        sink = self.sink_of(self.session)
+        if sink is not None:
+            sink.event(self.session, text)
+
+
+class RoutedLogFactory(LogFactory):
+    """The logs of a shared initiator's sessions: ``sink_of(session)`` is where a session's lines go
+    (None: nowhere). Events of the initiator itself go nowhere. ``before_incoming`` runs first
+    for each message read (the first Python quickfix calls for it, on its reader thread)."""
+
+    def __init__(
+        self, sink_of: Callable[[str], ScrubbedLogFactory | None], before_incoming: Callable[[], None]
+    ) -> None:
+        super().__init__()
+        self.sink_of = sink_of
+        self.before_incoming = before_incoming
+        self._logs: list[_RoutedLog] = []  # quickfix holds raw pointers: keep the objects alive
+
+    def create(self, *args: fix.SessionID) -> _RoutedLog:
+        entry = _RoutedLog(self.sink_of, str(args[0].toString()) if args else "", self.before_incoming)
+        entry.__disown__()  # quickfix deletes it through destroy(); Python must not free it too
+        self._logs.append(entry)
+        return entry
+
+    def destroy(self, entry: object) -> None:
+        return None
+
+
 class ScrubbedLogFactory(LogFactory):
     """One log file (or none) for an engine's sessions. Called on quickfix's threads and on the
     thread that sends; writes are small, line-sized and serialized by a lock."""

@@ -13,11 +13,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import quickfix as fix
-
 from adapters.base import AmbiguousOutcome, Disconnected
 from adapters.fix import wire as w
 from adapters.fix.book import SessionBook, TrackedOrder
+from adapters.fix.frames import Field, FrameError, frame
 from adapters.fix.session import FixSession
 from adapters.fix.session_config import FixAccount
 from copytui.instruments import UnknownSymbol, instrument
@@ -34,12 +33,14 @@ class Pending:
     sent_ns: int = 0
 
 
-def put_order_header(m: fix.Message, opts: FixAccount, o: TrackedOrder) -> None:
+def order_header(opts: FixAccount, o: TrackedOrder) -> list[Field]:
     """Account, Symbol, Side and TransactTime: what every request about an order carries."""
-    w.put(m, w.ACCOUNT, opts.account_id)
-    w.put(m, w.SYMBOL, opts.wire_symbol(o.symbol))
-    w.put(m, w.SIDE, w.SIDE_CODE[o.side])
-    w.put(m, w.TRANSACT_TIME, w.utc_timestamp())
+    return [
+        (w.ACCOUNT, opts.account_id),
+        (w.SYMBOL, opts.wire_symbol(o.symbol)),
+        (w.SIDE, w.SIDE_CODE[o.side]),
+        (w.TRANSACT_TIME, w.utc_timestamp()),
+    ]
 
 
 def rejected(order: FollowerOrder, reason: str) -> OrderAck:
@@ -93,18 +94,23 @@ class OrderPath:
             price=price,
             stop_price=order.stop_price,
         )
-        m = w.message(self.opts.begin_string, w.NEW_ORDER)
-        w.put(m, w.CL_ORD_ID, coid)
-        put_order_header(m, self.opts, tracked)
-        w.put(m, w.ORDER_QTY, order.qty)
-        _put_order_type(m, order_type, price, order.stop_price)
-        w.put(m, w.TIME_IN_FORCE, w.TIF_CODE[order.tif])
+        fields = [
+            (w.CL_ORD_ID, coid),
+            *order_header(self.opts, tracked),
+            (w.ORDER_QTY, order.qty),
+            *_order_type(order_type, price, order.stop_price),
+            (w.TIME_IN_FORCE, w.TIF_CODE[order.tif]),
+        ]
+        try:
+            m = frame(self.opts.begin_string, w.NEW_ORDER, fields)
+        except FrameError as exc:
+            return rejected(order, str(exc))
         assert self.session.loop is not None
         pending = Pending("new", coid, self.session.loop.create_future())
         self.acks[coid] = pending
         self.book.track(tracked)
         try:
-            pending.sent_ns = self.session.send(m)
+            pending.sent_ns = self.session.send(m, w.NEW_ORDER, coid)
         except Disconnected:
             self.acks.pop(coid, None)
             self.book.orders.pop(coid, None)
@@ -118,18 +124,19 @@ class OrderPath:
         o = self._target(order)
         if o.status.final:
             return rejected(order, f"order {o.root} is {o.status.value}")
-        m = w.message(self.opts.begin_string, w.REPLACE)
-        w.put(m, w.CL_ORD_ID, order.client_order_id)
-        w.put(m, w.ORIG_CL_ORD_ID, o.cl_ord_id)
-        w.put(m, w.ORDER_ID, o.order_id)
-        put_order_header(m, self.opts, o)
-        w.put(m, w.ORDER_QTY, order.qty or o.qty)
         order_type = order.order_type if order.order_type is not OrderType.MARKET else o.order_type
         price = order.price if order.price is not None else o.price
         stop = order.stop_price if order.stop_price is not None else o.stop_price
-        _put_order_type(m, order_type, price, stop)
-        w.put(m, w.TIME_IN_FORCE, w.TIF_CODE[order.tif])
-        return await self._send_change(order, o, m, "replace", "OrderCancelReplaceRequest")
+        fields = [
+            (w.CL_ORD_ID, order.client_order_id),
+            (w.ORIG_CL_ORD_ID, o.cl_ord_id),
+            (w.ORDER_ID, o.order_id),
+            *order_header(self.opts, o),
+            (w.ORDER_QTY, order.qty or o.qty),
+            *_order_type(order_type, price, stop),
+            (w.TIME_IN_FORCE, w.TIF_CODE[order.tif]),
+        ]
+        return await self._send_change(order, o, w.REPLACE, fields, "OrderCancelReplaceRequest")
 
     async def cancel(self, order: FollowerOrder) -> OrderAck:
         if not order.target_client_order_id and not order.broker_order_id:
@@ -138,13 +145,14 @@ class OrderPath:
         o = self._target(order)
         if o.status.final:
             return rejected(order, f"order {o.root} is {o.status.value}")
-        m = w.message(self.opts.begin_string, w.CANCEL)
-        w.put(m, w.CL_ORD_ID, order.client_order_id)
-        w.put(m, w.ORIG_CL_ORD_ID, o.cl_ord_id)
-        w.put(m, w.ORDER_ID, o.order_id)
-        put_order_header(m, self.opts, o)
-        w.put(m, w.ORDER_QTY, o.qty)
-        return await self._send_change(order, o, m, "cancel", "OrderCancelRequest")
+        fields = [
+            (w.CL_ORD_ID, order.client_order_id),
+            (w.ORIG_CL_ORD_ID, o.cl_ord_id),
+            (w.ORDER_ID, o.order_id),
+            *order_header(self.opts, o),
+            (w.ORDER_QTY, o.qty),
+        ]
+        return await self._send_change(order, o, w.CANCEL, fields, "OrderCancelRequest")
 
     def marketable_limit(self, order: FollowerOrder) -> tuple[OrderType, float | None, str | None]:
         """Order type and price on the wire; a reason when the order cannot be sent."""
@@ -191,15 +199,20 @@ class OrderPath:
         return o
 
     async def _send_change(
-        self, order: FollowerOrder, o: TrackedOrder, m: fix.Message, kind: str, what: str
+        self, order: FollowerOrder, o: TrackedOrder, msg_type: str, fields: list[Field], what: str
     ) -> OrderAck:
         assert self.session.loop is not None
         key = order.client_order_id
+        try:
+            m = frame(self.opts.begin_string, msg_type, fields)
+        except FrameError as exc:
+            return rejected(order, str(exc))
+        kind = "cancel" if msg_type == w.CANCEL else "replace"
         pending = Pending(kind, o.root, self.session.loop.create_future())
         self.acks[key] = pending
         self.book.link(key, o.root)
         try:
-            pending.sent_ns = self.session.send(m)
+            pending.sent_ns = self.session.send(m, msg_type, key)
         except Disconnected:
             self.acks.pop(key, None)
             raise
@@ -281,10 +294,10 @@ class OrderPath:
                 pending.future.set_exception(AmbiguousOutcome("FIX session closed before the gateway answered"))
 
 
-def _put_order_type(m: fix.Message, order_type: OrderType, price: float | None, stop: float | None) -> None:
-    w.put(m, w.HANDL_INST, "1")
-    w.put(m, w.ORD_TYPE, w.ORD_TYPE_CODE[order_type])
+def _order_type(order_type: OrderType, price: float | None, stop: float | None) -> list[Field]:
+    fields: list[Field] = [(w.HANDL_INST, "1"), (w.ORD_TYPE, w.ORD_TYPE_CODE[order_type])]
     if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
-        w.put(m, w.PRICE, price)
+        fields.append((w.PRICE, price))
     if order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
-        w.put(m, w.STOP_PX, stop)
+        fields.append((w.STOP_PX, stop))
+    return fields

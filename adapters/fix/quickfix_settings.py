@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import quickfix as fix
@@ -23,34 +24,39 @@ def _schedule(d: fix.Dictionary, start: str | None, end: str | None) -> None:
         d.setString("NonStopSession", "Y")
 
 
-def initiator_settings(o: FixAccount, store_dir: Path) -> fix.SessionSettings:
-    """One initiator session. Outgoing messages are not persisted: copytui never lets quickfix
-    resend an order late (a resend request is answered with a gap fill), and so the Logon with its
-    password never lands in the store either."""
+def initiator_settings(sessions: Sequence[tuple[FixAccount, Path]]) -> fix.SessionSettings:
+    """One initiator for ``sessions`` (each account with its store directory): a [SESSION] each, with
+    its own store, address, schedule and timeouts; they share quickfix's reconnect interval (the
+    shortest asked for).
+
+    Outgoing messages are not persisted: copytui never lets quickfix resend an order late (a resend
+    request is answered with a gap fill), and so the Logon with its password never lands in the
+    store either."""
     defaults = fix.Dictionary()
     defaults.setString("ConnectionType", "initiator")
-    defaults.setString("FileStorePath", str(store_dir))
     defaults.setString("PersistMessages", "N")
     defaults.setString("SocketNodelay", "Y")
-    defaults.setInt("ReconnectInterval", o.reconnect_interval)
-    defaults.setInt("LogonTimeout", max(1, int(o.logon_timeout_s)))
-    defaults.setInt("LogoutTimeout", 2)
-    _schedule(defaults, o.start_time, o.end_time)
-    if o.data_dictionary:
-        defaults.setString("UseDataDictionary", "Y")
-        defaults.setString("DataDictionary", o.data_dictionary)
-        defaults.setString("AllowUnknownMsgFields", "Y")
-        defaults.setString("ValidateUserDefinedFields", "N")
-    else:
-        defaults.setString("UseDataDictionary", "N")
+    defaults.setInt("ReconnectInterval", min(o.reconnect_interval for o, _ in sessions))
     settings = fix.SessionSettings()
     settings.set(defaults)
-    session = fix.Dictionary()
-    session.setString("SocketConnectHost", o.host)
-    session.setInt("SocketConnectPort", o.port)
-    session.setInt("HeartBtInt", o.heartbeat_interval)
-    session.setString("ResetOnLogon", "Y" if o.reset_on_logon else "N")
-    settings.set(session_id(o), session)
+    for o, store_dir in sessions:
+        session = fix.Dictionary()
+        session.setString("FileStorePath", str(store_dir))
+        session.setInt("LogonTimeout", max(1, int(o.logon_timeout_s)))
+        session.setInt("LogoutTimeout", 2)
+        _schedule(session, o.start_time, o.end_time)
+        if o.data_dictionary:
+            session.setString("UseDataDictionary", "Y")
+            session.setString("DataDictionary", o.data_dictionary)
+            session.setString("AllowUnknownMsgFields", "Y")
+            session.setString("ValidateUserDefinedFields", "N")
+        else:
+            session.setString("UseDataDictionary", "N")
+        session.setString("SocketConnectHost", o.host)
+        session.setInt("SocketConnectPort", o.port)
+        session.setInt("HeartBtInt", o.heartbeat_interval)
+        session.setString("ResetOnLogon", "Y" if o.reset_on_logon else "N")
+        settings.set(session_id(o), session)
     return settings
 
 

@@ -17,12 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import quickfix as fix
-
 from adapters.base import BrokerError, Health
 from adapters.fix import wire as w
 from adapters.fix.book import SessionBook
-from adapters.fix.orders import put_order_header
+from adapters.fix.frames import Field, FrameError, frame
+from adapters.fix.orders import order_header
 from adapters.fix.session import FixSession
 from adapters.fix.session_config import FixAccount
 from copytui.models import OrderInfo, Position
@@ -113,16 +112,12 @@ class Reads:
                 f"fix account {self.opts.name}: {client_order_id} is not in this session and the gateway does not "
                 f"take OrderStatusRequest (H) ({refused}): check it at the gateway"
             )
-        m = w.message(self.opts.begin_string, w.STATUS_REQUEST)
-        w.put(m, w.CL_ORD_ID, client_order_id)
-        if o is not None:
-            put_order_header(m, self.opts, o)
-        else:
-            w.put(m, w.ACCOUNT, self.opts.account_id)
+        fields: list[Field] = [(w.CL_ORD_ID, client_order_id)]
+        fields += order_header(self.opts, o) if o is not None else [(w.ACCOUNT, self.opts.account_id)]
         if self.opts.begin_string == w.FIX44:
-            w.put(m, w.ORD_STATUS_REQ_ID, w.request_id("st"))
+            fields.append((w.ORD_STATUS_REQ_ID, w.request_id("st")))
         try:
-            rows = await self._request(w.STATUS_REQUEST, client_order_id, m, "OrderStatusRequest")
+            rows = await self._request(w.STATUS_REQUEST, client_order_id, fields, "OrderStatusRequest")
         except Unsupported as exc:
             raise BrokerError(f"fix account {self.opts.name}: cannot ask about {client_order_id}: {exc}") from None
         found: OrderInfo | None = rows[0] if rows else None
@@ -130,15 +125,16 @@ class Reads:
 
     async def _request_positions(self) -> list[Position]:
         key = w.request_id("pos")
-        m = w.message(self.opts.begin_string, w.POSITIONS_REQUEST)
-        w.put(m, w.POS_REQ_ID, key)
-        w.put(m, w.POS_REQ_TYPE, "0")
-        w.put(m, w.ACCOUNT, self.opts.account_id or self.account)
-        w.put(m, w.ACCOUNT_TYPE, "1")
-        w.put(m, w.CLEARING_BUSINESS_DATE, w.business_date())
-        w.put(m, w.TRANSACT_TIME, w.utc_timestamp())
-        w.put(m, w.SUBSCRIPTION_REQUEST_TYPE, "0")
-        rows = await self._request(w.POSITIONS_REQUEST, key, m, "RequestForPositions")
+        fields: list[Field] = [
+            (w.POS_REQ_ID, key),
+            (w.POS_REQ_TYPE, "0"),
+            (w.ACCOUNT, self.opts.account_id or self.account),
+            (w.ACCOUNT_TYPE, "1"),
+            (w.CLEARING_BUSINESS_DATE, w.business_date()),
+            (w.TRANSACT_TIME, w.utc_timestamp()),
+            (w.SUBSCRIPTION_REQUEST_TYPE, "0"),
+        ]
+        rows = await self._request(w.POSITIONS_REQUEST, key, fields, "RequestForPositions")
         snapshot = {sym: (qty, avg) for sym, qty, avg in rows}
         self.book.set_positions(snapshot)
         return [
@@ -147,21 +143,26 @@ class Reads:
 
     async def _request_open_orders(self) -> list[OrderInfo]:
         key = w.request_id("ms")
-        m = w.message(self.opts.begin_string, w.MASS_STATUS)
-        w.put(m, w.MASS_STATUS_REQ_ID, key)
-        w.put(m, w.MASS_STATUS_REQ_TYPE, "7")
-        w.put(m, w.ACCOUNT, self.opts.account_id)
-        infos = await self._request(w.MASS_STATUS, key, m, "OrderMassStatusRequest")
+        fields: list[Field] = [
+            (w.MASS_STATUS_REQ_ID, key),
+            (w.MASS_STATUS_REQ_TYPE, "7"),
+            (w.ACCOUNT, self.opts.account_id),
+        ]
+        infos = await self._request(w.MASS_STATUS, key, fields, "OrderMassStatusRequest")
         return [i for i in infos if i is not None and not i.status.final]
 
-    async def _request(self, msg_type: str, key: str, m: fix.Message, what: str) -> list[Any]:
+    async def _request(self, msg_type: str, key: str, fields: list[Field], what: str) -> list[Any]:
         assert self.session.loop is not None
+        try:
+            m = frame(self.opts.begin_string, msg_type, fields)
+        except FrameError as exc:
+            raise BrokerError(f"fix account {self.opts.name}: {what} not sent: {exc}") from None
         await self.session.ready(what)
         waiter = Collect(self.session.loop.create_future())
         table = self._waiting[msg_type]
         table[key] = waiter
         try:
-            self.session.send(m)
+            self.session.send(m, msg_type, key)
             return await asyncio.wait_for(asyncio.shield(waiter.future), self.opts.request_timeout_s)
         except TimeoutError:
             raise NoAnswer(

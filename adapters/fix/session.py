@@ -1,12 +1,14 @@
-"""The quickfix initiator behind one FIX account, driven from copytui's event loop: starting it and
-waiting for the logon, logging out and stopping it, writing a message, and what quickfix says about
-the session (logon, logout, why a connection failed), kept in the account's Health.
+"""One FIX account's session, driven from copytui's event loop: joining the shared quickfix
+initiator of its gateway (:mod:`adapters.fix.hub`) and waiting for the logon, logging out and
+leaving it, writing a message, and what quickfix says about the session (logon, logout, why a
+connection failed), kept in the account's Health.
 
-Threads: quickfix reads the socket on its own thread; :mod:`adapters.fix.bridge` hands each message
-to the loop through :meth:`FixSession.post`, which never waits on the loop. Sending is a direct
-``Session.sendToTarget`` from the loop thread: quickfix serializes it with a session mutex, the
-Python binding releases the GIL around it, and it writes to the socket without waiting (about
-20 us per order, measured); the one blocking call, ``Initiator.stop``, runs in a thread of its own.
+Threads: quickfix reads the sockets on its own thread; :mod:`adapters.fix.bridge` copies each
+message out and the gateway hands batches of them to the loop, where :meth:`FixSession.on_app_in`
+and :meth:`FixSession.on_admin_in` take them. Sending is a direct ``Session.send`` from the loop
+thread on quickfix's Session object, looked up once: quickfix serializes it with a session mutex,
+the Python binding releases the GIL around it, and it writes to the socket without waiting; the one
+blocking call, ``Initiator.stop``, runs in a thread of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +25,11 @@ from typing import Any
 import quickfix as fix
 
 from adapters.base import AuthFailed, BrokerError, Disconnected, Health
+from adapters.fix import hub
 from adapters.fix import wire as w
+from adapters.fix.frames import frame
 from adapters.fix.msglog import ScrubbedLogFactory
-from adapters.fix.quickfix_settings import initiator_settings, session_id
+from adapters.fix.quickfix_settings import session_id
 from adapters.fix.session_config import FixAccount
 
 SETTLE_WAIT_S = 3.0
@@ -37,12 +40,15 @@ SETTLE_RETRY_S = 0.25
 log = logging.getLogger("adapters.fix")
 
 _TELLING_EVENTS = ("Connection failed", "Socket Error", "Timed out", "MsgSeqNum too low", "Connecting to")
-_STOPPING: dict[str, threading.Thread] = {}
-"""Initiators still stopping, by SessionID: a new initiator for the same session waits for them."""
+_TOLD = (w.LOGOUT, w.SESSION_REJECT, "2", "4")
+"""Admin messages the adapter looks at: logout text, rejects, resend requests, sequence resets."""
+
+Handler = Callable[[w.Fields, int], None]
+"""Takes a message's fields and the perf_counter_ns it was read at, on the loop."""
 
 
 class FixSession:
-    """One account's quickfix initiator. ``detail`` adds to the health detail shown while logged on
+    """One account's quickfix session. ``detail`` adds to the health detail shown while logged on
     (the reads the gateway refused)."""
 
     def __init__(
@@ -56,7 +62,8 @@ class FixSession:
         self.opts = opts
         self.health = health
         self.data_dir = data_dir
-        self.session_id = session_id(opts)  # built once: a SessionID costs a few SWIG calls, and every order asks
+        self.session_id = session_id(opts)
+        self.key = hub.session_key(opts.begin_string, opts.sender_comp_id, opts.target_comp_id)
         self.token = secrets.token_hex(4)
         """Names this adapter's life: fill cursors and the TestRequest that hurries a logout carry it."""
         self.password: str | None = None
@@ -67,10 +74,14 @@ class FixSession:
         """Messages from the gateway that copytui could not use (unreadable, an unusable fill, a bust it
         cannot apply): each is counted here and shown in ``health.detail``, never only logged."""
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.logs: ScrubbedLogFactory | None = None
+        """Where quickfix's log lines of this session go (a file, or only the events)."""
+        self.gateway: hub.Gateway | None = None
+        self._qf: Any = None  # quickfix's Session, once the gateway runs it: looked up once, not per order
+        self._on_admin: Handler | None = None
+        self._on_app: Handler | None = None
         self._secret = secret
         self._detail = detail
-        self._initiator: Any = None
-        self._logs: ScrubbedLogFactory | None = None
         self._logon: asyncio.Future[None] | None = None
         self._logged_out: asyncio.Event | None = None
         self._ever_logged_on = False
@@ -87,28 +98,41 @@ class FixSession:
 
     @property
     def started(self) -> bool:
-        return self._initiator is not None
+        return self.gateway is not None
 
     # ------------------------------------------------------------ from quickfix's threads
-    def post(self, fn: Callable[..., None], *args: Any) -> None:
-        """From any thread: run ``fn(*args)`` on the loop, soon. Drops it once the loop is gone."""
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._guard, fn, args)
-
-    def _guard(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
-        try:
-            fn(*args)
-        except Exception as exc:  # one bad message must not stop the session
-            log.exception("FIX message handling failed")
-            self.bad(f"handling failed: {type(exc).__name__}: {exc}")
-
     def on_qf_event(self, text: str) -> None:
         # quickfix's thread: why a connection failed or ended, for the desk while not connected
-        if any(k in text for k in _TELLING_EVENTS):
-            self.post(self._event_detail, text)
+        loop = self.loop
+        if loop is None or loop.is_closed() or not any(k in text for k in _TELLING_EVENTS):
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._event_detail, text)
+
+    # ------------------------------------------------------------ on the loop: what the gateway sent
+    def on_app_in(self, f: w.Fields, recv_ns: int) -> None:
+        if self._on_app is not None:
+            self._on_app(f, recv_ns)
+
+    def on_admin_in(self, f: w.Fields, recv_ns: int) -> None:
+        mt = f.msg_type
+        if mt == "0":  # a heartbeat: the answer to the logon's settling TestRequest?
+            test_req_id = f.get(112) or ""
+            if test_req_id.startswith("settle-"):
+                self.settle_answered(test_req_id)
+            return
+        if mt in _TOLD and self._on_admin is not None:  # test requests, logons: quickfix's business
+            self._on_admin(f, recv_ns)
+
+    def on_admin_out(self, f: w.Fields) -> None:
+        """Our own ResendRequest (2) or SequenceReset (4), written by quickfix."""
+        mt = f.msg_type
+        what = "asked a resend" if mt == "2" else "sent a sequence reset"
+        self.note(f"{what} ({f.get(7) or f.get(36) or ''}-{f.get(16) or ''})")
+        if mt == "4":
+            # our gap fill answering the gateway's resend request: it covers every sequence number
+            # written before it, a settling TestRequest included; settle again after it
+            self.resend_answered()
 
     # ------------------------------------------------------------ on the loop
     def bad(self, what: str) -> None:
@@ -152,10 +176,7 @@ class FixSession:
         self._settled.clear()
         self._settles += 1
         self._settle_id = f"settle-{self.token}-{self._settles}"
-        m = w.message(self.opts.begin_string, "1")
-        w.put(m, 112, self._settle_id)
-        with contextlib.suppress(Exception):
-            fix.Session.sendToTarget(m, self.session_id)
+        self._test_request(self._settle_id)
 
     def resend_answered(self) -> None:
         """quickfix answered a resend request of the gateway with a gap fill, which covers the
@@ -186,8 +207,8 @@ class FixSession:
             )
 
     def logged_on(self) -> bool:
-        session = fix.Session.lookupSession(self.session_id) if self._initiator is not None else None
-        return bool(session is not None and session.isLoggedOn())
+        qf = self._qf
+        return bool(qf is not None and qf.isLoggedOn())
 
     def require_logon(self, what: str) -> None:
         if not self.logged_on():
@@ -222,111 +243,98 @@ class FixSession:
                 self.require_logon(what)
                 self._begin_settle()
 
-    def send(self, m: fix.Message) -> int:
-        """Write one message from the loop thread; perf_counter_ns right after it was written."""
+    def send(self, m: fix.Message, msg_type: str, key: str) -> int:
+        """Write one application message (``msg_type``, its ClOrdID or request id ``key``) from the
+        loop thread; perf_counter_ns right after it was written."""
+        gateway, qf = self.gateway, self._qf
+        if gateway is None or qf is None:
+            raise Disconnected(f"fix account {self.opts.name}: no FIX session")
+        gateway.hush()
+        gateway.sending = (self.sent_by_seq, msg_type, key)  # for toApp, which quickfix calls inside send
         try:
-            ok = fix.Session.sendToTarget(m, self.session_id)
-        except fix.SessionNotFound:
-            raise Disconnected(f"fix account {self.opts.name}: no FIX session") from None
+            ok = qf.send(m)
+        finally:
+            gateway.sending = None
         if not ok:
             raise Disconnected(f"fix account {self.opts.name}: quickfix did not send (session not logged on)")
         return time.perf_counter_ns()
 
+    def _test_request(self, test_req_id: str) -> None:
+        qf = self._qf
+        if qf is not None:
+            with contextlib.suppress(Exception):
+                qf.send(frame(self.opts.begin_string, "1", [(112, test_req_id)]))
+
     # ------------------------------------------------------------ start and stop
-    async def start(self, application: fix.Application) -> None:
-        """Start quickfix's initiator with ``application`` as its callbacks; return once logged on."""
-        await _await_stopped(self.session_id.toString())
-        if fix.Session.lookupSession(self.session_id) is not None:
-            raise BrokerError(
-                f"fix account {self.opts.name}: FIX session {self.session_id.toString()} is already open in this "
-                "copytui (another account with the same CompIDs?): give each account its own sender_comp_id"
-            )
+    async def start(self, on_admin: Handler, on_app: Handler) -> None:
+        """Join the gateway's shared initiator with ``on_admin`` / ``on_app`` taking what the gateway
+        sends; return once logged on."""
         loop = asyncio.get_running_loop()
-        self.loop = loop
-        self._closing = False
-        if self._secret is not None:
-            self.password = await asyncio.to_thread(self._secret)  # keyring calls block
-        self.health.connecting(f"logging on to {self.opts.label}")
-        self._logon = loop.create_future()
-        self._logged_out = asyncio.Event()
-        settings = initiator_settings(self.opts, self.store_dir)
-        log_path = self.data_dir / "messages.log" if self.opts.message_log else None
-        self._logs = ScrubbedLogFactory(log_path, self.on_qf_event)
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        logs = self._logs
-
-        def build_and_start() -> Any:
-            initiator = fix.SocketInitiator(application, fix.FileStoreFactory(settings), settings, logs)
-            initiator.start()
-            return initiator
-
+        ticket = hub.arrive(loop, self.opts)  # before the first wait: see adapters.fix.hub
         try:
-            self._initiator = await asyncio.to_thread(build_and_start)
-        except (fix.ConfigError, fix.RuntimeError) as exc:
+            self.loop = loop
+            self._closing = False
+            self._on_admin, self._on_app = on_admin, on_app
+            if self._secret is not None:
+                self.password = await asyncio.to_thread(self._secret)  # keyring calls block
+            self.health.connecting(f"logging on to {self.opts.label}")
+            self._logon = loop.create_future()
+            self._logged_out = asyncio.Event()
+            log_path = self.data_dir / "messages.log" if self.opts.message_log else None
+            self.logs = ScrubbedLogFactory(log_path, self.on_qf_event)
+            self.gateway = await hub.join(self, ticket)
+        except BrokerError:
             self.health.down()
-            raise BrokerError(f"fix account {self.opts.name}: quickfix refused the session settings: {exc}") from None
+            self._close_logs()
+            raise
+        finally:
+            ticket.close()
+        self._qf = self.gateway.sessions[self.key]
         try:
             await asyncio.wait_for(asyncio.shield(self._logon), self.opts.logon_timeout_s)
         except TimeoutError:
             detail = self.health.detail
-            self._stop_engine()
+            self._leave()
             raise Disconnected(
                 f"fix account {self.opts.name}: no logon from {self.opts.label} within "
                 f"{self.opts.logon_timeout_s:g}s ({detail}). Check that the gateway is up and the CompIDs match."
             ) from None
         except BrokerError:
-            self._stop_engine()
+            self._leave()
             raise
 
     async def stop(self) -> None:
-        """Log out (waiting up to 2 s for the gateway's answer), then stop quickfix's engine."""
+        """Log out (waiting up to 2 s for the gateway's answer), then leave the shared initiator."""
         self._closing = True
-        if self._initiator is None:
+        if self.gateway is None:
             return
-        session = fix.Session.lookupSession(self.session_id)
-        if session is not None and session.isLoggedOn() and self._logged_out is not None:
+        qf = self._qf
+        if qf is not None and qf.isLoggedOn() and self._logged_out is not None:
             self._logged_out.clear()
-            session.logout("copytui disconnecting")
+            qf.logout("copytui disconnecting")
             self._wake()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._logged_out.wait(), 2.0)
-        self._stop_engine()
+        self._leave()
 
     def _wake(self) -> None:
         """quickfix sends a requested Logout on its next timer tick (up to a second away). A
         TestRequest's answer wakes its poll loop, whose timer then runs at once."""
-        m = w.message(self.opts.begin_string, "1")
-        w.put(m, 112, f"bye-{self.token}")
-        with contextlib.suppress(Exception):
-            fix.Session.sendToTarget(m, self.session_id)
+        self._test_request(f"bye-{self.token}")
 
-    def _stop_engine(self) -> None:
-        """Stop quickfix's thread. Its poll loop notices a stop only at its next wake-up (up to a
-        second), so the stop finishes in a thread of its own; a new session with the same
-        SessionID waits for it (quickfix keeps sessions in a process-wide table)."""
-        initiator, self._initiator = self._initiator, None
-        logs, self._logs = self._logs, None
-        if initiator is None:
-            return
-        sid = self.session_id.toString()
-        box = [initiator]
-        del initiator  # the thread holds the last reference: quickfix's objects die there
+    def _leave(self) -> None:
+        """Disable the session (quickfix stops dialing it) and leave the initiator, which stops
+        with its last session."""
+        gateway, qf = self.gateway, self._qf
+        self.gateway, self._qf = None, None
+        if qf is not None:
+            with contextlib.suppress(Exception):
+                qf.logout()  # already logged out, or never logged on: only disables it
+        if gateway is not None:
+            gateway.leave(self)
+        self._close_logs()
 
-        def stop() -> None:
-            engine = box.pop()
-            engine.stop(True)
-            del engine
-            if logs is not None:
-                logs.close()
-
-        thread = threading.Thread(target=stop, name=f"fix-stop-{sid}")
-        _STOPPING[sid] = thread
-        thread.start()
-
-
-async def _await_stopped(sid: str) -> None:
-    thread = _STOPPING.get(sid)
-    if thread is not None:
-        await asyncio.to_thread(thread.join)
-        if _STOPPING.get(sid) is thread:
-            del _STOPPING[sid]
+    def _close_logs(self) -> None:
+        logs, self.logs = self.logs, None
+        if logs is not None:
+            logs.close()

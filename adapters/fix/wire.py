@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import quickfix as fix
 
+from adapters.fix.frames import field_text
 from copytui.models import MAX_INT, MAX_QTY, OrderStatus, OrderType, Side, TimeInForce
 
 SOH = "\x01"
@@ -390,13 +391,8 @@ def message(begin_string: str, msg_type: str) -> fix.Message:
 
 def put(m: fix.Message, tag: int, value: object) -> None:
     """Set a field unless the value is None; floats without a trailing ``.0`` noise."""
-    if value is None:
-        return
-    if isinstance(value, float):
-        text = f"{value:.10f}".rstrip("0").rstrip(".")
-    else:
-        text = str(value)
-    m.setField(tag, text)
+    if value is not None:
+        m.setField(tag, field_text(value))
 
 
 _request_ids = itertools.count(1)
