@@ -36,6 +36,8 @@ class Plan:
     naive_e2e_samples: int = 5
     desk_samples: int = 1000  # per side: a p99 is then the 10th slowest, not the 3rd
     desk_rounds: int = 4
+    market_samples: int = 1000  # per side, as the desk's: with 300 a p99 was the 3rd slowest and swung 0.9-1.5
+    market_rounds: int = 4
 
     @classmethod
     def make(
@@ -66,6 +68,8 @@ class Plan:
                 naive_e2e_samples=2,
                 desk_samples=samples or 30,
                 desk_rounds=2,
+                market_samples=samples or 30,
+                market_rounds=2,
             )
         return cls(
             followers=followers or (1, 20, 100),
@@ -75,6 +79,7 @@ class Plan:
             samples=samples or 300,
             e2e_samples=samples or 200,
             desk_samples=samples or 1000,
+            market_samples=samples or 1000,
         )
 
     @property
@@ -218,7 +223,7 @@ async def run(plan: Plan, progress: Callable[[str], None] = lambda _msg: None) -
     if "market" in only:
         n = plan.reference_followers
         progress(f"market: {n} followers, with and without a market-data source (dxLink on loopback)")
-        off, on = await market.with_and_without(n, plan.samples, plan.warmup, plan.seed)
+        off, on = await market.with_and_without(n, plan.market_samples, plan.warmup, plan.seed, plan.market_rounds)
         res.scenarios += [off, on]
         if off["internal_ms"] and on["internal_ms"]:
             res.market_p50_ratio = ratio(on["internal_ms"]["p50"], off["internal_ms"]["p50"])
