@@ -11,7 +11,8 @@ An order is announced (ORDER_NEW) once it is sent, pending or open; a bracket ch
 (PENDING_CHILD), a pending cancel or replace and an order type copytui does not trade keep their
 state and fills but announce nothing. Cancelled and rejected are said once; an update whose
 LatestTransactionDateTime is older than the one already applied (a reordered message) changes
-nothing but the fills it proves.
+nothing but the fills it proves. Orders of one OCO pair (``OCOLinkedOrderServerOrderID``) carry
+one ``oco_group`` in their events and in ``info`` (see :mod:`adapters.sierrachart.oco`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.sierrachart.messages import HistoricalFill, OrderUpdate, PositionUpdate
+from adapters.sierrachart.oco import OcoLinks
 from adapters.sierrachart.options import SymbolMap
 from adapters.sierrachart.wire import BuySell, DtcOrderType, FrameError, Reason, Status
 from copytui.instruments import instrument
@@ -117,6 +119,7 @@ class Book:
     by_client: dict[str, OrderState] = field(default_factory=dict)
     exec_ids: set[str] = field(default_factory=set)
     positions: dict[str, tuple[int, float]] = field(default_factory=dict)
+    oco: OcoLinks = field(default_factory=OcoLinks)
 
     # ------------------------------------------------------------ lookups
     def find(self, client_id: str) -> OrderState | None:
@@ -145,6 +148,7 @@ class Book:
             stop_price=st.stop,
             avg_fill_price=st.avg,
             status=copy_status(st.status, st.cum),
+            oco_group=self.oco.group(st.broker_id),
         )
 
     def symbol_of(self, sierra: str, what: str) -> str:
@@ -184,6 +188,7 @@ class Book:
             return []  # a refused change of an order this book never saw: nothing happened to an order
         st = self._state(u)
         st.side = st.side or SIDES.get(u.buy_sell)
+        self.oco.link(st.broker_id, u.oco_linked_id)  # before any event: the first one carries the group
         events: list[AccountEvent] = []
         fill = self._fill_from_update(st, u, recv_ns)
         stale = bool(u.latest and st.latest and u.latest < st.latest)
@@ -269,6 +274,7 @@ class Book:
             "stop_price": st.stop,
             "version": st.version,
             "cum_qty": st.cum,
+            "oco_group": self.oco.group(st.broker_id),
             "recv_ns": recv_ns or time.perf_counter_ns(),
             "wall_ns": time.time_ns(),
         }

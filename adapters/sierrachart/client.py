@@ -215,17 +215,17 @@ class SierraChartAdapter(BrokerAdapter):
         return out
 
     async def open_orders(self) -> list[OrderInfo]:
-        scratch, out = self._scratch(), []
+        """The server's open orders; each read before any is told, so that an OCO leg's group is
+        the one its partner's update completes (as the live book names it)."""
+        scratch, read = self._scratch(), []
         for u in await self._open_updates():
             try:
                 scratch.on_order(u, quiet=True)
             except (FrameError, ValueError) as exc:
                 log.warning("Sierra Chart %s: open order %s left out: %s", self.account, u.server_id, exc)
                 continue
-            info = scratch.info(scratch.orders[u.server_id])
-            if info is not None:
-                out.append(info)
-        return out
+            read.append(scratch.orders[u.server_id])
+        return [info for st in read if (info := scratch.info(st)) is not None]
 
     async def find_order(self, client_order_id: str) -> OrderInfo | None:
         """This connection's orders first, then the server's open orders, then an order this adapter
@@ -288,6 +288,7 @@ class SierraChartAdapter(BrokerAdapter):
             # DTC's DateTime is whole seconds: the session's second, its fills already there in the cursor
             after, seen = float(int(self.session_start)), set()
         replay = self._scratch()
+        replay.oco = self.book.oco  # the fills of an OCO leg carry its group, as its live events do
         for sid, st in self.book.orders.items():
             replay.orders[sid] = OrderState(sid, st.symbol, st.side, st.order_type, st.client_id, st.qty)
         events: list[AccountEvent] = []

@@ -89,6 +89,10 @@ class OrderUpdate:
     info_text: str
     latest: float
     """LatestTransactionDateTime (0: not given): an update older than one already applied is stale."""
+    oco_linked_id: str = ""
+    """OCOLinkedOrderServerOrderID: the other order of an OCO pair submitted with SUBMIT_NEW_OCO_ORDER."""
+    parent_id: str = ""
+    """ParentServerOrderID: the parent order of a bracket's child ("" for an order with none)."""
 
 
 def order_update(d: dict[str, Any]) -> OrderUpdate:
@@ -118,6 +122,8 @@ def order_update(d: dict[str, Any]) -> OrderUpdate:
         trade_account=text(d, "TradeAccount", what),
         info_text=text(d, "InfoText", what),
         latest=number(d, "LatestTransactionDateTime", what) or 0.0,
+        oco_linked_id=text(d, "OCOLinkedOrderServerOrderID", what),
+        parent_id=text(d, "ParentServerOrderID", what),
     )
     if not no_orders and not u.server_id and not u.client_id:
         raise FrameError(f"{what}: neither ServerOrderID nor ClientOrderID is set")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from adapters.sierrachart.sim_orders import AUDITED, order_fields
+from adapters.sierrachart.sim_orders import AUDITED
 from adapters.sierrachart.wire import (
     ENCODING_MESSAGE_SIZE,
     Encoding,
@@ -26,7 +26,6 @@ from adapters.sierrachart.wire import (
     Framer,
     LogonResult,
     Msg,
-    Reason,
     decode,
     encode,
     encode_compact,
@@ -159,7 +158,7 @@ class Connection:
             "ProtocolVersion": 8, "Result": LogonResult.SUCCESS, "ResultText": "Logon successful",
             "ServerName": "copytui Sierra Chart simulator", "TradingIsSupported": int(sim.allow_trading),
             "OCOOrdersSupported": 1, "OrderCancelReplaceSupported": 1, "SecurityDefinitionsSupported": 0,
-            "HistoricalPriceDataSupported": 0, "MarketDepthIsSupported": 0, "BracketOrdersSupported": 0,
+            "HistoricalPriceDataSupported": 0, "MarketDepthIsSupported": 0, "BracketOrdersSupported": 1,
             "MarketDataSupported": 0,
         }  # fmt: skip
         self.send(Msg.LOGON_RESPONSE, answer)
@@ -184,8 +183,10 @@ class Connection:
         if not sim.allow_trading:
             sim.desk.audit.record(account, AUDITED[msg["Type"]], msg.get("ClientOrderID"), "refused",
                                   "trading is not allowed", {k: v for k, v in msg.items() if k != "Type"})  # fmt: skip
-            self.send(Msg.ORDER_UPDATE, {"ClientOrderID": msg.get("ClientOrderID", ""), "OrderStatus": 9,
-                                         "OrderUpdateReason": 8, "InfoText": "Trading is not allowed"})  # fmt: skip
+            oco = msg["Type"] == Msg.SUBMIT_NEW_OCO_ORDER
+            for key in ("ClientOrderID_1", "ClientOrderID_2") if oco else ("ClientOrderID",):  # one for each order
+                self.send(Msg.ORDER_UPDATE, {"ClientOrderID": msg.get(key, ""), "OrderStatus": 9,
+                                             "OrderUpdateReason": 8, "InfoText": "Trading is not allowed"})  # fmt: skip
             return
         sim.order_requests.append(msg)
         for msg_type, fields in sim.desk.handle(msg, self.trade_account):
@@ -226,16 +227,7 @@ class Connection:
         if accounts is None:
             return
         one = msg.get("ServerOrderID") if msg.get("RequestAllOrders", 1) == 0 else None
-        x, items = self.sim.exchange, []
-        for name in accounts:
-            for order in x.accounts[name].orders.values():
-                if not order.status.final and (not one or order.id == one):
-                    status = 10 if order.filled else 4
-                    items.append(
-                        order_fields(
-                            order, self.sim.contracts[order.symbol], status, Reason.OPEN_ORDERS_REQUEST_RESPONSE
-                        )
-                    )
+        items = [fields for name in accounts for fields in self.sim.desk.open_orders(name, one)]
         self._list(Msg.ORDER_UPDATE, msg.get("RequestID", 0), items, "NoOrders", "TotalNumMessages")
 
     def _fills(self, msg: dict[str, Any]) -> None:
@@ -249,10 +241,13 @@ class Connection:
         for name in accounts:
             for rec in self.sim.exchange.accounts[name].fills:
                 ev = rec.event
-                if ev.wall_ns / 1e9 < since or (one and ev.order_id != one):
+                if ev.wall_ns / 1e9 < since:
                     continue
                 assert ev.symbol is not None and ev.side is not None
-                items.append({"Symbol": self.sim.contracts[ev.symbol], "Exchange": "CME", "ServerOrderID": ev.order_id,
+                sid = self.sim.desk.pairs.server_id(name, ev.order_id, ev.client_order_id)
+                if one and sid != one:
+                    continue
+                items.append({"Symbol": self.sim.contracts[ev.symbol], "Exchange": "CME", "ServerOrderID": sid,
                               "BuySell": 1 if ev.side.value == "buy" else 2, "Price": ev.fill_price,
                               "DateTime": ev.wall_ns // 1_000_000_000, "Quantity": ev.fill_qty,
                               "UniqueExecutionID": ev.fill_id, "TradeAccount": name})  # fmt: skip

@@ -2,7 +2,8 @@
 
 It stands for Sierra Chart with Enable DTC Protocol Server, Allow Trading and Encoding: JSON set
 (:mod:`adapters.sierrachart.sim_session` answers each connection, :mod:`adapters.sierrachart.sim_orders`
-trades on the paper exchange). Its trade accounts are paper accounts (``Sim1``, ``Sim2``, ...:
+trades on the paper exchange, :mod:`adapters.sierrachart.sim_oco` keeps its OCO pairs and brackets
+sent with SUBMIT_NEW_OCO_ORDER). Its trade accounts are paper accounts (``Sim1``, ``Sim2``, ...:
 Sierra Chart's own simulated accounts are named so); its symbols are ``ESZ25_FUT_CME``-like, one
 per copytui symbol, in the front quarterly month. It misbehaves on request: the accounts'
 :class:`Faults` (latency on order requests, rejects, partial fills, dropped connections,
@@ -78,7 +79,7 @@ class SierraChartSimulator:
         self.contracts = contracts or sim_contracts()
         self._owns_audit = not isinstance(audit, AuditLog)
         self.audit = audit if isinstance(audit, AuditLog) else AuditLog("sierrachart", audit)
-        self.desk = Desk(self.exchange, self.contracts, self.audit)
+        self.desk = Desk(self.exchange, self.contracts, self.audit, say=self._tell)
         self.host, self.port = host, port
         self.connections: set[Connection] = set()
         self.received: Counter[int] = Counter()
@@ -121,13 +122,16 @@ class SierraChartSimulator:
     def _publisher(self, account: str) -> Callable[[AccountEvent], None]:
         def publish(ev: AccountEvent) -> None:
             message = self.desk.event_message(ev)
-            if message is None:
-                return
-            for conn in list(self.connections):
-                if conn.follows(account):
-                    conn.send(*message)
+            if message is not None:
+                self._tell(account, *message)
+            self.desk.after(ev)
 
         return publish
+
+    def _tell(self, account: str, msg_type: int, fields: dict[str, Any]) -> None:
+        for conn in list(self.connections):
+            if conn.follows(account):
+                conn.send(msg_type, fields)
 
     def _dropper(self, account: str) -> Callable[[], None]:
         def drop() -> None:

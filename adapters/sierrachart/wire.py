@@ -33,6 +33,7 @@ class Msg(enum.IntEnum):
     LOGOFF = 5
     ENCODING_REQUEST = 6
     ENCODING_RESPONSE = 7
+    SUBMIT_NEW_OCO_ORDER = 201
     SUBMIT_NEW_SINGLE_ORDER = 208
     SUBMIT_FLATTEN_POSITION_ORDER = 209
     CANCEL_ORDER = 203
@@ -117,6 +118,14 @@ class DtcOrderType(enum.IntEnum):
     LIMIT_IF_TOUCHED = 6
 
 
+class PartialFillHandling(enum.IntEnum):
+    """SUBMIT_NEW_OCO_ORDER: what a partial fill of one leg does to the other (unset: the server's way)."""
+
+    UNSET = 0
+    REDUCE_QUANTITY = 1
+    IMMEDIATE_CANCEL = 2
+
+
 class BuySell(enum.IntEnum):
     UNSET = 0
     BUY = 1
@@ -155,6 +164,12 @@ FIELDS: dict[int, tuple[str, ...]] = {
         "Symbol", "Exchange", "TradeAccount", "ClientOrderID", "OrderType", "BuySell", "Price1", "Price2",
         "Quantity", "TimeInForce", "GoodTillDateTime", "IsAutomatedOrder", "IsParentOrder", "FreeFormText",
         "OpenOrClose", "MaxShowQuantity",
+    ),
+    Msg.SUBMIT_NEW_OCO_ORDER: (
+        "Symbol", "Exchange", "ClientOrderID_1", "OrderType_1", "BuySell_1", "Price1_1", "Price2_1", "Quantity_1",
+        "ClientOrderID_2", "OrderType_2", "BuySell_2", "Price1_2", "Price2_2", "Quantity_2", "TimeInForce",
+        "GoodTillDateTime", "TradeAccount", "IsAutomatedOrder", "ParentTriggerClientOrderID", "FreeFormText",
+        "OpenOrClose", "PartialFillHandling", "UseOffsets", "OffsetFromParent1", "OffsetFromParent2",
     ),
     Msg.SUBMIT_FLATTEN_POSITION_ORDER: (
         "Symbol", "Exchange", "TradeAccount", "ClientOrderID", "FreeFormText", "IsAutomatedOrder",
@@ -229,7 +244,7 @@ TEXT_FIELDS = frozenset(
     "ServerName SymbolExchangeDelimiter Reason ProtocolType Symbol Exchange ClientOrderID FreeFormText "
     "ServerOrderID PreviousServerOrderID ExchangeOrderID LastFillExecutionID InfoText ParentServerOrderID "
     "OCOLinkedOrderServerOrderID PreviousClientOrderID RejectText UniqueExecutionID PositionIdentifier "
-    "AccountCurrency UserMessage MessageText".split()
+    "AccountCurrency UserMessage MessageText ClientOrderID_1 ClientOrderID_2 ParentTriggerClientOrderID".split()
 )
 """The char arrays of the structures above: "" when unset; every other field is a number, 0 when unset."""
 
