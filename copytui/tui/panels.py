@@ -60,7 +60,7 @@ class LeaderPanel(Panel):
                 )
             )
             if len(leaders) > 1:  # who copies whom
-                text.append(f"  -> {', '.join(lv.followers) or 'no follower'}", style=pal.dim)
+                text.append(f"\n  -> {followers_text(lv.followers)}", style=pal.dim)
             if i == 0 and len(leaders) == 1:
                 text.append(f"  signals {snap.signals}")
         day = [v.session_pnl for v in snap.followers]
@@ -76,9 +76,23 @@ class LeaderPanel(Panel):
         if snap.market is not None:
             text.append("\n  ")
             text.append_text(market_text(snap.market, pal))
-        for line in reversed(leaders[0].events[-max(1, 6 - 2 * (len(leaders) - 1)) :]):
+        for line in reversed(leaders[0].events[-max(1, 6 - 3 * (len(leaders) - 1)) :]):
             text.append("\n  " + line, style=pal.dim)
         self.show_text(text)
+
+
+FOLLOWERS_NAMED = 4
+"""How many followers a leader's line names; past that it gives the count and the first names, so a
+narrow terminal cuts names, never how many follow."""
+
+
+def followers_text(names: tuple[str, ...] | list[str]) -> str:
+    if not names:
+        return "no follower"
+    if len(names) <= FOLLOWERS_NAMED:
+        return ", ".join(names)
+    shown = FOLLOWERS_NAMED - 1
+    return f"{len(names)} followers: {', '.join(names[:shown])} +{len(names) - shown} more"
 
 
 def market_text(m: MarketView, pal: Palette) -> Text:

@@ -44,7 +44,7 @@ async def test_two_leaders_on_the_desk(tmp_path: Path) -> None:
 
             await until(pilot, panel_shows_both)
             text = screen_text(app)
-            assert "-> both-x1, day-only" in text
+            assert "-> both-x1, day-only" in text  # on its own line under its leader
             assert "-> both-x1, swing-half" in text
             assert "swing-lead: fill buy 4 ES" in text  # each leader's events named
 
@@ -61,5 +61,29 @@ async def test_two_leaders_on_the_desk(tmp_path: Path) -> None:
             await until(pilot, lambda: isinstance(app.screen, ResumeScreen))
             assert "day-lead ES +2; swing-lead ES +4" in screen_text(app)
             await pilot.press("escape")
+    finally:
+        await app.stop_runtime()
+
+
+MANY = """
+leaders:
+  - {name: day-lead, broker: paper}
+  - {name: swing-lead, broker: paper}
+followers:
+""" + "".join(f"  - {{name: acct-{i}, follows: [day-lead]}}\n" for i in range(1, 8)) + (
+    "  - {name: lone, follows: [swing-lead]}\n"
+)
+
+
+async def test_a_leader_with_many_followers_shows_how_many_before_their_names(tmp_path: Path) -> None:
+    """Seven followers' names do not fit the leader panel's width: the count comes first, on a line of
+    its own under the leader, so a cut loses names, never the number."""
+    rt = build_runtime(parse_config(MANY), seed=5, journal_path=tmp_path / "journal.sqlite3")
+    app = CopyDeskApp(rt)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app._running)
+            await until(pilot, lambda: "-> 7 followers: acct-1, acct-2, acct-3 +4 more" in screen_text(app))
+            assert "-> lone" in screen_text(app)
     finally:
         await app.stop_runtime()
