@@ -12,6 +12,9 @@ cancel, trigger, fill, reject). Each event is made once, from whichever notifica
 - FILL: 352 FILL only, once per (basket id, fill id), with the cumulative quantity Rithmic says
   (``total_fill_size``) so a reordered fill still carries the right total.
 
+Order events carry the order's OCO group as the notifications link it (a bracket's legs, orders
+linked with 344; see :mod:`adapters.rithmic.oco_groups`).
+
 A notification this account cannot use (no basket id, an unknown side) is refused with
 ``health.drop``; one for a product copytui does not trade is skipped (logged once per contract).
 """
@@ -28,6 +31,7 @@ from adapters.base import Health
 from adapters.rithmic.contracts import symbol_of
 from adapters.rithmic.enums import ExchangeNotify, NotifiedTransactionType, OrderNotify, PriceType
 from adapters.rithmic.messages import InstrumentPnLPositionUpdate
+from adapters.rithmic.oco_groups import OcoGroups
 from adapters.rithmic.order_messages import ExchangeOrderNotification, RithmicOrderNotification
 from copytui.models import AccountEvent, EventKind, OrderInfo, OrderStatus, OrderType, Side
 
@@ -70,7 +74,7 @@ class Tracked:
     """The order's Rithmic symbol and exchange (what a modify must repeat)."""
     exchange: str = ""
 
-    def info(self, account: str) -> OrderInfo:
+    def info(self, account: str, oco_group: str | None = None) -> OrderInfo:
         return OrderInfo(
             account=account,
             broker_order_id=self.basket_id,
@@ -84,6 +88,7 @@ class Tracked:
             stop_price=self.stop_price,
             avg_fill_price=self.avg_fill_price,
             status=self.status,
+            oco_group=oco_group,
         )
 
 
@@ -115,6 +120,7 @@ class Book:
         self.last_fill: tuple[int, int] = (0, 0)
         self.positions: dict[str, tuple[int, float]] = {}
         self.foreign: set[str] = set()
+        self.groups = OcoGroups()
 
     # ------------------------------------------------------------ reading a note
     def _foreign(self, contract: str) -> None:
@@ -129,11 +135,12 @@ class Book:
         if not note.basket_id:
             self.health.drop(f"Rithmic {type(note).__name__} without basket_id")
             return None
+        self.groups.learn(note)
         known = self.orders.get(note.basket_id)
         if known is not None:
             if note.user_tag and not known.user_tag:
                 known.user_tag = note.user_tag
-                self.by_tag[note.user_tag] = known.basket_id
+                self.by_tag.setdefault(note.user_tag, known.basket_id)
             return known
         symbol = symbol_of(note.symbol, note.exchange)
         if symbol is None:
@@ -161,8 +168,8 @@ class Book:
             exchange=note.exchange,
         )
         self.orders[note.basket_id] = tracked
-        if note.user_tag:
-            self.by_tag[note.user_tag] = note.basket_id
+        if note.user_tag:  # the first order keeps its tag (a bracket's legs may repeat their entry's)
+            self.by_tag.setdefault(note.user_tag, note.basket_id)
         return tracked
 
     def learn(self, tracked: Tracked) -> Tracked:
@@ -193,6 +200,7 @@ class Book:
                 stop_price=t.stop_price,
                 version=t.version,
                 cum_qty=t.filled,
+                oco_group=self.groups.group(t.basket_id),
                 wall_ns=stamp_ns(note.ssboe, note.usecs) if note is not None else 0,
                 recv_ns=recv_ns,
                 **kw,

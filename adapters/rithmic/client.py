@@ -12,9 +12,11 @@ before is not news). After a lost session comes back, in order: the executions m
 that arrived during that catch-up, then positions. ``fills_since`` replays executions after a
 cursor ``"<ssboe>.<usecs>|<basket id>|<fill id>"``.
 
-Brackets. As a follower with ``options.native_oco``, a mirrored bracket's legs are linked at
-Rithmic once both are working (:mod:`adapters.rithmic.oco_links`), and the adapter declares
-``Capabilities.brackets``; without it copytui keeps the OCO itself.
+Brackets. As a leader, the legs of a bracket (330) or of orders linked with 344 carry one OCO group
+in their events and open orders, read from the notifications' link fields
+(:mod:`adapters.rithmic.oco_groups`). As a follower with ``options.native_oco``, a mirrored
+bracket's legs are linked at Rithmic once both are working (:mod:`adapters.rithmic.oco_links`), and
+the adapter declares ``Capabilities.brackets``; without it copytui keeps the OCO itself.
 """
 
 from __future__ import annotations
@@ -212,21 +214,26 @@ class RithmicAdapter(RithmicOrders):
         return [p for r in rows if (p := reads.position_of(r, self.account)) is not None]
 
     async def open_orders(self) -> list[OrderInfo]:
-        session, account_id, _ = self._live()
+        """The working orders, each with its OCO group as the rows link them (all rows are read
+        before any is named: one leg's row may be what links the other)."""
+        session, account_id, book = self._live()
         rows = await reads.show_orders(session, account_id, self.options.timeout_s)
-        return [i for r in rows if (i := reads.order_info(r, self.account)) is not None]
+        for row in rows:
+            book.groups.learn(row)
+        infos = (reads.order_info(r, self.account, oco_group=book.groups.group(r.basket_id)) for r in rows)
+        return [i for i in infos if i is not None]
 
     async def find_order(self, client_order_id: str) -> OrderInfo | None:
         """This session's book, then the working orders, then the executions of the look-back window."""
         session, account_id, book = self._live()
         known = book.by_client_id(client_order_id)
         if known is not None:
-            return known.info(self.account)
+            return known.info(self.account, book.groups.group(known.basket_id))
         timeout = self.options.timeout_s
         for row in await reads.show_orders(session, account_id, timeout):
             if row.user_tag == client_order_id:
                 book.track(row)
-                return reads.order_info(row, self.account)
+                return reads.order_info(row, self.account, oco_group=book.groups.group(row.basket_id))
         now = int(time.time())
         fills = await reads.replay_fills(
             session, account_id, now - int(self.options.lookback_h * 3600), now + 60, timeout

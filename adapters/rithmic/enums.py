@@ -98,6 +98,22 @@ class ExchangeNotify(enum.IntEnum):
     GENERIC = 9
 
 
+class BracketType(enum.IntEnum):
+    """RequestBracketOrder.BracketType, which the order notifications (351/352) repeat: which legs a
+    bracket has. What ``_STATIC`` changes at Rithmic is not documented publicly."""
+
+    STOP_ONLY = 1
+    TARGET_ONLY = 2
+    TARGET_AND_STOP = 3
+    STOP_ONLY_STATIC = 4
+    TARGET_ONLY_STATIC = 5
+    TARGET_AND_STOP_STATIC = 6
+
+
+TWO_LEGGED = frozenset({BracketType.TARGET_AND_STOP, BracketType.TARGET_AND_STOP_STATIC})
+"""The bracket types whose stop and target are one OCO pair."""
+
+
 class PnlRequest(enum.IntEnum):
     """RequestPnLPositionUpdates.Request."""
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from adapters.rithmic import order_messages as om  # registered below with the rest
 from adapters.rithmic import proto as pb
 from adapters.rithmic.enums import (
+    BracketType,
     Duration,
     ExchangeNotify,
     InfraType,
@@ -23,26 +25,6 @@ from adapters.rithmic.enums import (
     PriceType,
     TransactionType,
     UserType,
-)
-from adapters.rithmic.order_messages import (  # registered below with the rest
-    ExchangeOrderNotification,
-    RequestCancelAllOrders,
-    RequestCancelOrder,
-    RequestExitPosition,
-    RequestLinkOrders,
-    RequestModifyOrder,
-    RequestNewOrder,
-    RequestReplayExecutions,
-    RequestShowOrders,
-    ResponseCancelAllOrders,
-    ResponseCancelOrder,
-    ResponseExitPosition,
-    ResponseLinkOrders,
-    ResponseModifyOrder,
-    ResponseNewOrder,
-    ResponseReplayExecutions,
-    ResponseShowOrders,
-    RithmicOrderNotification,
 )
 from adapters.rithmic.proto import Message
 
@@ -346,22 +328,24 @@ TEMPLATES: dict[int, type[Message]] = pb.register(
     ResponseTradeRoutes,
     RequestSubscribeToBracketUpdates,
     ResponseSubscribeToBracketUpdates,
-    RequestNewOrder,
-    ResponseNewOrder,
-    RequestModifyOrder,
-    ResponseModifyOrder,
-    RequestCancelOrder,
-    ResponseCancelOrder,
-    RequestShowOrders,
-    ResponseShowOrders,
-    RequestCancelAllOrders,
-    ResponseCancelAllOrders,
-    RequestExitPosition,
-    ResponseExitPosition,
-    RequestReplayExecutions,
-    ResponseReplayExecutions,
-    RithmicOrderNotification,
-    ExchangeOrderNotification,
+    om.RequestNewOrder,
+    om.ResponseNewOrder,
+    om.RequestBracketOrder,
+    om.ResponseBracketOrder,
+    om.RequestModifyOrder,
+    om.ResponseModifyOrder,
+    om.RequestCancelOrder,
+    om.ResponseCancelOrder,
+    om.RequestShowOrders,
+    om.ResponseShowOrders,
+    om.RequestCancelAllOrders,
+    om.ResponseCancelAllOrders,
+    om.RequestExitPosition,
+    om.ResponseExitPosition,
+    om.RequestReplayExecutions,
+    om.ResponseReplayExecutions,
+    om.RithmicOrderNotification,
+    om.ExchangeOrderNotification,
     RequestPnLPositionUpdates,
     ResponsePnLPositionUpdates,
     RequestPnLPositionSnapshot,
@@ -371,7 +355,7 @@ TEMPLATES: dict[int, type[Message]] = pb.register(
 """Every message declared here that async-rithmic also declares, by template id (what
 tests/outside/rithmic/check_client.py compares, message by message)."""
 
-LINK_TEMPLATES: dict[int, type[Message]] = pb.register(RequestLinkOrders, ResponseLinkOrders)
+LINK_TEMPLATES: dict[int, type[Message]] = pb.register(om.RequestLinkOrders, om.ResponseLinkOrders)
 """Link orders (344/345), kept apart: async-rithmic 1.6.6 ships no class to compare them with. Their
 numbers are Rithmic's own: the R|Protocol API 0.78.0.0 Reference Guide's template list and its
 ``request_link_orders.proto`` / ``response_link_orders.proto`` (a public copy of that release sits
@@ -395,5 +379,12 @@ ENUM_FIELDS: dict[tuple[str, str], type[enum.IntEnum]] = {
     ("ExchangeOrderNotification", "transaction_type"): NotifiedTransactionType,
     ("ExchangeOrderNotification", "price_type"): PriceType,
     ("RequestPnLPositionUpdates", "request"): PnlRequest,
+    ("RequestBracketOrder", "transaction_type"): TransactionType,
+    ("RequestBracketOrder", "price_type"): PriceType,
+    ("RequestBracketOrder", "duration"): Duration,
+    ("RequestBracketOrder", "user_type"): UserType,
+    ("RequestBracketOrder", "bracket_type"): BracketType,
+    ("RithmicOrderNotification", "bracket_type"): BracketType,
+    ("ExchangeOrderNotification", "bracket_type"): BracketType,
 }
 """Which declared field carries which enum: the outside check compares the members' numbers."""

@@ -1,5 +1,5 @@
-"""The order plant's order messages: new order, modify, cancel, cancel all, link orders, exit
-position, show orders, replay executions, and the two order notifications (351 and 352).
+"""The order plant's order messages: new order, bracket order, modify, cancel, cancel all, link
+orders, exit position, show orders, replay executions, and the two order notifications (351 and 352).
 
 Declared as :mod:`adapters.rithmic.messages` declares the rest (field names and numbers of
 Rithmic's ``.proto`` files as async-rithmic 1.6.6 ships them; link orders, which it lacks, from
@@ -40,6 +40,50 @@ class RequestNewOrder(Message):
 @dataclass(slots=True)
 class ResponseNewOrder(Message):
     TEMPLATE = 313
+    user_msg: list[str] = pb.texts(132760)
+    user_tag: str = pb.text(154119)
+    rq_handler_rp_code: list[str] = pb.texts(132764)
+    rp_code: list[str] = pb.texts(132766)
+    basket_id: str = pb.text(110300)
+    ssboe: int = pb.integer(150100)
+    usecs: int = pb.integer(150101)
+
+
+@dataclass(slots=True)
+class RequestBracketOrder(Message):
+    """An entry with a stop and/or a target ``*_ticks`` away from its fill, which Rithmic places
+    once the entry fills (what a leader's platform sends for an ATM-style bracket). copytui never
+    sends one: it reads the legs of a leader's bracket (:mod:`adapters.rithmic.oco_groups`), and its
+    simulator takes them."""
+
+    TEMPLATE = 330
+    user_msg: list[str] = pb.texts(132760)
+    user_tag: str = pb.text(154119)
+    window_name: str = pb.text(154629)
+    fcm_id: str = pb.text(154013)
+    ib_id: str = pb.text(154014)
+    account_id: str = pb.text(154008)
+    symbol: str = pb.text(110100)
+    exchange: str = pb.text(110101)
+    quantity: int = pb.integer(112004)
+    price: float = pb.real(110306)
+    trigger_price: float = pb.real(149247)
+    transaction_type: int = pb.integer(112003)
+    duration: int = pb.integer(112005)
+    price_type: int = pb.integer(112008)
+    trade_route: str = pb.text(112016)
+    manual_or_auto: int = pb.integer(154710)
+    user_type: int = pb.integer(154036)
+    bracket_type: int = pb.integer(157087)
+    target_quantity: int = pb.integer(154457)
+    target_ticks: int = pb.integer(154456)
+    stop_quantity: int = pb.integer(154459)
+    stop_ticks: int = pb.integer(154458)
+
+
+@dataclass(slots=True)
+class ResponseBracketOrder(Message):
+    TEMPLATE = 331
     user_msg: list[str] = pb.texts(132760)
     user_tag: str = pb.text(154119)
     rq_handler_rp_code: list[str] = pb.texts(132764)
@@ -221,6 +265,10 @@ class RithmicOrderNotification(Message):
     is_snapshot: bool = pb.flag(110121)
     status: str = pb.text(110303)
     basket_id: str = pb.text(110300)
+    original_basket_id: str = pb.text(154497)
+    """Read as the bracket entry a leg belongs to (see oco_groups: Rithmic does not document it)."""
+    linked_basket_ids: str = pb.text(110358)
+    """One string: read as the basket ids this order is OCO-linked with, comma or space separated."""
     fcm_id: str = pb.text(154013)
     ib_id: str = pb.text(154014)
     user_id: str = pb.text(131003)
@@ -237,6 +285,7 @@ class RithmicOrderNotification(Message):
     duration: int = pb.integer(112005)
     price_type: int = pb.integer(112008)
     manual_or_auto: int = pb.integer(154710)
+    bracket_type: int = pb.integer(157087)
     avg_fill_price: float = pb.real(110322)
     total_fill_size: int = pb.integer(154111)
     total_unfilled_size: int = pb.integer(154112)
@@ -258,6 +307,10 @@ class ExchangeOrderNotification(Message):
     report_type: str = pb.text(120001)
     status: str = pb.text(110303)
     basket_id: str = pb.text(110300)
+    original_basket_id: str = pb.text(154497)
+    """Read as the bracket entry a leg belongs to (see oco_groups: Rithmic does not document it)."""
+    linked_basket_ids: str = pb.text(110358)
+    """One string: read as the basket ids this order is OCO-linked with, comma or space separated."""
     fcm_id: str = pb.text(154013)
     ib_id: str = pb.text(154014)
     user_id: str = pb.text(131003)
@@ -273,6 +326,7 @@ class ExchangeOrderNotification(Message):
     duration: int = pb.integer(112005)
     price_type: int = pb.integer(112008)
     manual_or_auto: int = pb.integer(154710)
+    bracket_type: int = pb.integer(157087)
     confirmed_size: int = pb.integer(110329)
     cancelled_size: int = pb.integer(110318)
     fill_price: float = pb.real(110307)

@@ -119,7 +119,9 @@ def position_of(row: InstrumentPnLPositionUpdate, account: str) -> Position | No
     )
 
 
-def order_info(row: Note, account: str, status: OrderStatus | None = None) -> OrderInfo | None:
+def order_info(
+    row: Note, account: str, status: OrderStatus | None = None, oco_group: str | None = None
+) -> OrderInfo | None:
     """A show-orders row as copytui reports an order; None for a contract copytui does not trade."""
     symbol = symbol_of(row.symbol, row.exchange)
     side = SIDES.get(row.transaction_type)
@@ -143,6 +145,7 @@ def order_info(row: Note, account: str, status: OrderStatus | None = None) -> Or
         stop_price=stop,
         avg_fill_price=row.avg_fill_price or None,
         status=status,
+        oco_group=oco_group,
     )
 
 

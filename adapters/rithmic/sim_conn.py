@@ -5,7 +5,7 @@ request's answer is written before the notifications its order made (the order p
 back until the answer is queued). Before login only RequestLogin, RequestRithmicSystemInfo and
 heartbeats are taken; anything else is answered with a Reject (75). Each plant answers its own
 requests: ticker (front month), order (login info, accounts, trade routes, subscriptions, orders,
-order links, show orders, execution replay), PnL (subscriptions, position snapshot).
+bracket orders, order links, show orders, execution replay), PnL (subscriptions, position snapshot).
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("copytui.sim.rithmic")
 
 OK = ["0"]
-ORDER_TEMPLATES = (312, 314, 316, 344, 346, 3504)
-"""Order requests (link orders among them): handled by the simulator's order path (latency, audit)."""
+ORDER_TEMPLATES = (312, 314, 316, 330, 344, 346, 3504)
+"""Order requests (bracket orders and link orders among them): handled by the simulator's order path
+(latency, audit)."""
 
 
 class SimConnection:

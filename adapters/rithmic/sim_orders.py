@@ -16,7 +16,8 @@ documentation and the message definitions; the exact sequence of a real server i
   does on a cancel: here a cancelled leg goes alone.
 
 Every notification carries the order's ``user_tag``, basket id (the paper order id), account,
-contract, side, type, quantity, prices and ``ssboe``/``usecs`` of the paper event.
+contract, side, type, quantity, prices and ``ssboe``/``usecs`` of the paper event; the simulator then
+sets the link fields of a bracket's or linked orders (:meth:`sim_brackets.Brackets.stamp`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from adapters.rithmic.enums import Duration, ExchangeNotify, OrderNotify, OrderP
 from adapters.rithmic.messages import InstrumentPnLPositionUpdate
 from adapters.rithmic.order_messages import (
     ExchangeOrderNotification,
+    RequestBracketOrder,
     RequestLinkOrders,
     RequestModifyOrder,
     RequestNewOrder,
@@ -95,8 +97,8 @@ def _prices(order_type: OrderType, price: float, trigger: float) -> tuple[float 
     return limit, stop
 
 
-def submit(exchange: PaperExchange, desk: Desk, request: RequestNewOrder) -> PaperOrder:
-    """A RequestNewOrder onto the paper exchange; Refused with the reason when it cannot go."""
+def submit(exchange: PaperExchange, desk: Desk, request: RequestNewOrder | RequestBracketOrder) -> PaperOrder:
+    """A RequestNewOrder (or a bracket's entry) onto the paper exchange; Refused with the reason when it cannot go."""
     symbol = desk.symbol(request.symbol, request.exchange)
     side = SIDE_OF.get(request.transaction_type)
     order_type = TYPE_OF.get(request.price_type)

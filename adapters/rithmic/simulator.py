@@ -3,12 +3,13 @@ WebSocket) for the ticker, order and PnL plants, over the paper exchange.
 
 What it serves: system info (16), login (10) with the system name and plant, heartbeats, logout;
 the ticker plant's front-month contract (113); the order plant's login info (300), accounts (302),
-trade routes (310), order and bracket update subscriptions (308, 336), new order (312), modify
+trade routes (310), order and bracket update subscriptions (308, 336), new order (312), bracket
+order (330: legs placed as the entry fills, see :mod:`~adapters.rithmic.sim_brackets`), modify
 (314), cancel (316), link orders (344: one OCO group, see :func:`sim_orders.link`), cancel all
 (346), exit position (3504), show orders (320, rows as 352 marked is_snapshot) and replay
 executions (3506, the same); the PnL plant's subscriptions (400) and position snapshot (402, rows
 as 450). Orders become paper orders; the paper events come back as 351/352 notifications and 450
-updates (:mod:`adapters.rithmic.sim_orders`).
+updates (:mod:`adapters.rithmic.sim_orders`), with the link fields of a bracket's or linked orders.
 
 Fault switches: the paper accounts' :class:`Faults` (latency on order requests, rejects, partial
 fills, dropped, duplicated and reordered notifications), :meth:`drop_sockets`,
@@ -40,12 +41,14 @@ from adapters.rithmic import contracts, sim_orders
 from adapters.rithmic.enums import InfraType
 from adapters.rithmic.messages import ForcedLogout, RequestLogin
 from adapters.rithmic.order_messages import (
+    RequestBracketOrder,
     RequestCancelAllOrders,
     RequestCancelOrder,
     RequestExitPosition,
     RequestLinkOrders,
     RequestModifyOrder,
     RequestNewOrder,
+    ResponseBracketOrder,
     ResponseCancelAllOrders,
     ResponseCancelOrder,
     ResponseExitPosition,
@@ -54,6 +57,7 @@ from adapters.rithmic.order_messages import (
     ResponseNewOrder,
 )
 from adapters.rithmic.proto import Message
+from adapters.rithmic.sim_brackets import Brackets
 from adapters.rithmic.sim_conn import OK, SimConnection
 from adapters.rithmic.sim_orders import Desk, Refused
 from adapters.simkit import AuditLog, Faults, PaperExchange
@@ -68,6 +72,7 @@ ACTIONS = {
     312: "new_order",
     314: "modify_order",
     316: "cancel_order",
+    330: "bracket_order",
     344: "link_orders",
     346: "cancel_all_orders",
     3504: "exit_position",
@@ -119,6 +124,7 @@ class RithmicSimulator:
         self.mute = False
         """Heartbeats go unanswered (a gateway that hangs): clients must notice the silence."""
         self._deferred: list[tuple[SimConnection, Message]] | None = None
+        self.brackets = Brackets(self.exchange)
         self._runner: web.AppRunner | None = None
         self._unlisten = [self.exchange.listen(a, self._listener(a), self._dropper(a)) for a in self.owner]
 
@@ -222,9 +228,9 @@ class RithmicSimulator:
                 note = sim_orders.position_note(self.exchange, self.desk, account, ev.symbol, False, ev.wall_ns)
                 self._out(InfraType.PNL_PLANT, account, [note])
             else:
-                self._out(
-                    InfraType.ORDER_PLANT, account, sim_orders.notifications(self.desk, self.owner[account], ev, order)
-                )
+                notes = sim_orders.notifications(self.desk, self.owner[account], ev, order)
+                self.brackets.told(account, ev, notes)
+                self._out(InfraType.ORDER_PLANT, account, notes)
 
         return publish
 
@@ -251,15 +257,18 @@ class RithmicSimulator:
             if not order.status.final:
                 ev = self.exchange.order_event(account, EventKind.ORDER_NEW, order)
                 rows.append(sim_orders.order_row(self.desk, user, ev, order))
+                self.brackets.stamp(account, order.id, rows[-1:])
         return rows
 
     def fill_rows(self, account: str, user: str, start_s: int, finish_s: int) -> list[Message]:
         acct = self.exchange.accounts[account]
-        return [
-            sim_orders.fill_note(self.desk, user, f.event, acct.orders.get(f.event.order_id or ""), snapshot=True)
-            for f in acct.fills
-            if start_s <= f.event.wall_ns // 1_000_000_000 <= finish_s
-        ]
+        rows: list[Message] = []
+        for f in acct.fills:
+            if start_s <= f.event.wall_ns // 1_000_000_000 <= finish_s:
+                order_id = f.event.order_id or ""
+                rows.append(sim_orders.fill_note(self.desk, user, f.event, acct.orders.get(order_id), snapshot=True))
+                self.brackets.stamp(account, order_id, rows[-1:])
+        return rows
 
     def position_rows(self, account: str) -> list[Message]:
         return [
@@ -296,7 +305,7 @@ class RithmicSimulator:
     def _apply(self, conn: SimConnection, msg: Message) -> list[Message]:
         user_msg: list[str] = getattr(msg, "user_msg", [])
         account = sim_orders.account_of(msg)
-        tag = msg.user_tag if isinstance(msg, RequestNewOrder) else None
+        tag = msg.user_tag if isinstance(msg, RequestNewOrder | RequestBracketOrder) else None
         if isinstance(msg, RequestModifyOrder | RequestCancelOrder):
             order = self.exchange.accounts.get(account, None)
             tag = order.orders[msg.basket_id].client_order_id if order and msg.basket_id in order.orders else None
@@ -319,6 +328,7 @@ class RithmicSimulator:
     def _order_answer(msg: Message) -> Message:
         kinds: dict[type[Message], Message] = {
             RequestNewOrder: ResponseNewOrder(),
+            RequestBracketOrder: ResponseBracketOrder(),
             RequestModifyOrder: ResponseModifyOrder(),
             RequestCancelOrder: ResponseCancelOrder(),
             RequestCancelAllOrders: ResponseCancelAllOrders(),
@@ -334,6 +344,12 @@ class RithmicSimulator:
             return [
                 ResponseNewOrder(user_msg=user_msg, user_tag=msg.user_tag, rq_handler_rp_code=OK, basket_id=order.id),
                 ResponseNewOrder(user_msg=user_msg, user_tag=msg.user_tag, rp_code=OK),
+            ]
+        if isinstance(msg, RequestBracketOrder):
+            order, tag = self.brackets.submit(desk, msg), msg.user_tag
+            return [
+                ResponseBracketOrder(user_msg=user_msg, user_tag=tag, rq_handler_rp_code=OK, basket_id=order.id),
+                ResponseBracketOrder(user_msg=user_msg, user_tag=tag, rp_code=OK),
             ]
         if isinstance(msg, RequestModifyOrder):
             order = sim_orders.modify(ex, msg)
