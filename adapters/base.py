@@ -69,6 +69,9 @@ class AmbiguousOutcome(BrokerError):
 class Capabilities:
     modify: bool = True
     brackets: bool = False
+    trailing_stops: bool = False
+    """The broker keeps a trailing stop itself (``OrderType.TRAILING_STOP`` with its ``trail``); a
+    leader's trailing stop is copied to one that does not as a stop that follows the leader's moves."""
     client_ids: bool = True
     client_id_max_len: int = 32
     client_id_charset: str = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -144,10 +147,22 @@ class Health:
 
 def fit_client_id(key: str, caps: Capabilities, prefix: str = "ct") -> str:
     """A deterministic client order id for ``key``, fitted to the broker's length and charset."""
-    length = max(len(prefix) + 8, caps.client_id_max_len)
-    digest = hashlib.blake2b(key.encode(), digest_size=min(64, length)).digest()
-    # 8+ characters from a 32+ symbol alphabet: collisions are out of reach within a journal
-    return (prefix + digest.translate(_byte_table(caps.client_id_charset)).decode("ascii"))[: caps.client_id_max_len]
+    return client_id_fitter(caps.client_id_max_len, caps.client_id_charset, prefix)(key)
+
+
+@functools.lru_cache(maxsize=64)
+def client_id_fitter(max_len: int, charset: str, prefix: str = "ct") -> Callable[[str], str]:
+    """``fit_client_id`` for one broker's limits, with all that does not depend on the key worked
+    out once: the engine holds one per follower and calls it for every order on the hot path."""
+    size = min(64, max(len(prefix) + 8, max_len))
+    table = _byte_table(charset)
+    blake2b = hashlib.blake2b
+
+    def fit(key: str) -> str:
+        # 8+ characters from a 32+ symbol alphabet: collisions are out of reach within a journal
+        return (prefix + blake2b(key.encode(), digest_size=size).digest().translate(table).decode("ascii"))[:max_len]
+
+    return fit
 
 
 @functools.lru_cache(maxsize=16)

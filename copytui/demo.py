@@ -164,7 +164,7 @@ class DemoTrader:
                 shift = r.choice((-2, -1, 1, 2)) * inst.tick_size
                 if o.order_type is OrderType.LIMIT and o.price is not None:
                     self.x.modify(self.account, oid, price=o.price + shift)
-                elif o.stop_price is not None:
+                elif o.order_type is OrderType.STOP and o.stop_price is not None:  # a trailing stop moves itself
                     self.x.modify(self.account, oid, stop_price=o.stop_price + shift)
                 return "modify"
             if pos == 0:
@@ -190,15 +190,17 @@ class DemoTrader:
             if roll < 0.8 and len(self.working()) < 4:
                 off = r.randint(2, 6) * inst.tick_size
                 stop = bid - off if side is Side.BUY else ask + off
+                trailing = roll < 0.7
                 self.x.submit(
                     self.account,
                     symbol=sym,
                     side=side.opposite,
                     qty=abs(pos),
-                    order_type=OrderType.STOP,
+                    order_type=OrderType.TRAILING_STOP if trailing else OrderType.STOP,
                     stop_price=stop,
+                    trail=off if trailing else None,
                 )
-                return "stop loss"
+                return "trailing stop" if trailing else "stop loss"
             if len(self.working()) < 4:
                 off = r.randint(2, 6) * inst.tick_size
                 px = ask + off if side is Side.BUY else bid - off

@@ -51,6 +51,39 @@ def test_a_crash_leaves_intents_that_carry_the_signals_times(tmp_path) -> None:
     assert got == [("c3-x", 111, 222)]
 
 
+def test_a_trailing_stops_distance_survives_a_crash_and_a_restart(tmp_path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path)
+    sig = Signal(id="s5", leader="L", kind=SignalKind.NEW, leader_order_id="L7", symbol="ES", side=Side.SELL,
+                 order_type=OrderType.TRAILING_STOP, qty=1, stop_price=4990.0, trail=5.0)  # fmt: skip
+    copy = FollowerOrder(follower="f0", signal_id="s5", client_order_id="c5-0", action=OrderAction.PLACE,
+                         symbol="ES", side=Side.SELL, qty=1, order_type=OrderType.TRAILING_STOP, trail=5.0)  # fmt: skip
+    assert j.commit_signal(sig, [copy])
+    j.abandon()  # kill -9: the intent is still inside the signal's row
+    j2 = Journal(path)
+    [intent] = j2.restart_state("L", ["f0"]).intents["f0"]
+    [leader_order] = j2.restart_state("L", []).leader_signals
+    j2.close()
+    assert (intent.order.order_type, intent.order.trail) == (OrderType.TRAILING_STOP, 5.0)
+    assert (leader_order.order_type, leader_order.trail) == (OrderType.TRAILING_STOP, 5.0)
+
+
+def test_an_intent_journaled_before_trailing_stops_is_read_after_the_upgrade(tmp_path) -> None:
+    path = tmp_path / "j.sqlite3"
+    j = Journal(path)
+    assert j.commit_signal(_signal(6), _orders(6, 1))
+    j.abandon()
+    db = sqlite3.connect(path)  # schema 3 wrote 17 fields per intent, no trail
+    v3_blob = '[["c6-x","s6","fx","place","ES","ES","buy",1,"market",null,null,null,null,null,"pending",null,null]]'
+    db.execute("UPDATE signals SET pending_intents = ? WHERE id = 's6'", (v3_blob,))
+    db.commit()
+    db.close()
+    j2 = Journal(path)
+    got = j2.db.execute("SELECT client_order_id, qty, trail FROM intents WHERE signal_id = 's6'").fetchall()
+    j2.close()
+    assert got == [("c6-x", 1, None)]
+
+
 def test_intents_keep_the_signals_times(tmp_path) -> None:
     j = Journal(tmp_path / "j.sqlite3")
     sig = _signal(4).model_copy(update={"recv_ns": 333, "wall_ns": 444})

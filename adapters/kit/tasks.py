@@ -56,8 +56,12 @@ class TaskGroup:
             return
         exc = task.exception()
         if exc is not None:
-            self.failures.append((task.get_name(), exc))
-            log.error("task %s failed: %s", task.get_name(), exc, exc_info=exc)
+            self.failed(task.get_name(), exc)
+
+    def failed(self, name: str, exc: BaseException) -> None:
+        """Record and log the failure of a task's work (or of one coroutine an EagerWorker ran)."""
+        self.failures.append((name, exc))
+        log.error("task %s failed: %s", name, exc, exc_info=exc)
 
     async def cancel_all(self) -> None:
         tasks = list(self.tasks)
@@ -122,3 +126,145 @@ def _start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, An
         if caller is not None:
             _asyncio_tasks._enter_task(loop, caller)
     return task
+
+
+class EagerWorker:
+    """One long-lived task that runs the coroutines it is handed, one after another, each started at
+    once in the caller's pass as ``spawn_eager`` starts a task, without making a task for each.
+
+    Why: on 3.11 making a task, registering it and finishing it (done callbacks on a later loop turn)
+    costs more than the work of a paper order; an order lane starts one coroutine per order, for every
+    follower on every leader fill. The worker's task is the current task while a coroutine runs (its
+    first step included), so ``asyncio.timeout`` and cancelling ``task`` act on that coroutine. A
+    coroutine that fails is logged and recorded in the group's failures, as a failed task is; one
+    cancelled for real (not the lane's watchdog, which takes its cancellation back) ends the task,
+    and the next ``start`` makes a new one."""
+
+    def __init__(self, group: TaskGroup, name: str) -> None:
+        self.group = group
+        self.name = name
+        self.task: asyncio.Task[None] | None = None
+        self._driver: _Driver | None = None
+        self._context = contextvars.copy_context()
+
+    def start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[None]:
+        """Run ``coro`` now, up to its first wait, as the worker's task, which runs the rest. Only
+        once the coroutine handed before has finished."""
+        task, driver = self.task, self._driver
+        if task is None or driver is None or task.done():
+            loop = asyncio.get_running_loop()
+            driver = self._driver = _Driver(self, loop)
+            self._context = contextvars.copy_context()
+            task = self.task = loop.create_task(driver, name=self.name, context=self._context)
+            self.group.tasks.add(task)
+            task.add_done_callback(self.group._done)
+        elif driver.coro is not None:
+            raise RuntimeError(f"{self.name}: a coroutine is still running")
+        else:
+            # asyncio.get_running_loop() costs a getpid() system call on 3.11: once per task, not per start
+            loop = driver.loop
+        driver.coro = coro
+        try:
+            first = _step_as(loop, task, self._context, coro)
+        except StopIteration:
+            driver.coro = None  # finished at once: the task stays idle
+        except Exception as exc:  # as a failed task would be: logged, recorded; the worker goes on
+            driver.coro = None
+            self.group.failed(self.name, exc)
+        except BaseException as exc:  # the task ends with it, as a task would
+            driver.coro = None
+            driver.outcome = exc
+            driver.wake()
+        else:
+            driver.first = first
+            driver.wake()
+        return task
+
+
+# loop -> its current task: asyncio.current_task without its Python frame on 3.11 (where it is one)
+_CURRENT_TASKS: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = getattr(
+    _asyncio_tasks, "_current_tasks", None
+)
+
+
+def _step_as(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], ctx: contextvars.Context, coro: Any) -> Any:
+    """One step of ``coro`` (``send(None)``) with ``task`` as the loop's current task, in ``ctx``."""
+    caller = _CURRENT_TASKS.get(loop) if _CURRENT_TASKS is not None else asyncio.current_task(loop)
+    if caller is not None:
+        _asyncio_tasks._leave_task(loop, caller)
+    _asyncio_tasks._enter_task(loop, task)
+    try:
+        return ctx.run(coro.send, None)
+    finally:
+        _asyncio_tasks._leave_task(loop, task)
+        if caller is not None:
+            _asyncio_tasks._enter_task(loop, caller)
+
+
+class _Driver(Coroutine[Any, Any, None]):
+    """The coroutine of an EagerWorker's task: hands the task what the current coroutine's first
+    step stopped on, passes everything else through to it, and between coroutines waits on a
+    future of its own that ``wake`` resolves."""
+
+    __slots__ = ("coro", "first", "idle", "loop", "outcome", "worker")
+
+    def __init__(self, worker: EagerWorker, loop: asyncio.AbstractEventLoop) -> None:
+        self.worker = worker
+        self.loop = loop
+        self.coro: Coroutine[Any, Any, Any] | None = None
+        self.first: Any = _NOTHING
+        self.idle: asyncio.Future[None] | None = None  # what the task waits on between coroutines
+        self.outcome: BaseException | None = None
+
+    def wake(self) -> None:
+        idle, self.idle = self.idle, None
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    def _wait(self) -> asyncio.Future[None]:
+        idle = self.loop.create_future()
+        idle._asyncio_future_blocking = True  # what Future.__await__ sets before it yields itself
+        self.idle = idle
+        return idle
+
+    def send(self, value: Any) -> Any:
+        if self.outcome is not None:
+            outcome, self.outcome = self.outcome, None
+            raise outcome
+        first = self.first
+        if first is not _NOTHING:
+            self.first = _NOTHING
+            return first
+        coro = self.coro
+        if coro is not None:
+            try:
+                return coro.send(value)
+            except StopIteration:
+                self.coro = None
+            except Exception as exc:
+                self.coro = None
+                self.worker.group.failed(self.worker.name, exc)
+        return self._wait()
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        exc = typ if val is None and isinstance(typ, BaseException) else typ(val) if val is None else val
+        self.first = _NOTHING
+        coro = self.coro
+        if self.outcome is not None or coro is None:  # between coroutines: the worker itself is cancelled
+            self.outcome = None
+            raise exc
+        try:
+            return coro.throw(exc)
+        except StopIteration:
+            self.coro = None
+        except Exception as failure:
+            self.coro = None
+            self.worker.group.failed(self.worker.name, failure)
+        return self._wait()
+
+    def close(self) -> None:
+        if self.coro is not None:
+            self.coro.close()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        raise TypeError("an EagerWorker's driver belongs to its task; do not await it")

@@ -27,6 +27,7 @@ from copytui.models import (
     OrderAck,
     OrderInfo,
     OrderStatus,
+    OrderType,
     Position,
 )
 
@@ -38,7 +39,7 @@ def _stamped(event: AccountEvent) -> AccountEvent:
 
 class PaperAdapter(BrokerAdapter):
     broker = "paper"
-    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
+    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32, trailing_stops=True)
 
     def __init__(self, exchange: PaperExchange, account: str, reconnect_delay_s: float = 0.05) -> None:
         super().__init__(account)
@@ -175,6 +176,7 @@ class PaperAdapter(BrokerAdapter):
                 client_order_id=order.client_order_id,
                 # the exchange's own OCO only for an account that declares it; otherwise copytui emulates it
                 oco_group=order.oco_group if self.capabilities.brackets else None,
+                trail=order.trail,
             ),
         )
 
@@ -192,7 +194,7 @@ class PaperAdapter(BrokerAdapter):
             order,
             lambda: self.exchange.modify(
                 self.account, self._broker_id(order), qty=order.qty or None, price=order.price,
-                stop_price=order.stop_price,
+                stop_price=order.stop_price, trail=order.trail if order.order_type is OrderType.TRAILING_STOP else None,
             ),
         )  # fmt: skip
 

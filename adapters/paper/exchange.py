@@ -65,6 +65,8 @@ class PaperOrder:
     version: int = 0
     triggered: bool = False
     oco_group: str | None = None
+    trail: float | None = None
+    """A trailing stop's distance from the market (see ``PaperExchange._trail``)."""
 
     @property
     def leaves(self) -> int:
@@ -85,6 +87,7 @@ class PaperOrder:
             avg_fill_price=self.avg_fill_price,
             status=self.status,
             oco_group=self.oco_group,
+            trail=self.trail,
         )
 
 
@@ -115,6 +118,11 @@ class PaperAccount:
 
 
 Listener = Callable[[AccountEvent], None]
+
+STOPS = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
+"""Orders that wait for the market to reach their stop price."""
+MARKET_STOPS = (OrderType.STOP, OrderType.TRAILING_STOP)
+"""Stops that become market orders when triggered."""
 
 
 def run_unique_order_base() -> int:
@@ -249,6 +257,7 @@ class PaperExchange:
                 version=order.version,
                 cum_qty=order.filled,
                 oco_group=order.oco_group,
+                trail=order.trail,
             )
         base.update(kw)
         # in-process delivery follows creation at once: creation time is the time it is "read"
@@ -282,8 +291,10 @@ class PaperExchange:
         tif: TimeInForce = TimeInForce.DAY,
         client_order_id: str | None = None,
         oco_group: str | None = None,
+        trail: float | None = None,
     ) -> PaperOrder:
-        """``oco_group``: the order is one leg of that OCO group (see ``_oco_after_fill``)."""
+        """``oco_group``: the order is one leg of that OCO group (see ``_oco_after_fill``); ``trail``:
+        a trailing stop's distance from the market (its ``stop_price``, when given, is where it starts)."""
         acct = self._acct(account)
         if client_order_id is not None:
             acct.submissions.append(client_order_id)
@@ -299,6 +310,8 @@ class PaperExchange:
             raise OrderRejected(f"{order_type} order needs a limit price", client_order_id)
         if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and stop_price is None:
             raise OrderRejected(f"{order_type} order needs a stop price", client_order_id)
+        if order_type is OrderType.TRAILING_STOP and not (trail is not None and 0 < trail < float("inf")):
+            raise OrderRejected("a trailing stop needs a trail above 0", client_order_id)
         if oco_group is not None and not 0 < len(oco_group) <= MAX_OCO_GROUP_LEN:
             raise OrderRejected(f"OCO group must be 1 to {MAX_OCO_GROUP_LEN} characters", client_order_id)
         inst = instrument(symbol)
@@ -314,7 +327,12 @@ class PaperExchange:
             tif=tif,
             client_order_id=client_order_id,
             oco_group=oco_group,
+            trail=trail if order_type is OrderType.TRAILING_STOP else None,
         )
+        if order.trail is not None:
+            start = self._trail_level(order)
+            if order.stop_price is None or (start - order.stop_price) * order.side.sign < 0:
+                order.stop_price = start  # never placed farther from the market than its trail
         acct.orders[order.id] = order
         if client_order_id is not None:
             acct.by_client_id[client_order_id] = order
@@ -338,6 +356,7 @@ class PaperExchange:
         qty: int | None = None,
         price: float | None = None,
         stop_price: float | None = None,
+        trail: float | None = None,
     ) -> PaperOrder:
         acct = self._acct(account)
         order = acct.orders.get(order_id)
@@ -352,6 +371,10 @@ class PaperExchange:
             order.price = inst.round_price(price)
         if stop_price is not None:
             order.stop_price = inst.round_price(stop_price)
+        if trail is not None:
+            if order.trail is None or not 0 < trail < float("inf"):
+                raise OrderRejected(f"order {order_id} is not a trailing stop, or the trail {trail} is not above 0")
+            order.trail = trail
         order.version += 1
         self._emit(account, self._event(acct, EventKind.ORDER_MODIFIED, order))
         self._try_fill(acct, order)
@@ -392,16 +415,35 @@ class PaperExchange:
         self._fill(acct, order, qty, instrument(order.symbol).round_price(px))
 
     # -------------------------------------------------------------- matching
+    def _trail_level(self, order: PaperOrder) -> float:
+        """Where a trailing stop would stand now: ``trail`` below the bid for a sell, above the ask
+        for a buy (rounded to the tick)."""
+        assert order.trail is not None
+        bid, ask = self.quote(order.symbol)
+        level = bid - order.trail if order.side is Side.SELL else ask + order.trail
+        return instrument(order.symbol).round_price(level)
+
+    def _trail(self, acct: PaperAccount, order: PaperOrder) -> None:
+        """A working trailing stop follows the market in its favour, never back; each move is an
+        ORDER_MODIFIED, as a broker reports the stop's new price."""
+        if order.trail is None or order.triggered or order.stop_price is None:
+            return
+        level = self._trail_level(order)
+        if (level - order.stop_price) * order.side.sign < 0:  # a sell's stop only rises, a buy's only falls
+            order.stop_price = level
+            order.version += 1
+            self._emit(acct.name, self._event(acct, EventKind.ORDER_MODIFIED, order))
+
     def _marketable_price(self, order: PaperOrder) -> float | None:
         bid, ask = self.quote(order.symbol)
         touch = ask if order.side is Side.BUY else bid
-        if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered:
+        if order.order_type in STOPS and not order.triggered:
             assert order.stop_price is not None
             hit = touch >= order.stop_price if order.side is Side.BUY else touch <= order.stop_price
             if not hit:
                 return None
             order.triggered = True
-        if order.order_type is OrderType.MARKET or (order.order_type is OrderType.STOP and order.triggered):
+        if order.order_type is OrderType.MARKET or (order.order_type in MARKET_STOPS and order.triggered):
             return touch
         assert order.price is not None
         if order.side is Side.BUY:
@@ -410,6 +452,9 @@ class PaperExchange:
 
     def _try_fill(self, acct: PaperAccount, order: PaperOrder) -> None:
         if order.status.final:
+            return
+        self._trail(acct, order)
+        if order.status.final:  # a listener cancelled it on the move
             return
         px = self._marketable_price(order)
         if px is None:

@@ -77,8 +77,10 @@ def describe_signal(sig: Signal) -> str:
         at = format_price(sig.symbol, sig.fill_price) if sig.fill_price is not None else "?"
         return f"fill {side} {sig.fill_qty} {sig.symbol} @ {at} -> pos {sig.leader_position:+d}"
     limit = sig.price if sig.price is not None else sig.stop_price
-    kind = sig.order_type.value if sig.order_type else ""
+    kind = sig.order_type.value.replace("_", " ") if sig.order_type else ""
     at = f" @ {format_price(sig.symbol, limit)}" if limit is not None else ""
+    if sig.trail is not None:
+        at += f" trail {format_price(sig.symbol, sig.trail)}"
     return " ".join(w for w in (sig.kind.value, side, str(sig.qty), sig.symbol, kind) if w) + at
 
 
@@ -238,6 +240,7 @@ def follower_view(f: Follower, pnl: PnlBook) -> FollowerView:
         market_fills=len(s.market_slippage_ticks),
         brackets="" if f.state.cfg.mode != "mirror" else "native" if f.state.caps.brackets else "emulated",
         follows=f.state.follows,
+        trailing="" if f.state.cfg.mode != "mirror" else "native" if f.state.caps.trailing_stops else "followed",
     )
 
 

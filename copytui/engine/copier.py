@@ -25,6 +25,8 @@ from copytui.models import AccountEvent, EventKind, FollowerOrder, MarketMark, O
 
 log = logging.getLogger("copytui.engine")
 
+_SKIPPED = OrderStatus.SKIPPED  # a module name: an enum member read through its class costs ~70 ns on 3.11
+
 RunawayStop = Callable[[Follower, str], None]
 """Invariant 10's guard tripped for this follower, for this reason: stop it now."""
 
@@ -136,7 +138,7 @@ class Copier:
         for order in orders:
             f = self.followers[order.follower]
             f.state.add_intent(order)
-            if order.status is OrderStatus.SKIPPED:
+            if order.status is _SKIPPED:
                 self.blotter.order(order, OrderStatus.SKIPPED, reason=order.reason or "")
                 if order.reason and order.reason.startswith("risk:"):
                     self.blotter.alert(

@@ -40,6 +40,10 @@ MAX_RATE_LIMIT_WAIT_S = 10.0
 WAITING_ON_BROKER = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
 """Statuses a restart must resolve by asking the broker before anything is resent."""
 
+# An enum member read through its class costs about 70 ns on 3.11: the send path reads these.
+_PLACE = OrderAction.PLACE
+_MODIFY = OrderAction.MODIFY
+
 LegFilled = Callable[[Follower, IntentState], None]
 """Told of every fill of a follower order that is a leg of an OCO group, once its intent counts it."""
 
@@ -68,22 +72,19 @@ class Execution:
     async def _execute(self, f: Follower, order: FollowerOrder) -> None:
         adapter = f.adapter
         it = f.state.intents.get(order.client_order_id)
-        if order.action is OrderAction.PLACE and order.target_client_order_id and it is not None:
+        action = order.action
+        if action is _PLACE and order.target_client_order_id and it is not None:
             if (refused := self._replacement_refused(f, order)) is not None:
                 self.finalize(f, it, OrderStatus.CANCELLED, refused)
                 self.blotter.order(order, OrderStatus.CANCELLED, reason=refused)
                 self.blotter.alert(AlertLevel.WARNING, f.name, "replacement not sent", f"{order.symbol}: {refused}")
                 return
-        if order.action is not OrderAction.PLACE and order.target_client_order_id:
+        if action is not _PLACE and order.target_client_order_id:
             target = f.state.intents.get(order.target_client_order_id)
             if target is not None and target.broker_order_id and not order.broker_order_id:
                 order = order.model_copy(update={"broker_order_id": target.broker_order_id})
         send: Callable[[FollowerOrder], Awaitable[OrderAck]] = (
-            adapter.place
-            if order.action is OrderAction.PLACE
-            else adapter.modify
-            if order.action is OrderAction.MODIFY
-            else adapter.cancel
+            adapter.place if action is _PLACE else adapter.modify if action is _MODIFY else adapter.cancel
         )
         try:
             ack = await self._send_paced(f, order, send)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
-from adapters.base import Capabilities, fit_client_id
+from adapters.base import Capabilities, client_id_fitter, fit_client_id
 
 
 def signal_id(leader: str, order_id: str, kind: str, marker: int | str) -> str:
@@ -20,6 +21,17 @@ def signal_id(leader: str, order_id: str, kind: str, marker: int | str) -> str:
 
 def client_order_id(signal: str, follower: str, caps: Capabilities, index: int = 0) -> str:
     return fit_client_id(f"{signal}|{follower}|{index}", caps)
+
+
+def client_order_ids(follower: str, caps: Capabilities) -> Callable[[str, int], str]:
+    """``client_order_id`` for one follower, (signal id, index) -> the same id, with the broker's
+    limits looked up once: the router makes one id per follower on every leader fill."""
+    fit = client_id_fitter(caps.client_id_max_len, caps.client_id_charset)
+
+    def make(signal: str, index: int) -> str:
+        return fit(f"{signal}|{follower}|{index}")
+
+    return make
 
 
 def sync_signal_id(leader: str, follower: str) -> str:

@@ -20,6 +20,10 @@ from copytui.engine.states import CopyState
 from copytui.journal import LIVE_STATUSES
 from copytui.models import FollowerOrder, OrderAction, OrderStatus, OrderType
 
+# An enum member read through its class costs about 70 ns on 3.11: add_intent (every order) reads these.
+_PLACE = OrderAction.PLACE
+_SKIPPED = OrderStatus.SKIPPED
+
 
 def oco_group_id(leader: str, leader_group: str, follower: str) -> str:
     """The follower-side OCO group of the copies of one leader OCO group: derived, not stored, so a
@@ -166,8 +170,9 @@ class FollowerState:
 
     # bookkeeping on each intent's life
     def add_intent(self, order: FollowerOrder) -> None:
-        self.intents[order.client_order_id] = IntentState(order, order.status)
-        if order.action is not OrderAction.PLACE or order.status is OrderStatus.SKIPPED:
+        status = order.status
+        self.intents[order.client_order_id] = IntentState(order, status)
+        if order.action is not _PLACE or status is _SKIPPED:
             return
         if order.oco_group is None:
             self.basis[order.leader_symbol] = self.basis.get(order.leader_symbol, 0) + order.signed_qty

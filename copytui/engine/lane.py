@@ -1,10 +1,11 @@
 """A follower's order lane: its orders go out one at a time, in the order they were journaled.
 
-An idle lane starts its first order at once, in the caller's pass (``TaskGroup.spawn_eager``): a
-leader fill's orders to every idle follower are written to their sockets one after another in
-one go, before the event loop turns to anything else. Orders that arrive while one is on its way
-wait in the lane and follow it, one at a time, so a follower never has two of copytui's orders
-racing each other.
+An idle lane starts its first order at once, in the caller's pass, on the lane's one long-lived
+task (``EagerWorker``, started as ``TaskGroup.spawn_eager`` starts a task, without a task per
+order): a leader fill's orders to every idle follower are written to their sockets one after
+another in one go, before the event loop turns to anything else. Orders that arrive while one is
+on its way wait in the lane and follow it, one at a time, so a follower never has two of
+copytui's orders racing each other.
 
 No timer is set per order: the lane notes when its order went out, and the engine's watchdog
 (``expire_overdue``, a few times a second) cancels an order that has waited too long for its
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from adapters.kit.tasks import TaskGroup
+from adapters.kit.tasks import EagerWorker, TaskGroup
 from copytui.models import FollowerOrder
 
 T = TypeVar("T")
@@ -35,14 +36,17 @@ class OrderLane:
         self.since = 0.0  # time.monotonic() when the order on its way was started (or re-armed)
         self._task: asyncio.Task[None] | None = None
         self._expired = False
+        self._worker = EagerWorker(tasks, f"orders-{name}")  # one task for the lane's life, not one per order
 
     def put_nowait(self, order: FollowerOrder) -> None:
-        self.waiting.append(order)
-        if self.busy:
-            return
+        if self.busy or self.waiting:  # waiting while idle: a cancelled run left orders, which go first
+            self.waiting.append(order)
+            if self.busy:
+                return
+            order = self.waiting.popleft()
         self.busy = 1
         self.since = time.monotonic()
-        self._task = self.tasks.spawn_eager(self._run(self.waiting.popleft()), f"orders-{self.name}")
+        self._task = self._worker.start(self._run(order))
 
     def empty(self) -> bool:
         return not self.waiting

@@ -43,7 +43,7 @@ def leg_name(order_type: OrderType) -> str:
     """How a trader calls a bracket leg: a limit is the target, a stop the stop."""
     if order_type is OrderType.LIMIT:
         return "target"
-    if order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+    if order_type in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP):
         return "stop"
     return "leg"
 

@@ -30,6 +30,8 @@ class LeaderOrder:
     done: bool = False
     oco_group: str | None = None
     """The leader broker's OCO group of the order: its other working legs share it."""
+    trail: float | None = None
+    """A trailing stop's distance from the market, when the leader's broker gives it."""
 
 
 @dataclass
@@ -64,6 +66,7 @@ class SignalBuilder:
         o = self.orders.get(ev.order_id)
         if o is None:
             o = LeaderOrder(ev.order_id, ev.symbol, ev.side, ev.order_type, ev.qty, ev.price, ev.stop_price, ev.version)
+            o.trail = ev.trail
             self.orders[ev.order_id] = o
         if ev.oco_group is not None:
             o.oco_group = ev.oco_group
@@ -101,12 +104,16 @@ class SignalBuilder:
                 return None
             return self._signal(ev, SignalKind.NEW, signal_id(self.leader, o.order_id, "new", 0), o)
         o = self._order(ev)
-        same = (ev.qty, ev.price, ev.stop_price) == (o.qty, o.price, o.stop_price)
+        same = (ev.qty, ev.price, ev.stop_price, ev.trail) == (o.qty, o.price, o.stop_price, o.trail)
         if o.done or (ev.version and ev.version <= o.version) or (not ev.version and same):
             self.stale_dropped += 1
             return None
         o.version, o.qty, o.price, o.stop_price = ev.version, ev.qty, ev.price, ev.stop_price
+        if ev.trail is not None:  # a broker that reports the trail once keeps it until it says otherwise
+            o.trail = ev.trail
         marker = ev.version if ev.version else f"{ev.qty}:{ev.price}:{ev.stop_price}"
+        if not ev.version and ev.trail is not None:
+            marker = f"{marker}:{ev.trail}"
         return self._signal(ev, SignalKind.MODIFY, signal_id(self.leader, o.order_id, "modify", marker), o)
 
     def _cancel(self, ev: AccountEvent) -> Signal | None:
@@ -160,6 +167,7 @@ class SignalBuilder:
             fill_price=ev.fill_price,
             leader_position=pos,
             oco_group=o.oco_group,
+            trail=o.trail,
             wall_ns=ev.wall_ns,
             recv_ns=ev.recv_ns,
         )
@@ -179,6 +187,7 @@ class SignalBuilder:
             cum_qty=o.cum_qty,
             leader_position=self.positions.get(o.symbol, 0),
             oco_group=o.oco_group,
+            trail=o.trail,
             wall_ns=ev.wall_ns,
             recv_ns=ev.recv_ns,
         )
@@ -190,6 +199,7 @@ class SignalBuilder:
             o = self.orders.get(oid)
             if o is None:
                 o = LeaderOrder(oid, r.symbol, r.side, r.order_type, r.qty, r.price, r.stop_price)
+                o.trail = r.trail
                 self.orders[oid] = o
             if r.kind is SignalKind.FILL:
                 o.cum_qty = max(o.cum_qty, r.cum_qty)
@@ -199,3 +209,4 @@ class SignalBuilder:
                 o.done = True
             elif r.kind is SignalKind.MODIFY:
                 o.qty, o.price, o.stop_price = r.qty, r.price, r.stop_price
+                o.trail = r.trail if r.trail is not None else o.trail

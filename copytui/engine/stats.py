@@ -100,6 +100,9 @@ class FollowerView:
     (copytui cancels the other leg when one fills), "" (fills mode: no working orders copied)."""
     follows: tuple[str, ...] = ()
     """The leaders this follower follows."""
+    trailing: str = ""
+    """How a leader's trailing stop is copied: "native" (a trailing stop its broker moves),
+    "followed" (a stop moved each time the leader's moves), "" (fills mode)."""
 
 
 @dataclass(frozen=True, slots=True)

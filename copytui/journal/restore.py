@@ -49,6 +49,8 @@ class JournaledSignal:
     """The order's cumulative filled quantity when the signal was made (fills)."""
     leader_position: int
     """The leader's net position in ``symbol`` after the signal (fills)."""
+    trail: float | None = None
+    """A trailing stop's distance from the market, when the leader's broker gave it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +78,18 @@ class RestartState:
 
 
 _SIGNAL_COLUMNS = (
-    "id, kind, leader_order_id, symbol, side, order_type, qty, price, stop_price, cum_qty, leader_position"
+    "id, kind, leader_order_id, symbol, side, order_type, qty, price, stop_price, cum_qty, leader_position, trail"
 )
 _INTENT_COLUMNS = (
     "follower, signal_id, client_order_id, action, symbol, side, qty, order_type, price, stop_price, leader_symbol,"
-    " leader_order_id, target_client_order_id, broker_order_id, reference_price, status, filled_qty, avg_fill_price"
+    " leader_order_id, target_client_order_id, broker_order_id, reference_price, status, filled_qty, avg_fill_price,"
+    " trail"
 )
 
 SignalRow = tuple[str, str, str | None, str, str | None, str | None, int | None, float | None, float | None,
-                  int | None, int | None]  # fmt: skip
+                  int | None, int | None, float | None]  # fmt: skip
 IntentRow = tuple[str, str, str, str, str, str, int, str, float | None, float | None, str | None, str | None,
-                  str | None, str | None, float | None, str, int | None, float | None]  # fmt: skip
+                  str | None, str | None, float | None, str, int | None, float | None, float | None]  # fmt: skip
 
 
 def read_restart_state(db: sqlite3.Connection, leader: str, followers: Iterable[str]) -> RestartState:
@@ -120,7 +123,7 @@ def read_unresolved(db: sqlite3.Connection) -> list[JournaledIntent]:
 
 
 def _signal(row: SignalRow) -> JournaledSignal:
-    sid, kind, oid, symbol, side, order_type, qty, price, stop_price, cum_qty, position = row
+    sid, kind, oid, symbol, side, order_type, qty, price, stop_price, cum_qty, position, trail = row
     if side is None:
         raise JournalError(f"journaled signal {sid} cannot be read back: it has no side")
     try:
@@ -136,6 +139,7 @@ def _signal(row: SignalRow) -> JournaledSignal:
             stop_price=stop_price,
             cum_qty=int(cum_qty or 0),
             leader_position=int(position or 0),
+            trail=trail,
         )
     except ValueError as exc:
         raise JournalError(f"journaled signal {sid} cannot be read back: {exc}") from None
@@ -145,7 +149,7 @@ def _intent(row: IntentRow) -> JournaledIntent:
     (
         follower, signal_id, client_order_id, action, symbol, side, qty, order_type, price, stop_price,
         leader_symbol, leader_order_id, target_client_order_id, broker_order_id, reference_price, status,
-        filled_qty, avg_fill_price,
+        filled_qty, avg_fill_price, trail,
     ) = row  # fmt: skip
     try:
         order = FollowerOrder(
@@ -165,6 +169,7 @@ def _intent(row: IntentRow) -> JournaledIntent:
             broker_order_id=broker_order_id,
             reference_price=reference_price,
             status=OrderStatus(status),
+            trail=trail,
         )
     except ValueError as exc:  # pydantic's ValidationError included
         raise JournalError(f"journaled order {client_order_id} of {follower} cannot be read back: {exc}") from None

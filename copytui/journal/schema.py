@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -62,6 +62,11 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE signals ADD COLUMN mkt_note TEXT;
     ALTER TABLE executions ADD COLUMN mkt_slippage_ticks REAL;
     ALTER TABLE executions ADD COLUMN mkt_slippage_cash REAL;
+    """,
+    # a trailing stop's distance from the market, the leader's and each follower copy's
+    4: """
+    ALTER TABLE signals ADD COLUMN trail REAL;
+    ALTER TABLE intents ADD COLUMN trail REAL;
     """,
 }
 

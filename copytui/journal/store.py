@@ -31,18 +31,18 @@ Params = Sequence[SqlValue]
 _intent_fields = operator.attrgetter(
     "client_order_id", "signal_id", "follower", "action", "symbol", "leader_symbol", "side", "qty", "order_type",
     "price", "stop_price", "target_client_order_id", "leader_order_id", "reference_price", "status", "reason",
-    "broker_order_id",
+    "broker_order_id", "trail",
 )  # fmt: skip
 _INTENT_COLUMNS = (  # the order of _intent_fields, then the signal's recv_ns, journaled_ns, wall_ns
     "client_order_id, signal_id, follower, action, symbol, leader_symbol, side, qty, order_type, price,"
     " stop_price, target_client_order_id, leader_order_id, reference_price, status, reason, broker_order_id,"
-    " recv_ns, journaled_ns, wall_ns"
+    " trail, recv_ns, journaled_ns, wall_ns"
 )
-_INSERT_INTENT = f"INSERT OR IGNORE INTO intents ({_INTENT_COLUMNS}) VALUES ({','.join('?' * 20)})"
+_INSERT_INTENT = f"INSERT OR IGNORE INTO intents ({_INTENT_COLUMNS}) VALUES ({','.join('?' * 21)})"
 _INSERT_SIGNAL = (
     "INSERT OR IGNORE INTO signals (id, leader, kind, leader_order_id, symbol, side, order_type, qty, price,"
     " stop_price, fill_qty, cum_qty, fill_price, leader_position, wall_ns, recv_ns, journaled_ns,"
-    f" pending_intents, mkt_bid, mkt_ask, mkt_last, mkt_age_ms, mkt_note) VALUES ({','.join('?' * 23)})"
+    f" pending_intents, mkt_bid, mkt_ask, mkt_last, mkt_age_ms, mkt_note, trail) VALUES ({','.join('?' * 24)})"
 )
 _INSERT_EXECUTION = (
     "INSERT OR IGNORE INTO executions (follower, fill_id, client_order_id, symbol, side, qty, price, slippage_ticks,"
@@ -57,7 +57,16 @@ CHECKPOINT_EVERY_S = 2.0
 # A signal's intents travel inside its row until the flusher copies them out: (signal id, each
 # intent's own fields, the signal's recv_ns, journaled_ns and wall_ns that every one of them shares).
 _Materialize = tuple[str, list[tuple[SqlValue, ...]], tuple[SqlValue, ...]]
-_OWN_FIELDS = 17  # the fields _intent_fields reads
+_OWN_FIELDS = 18  # the fields _intent_fields reads
+_OWN_FIELDS_V3 = 17  # before the trail (schema 3); such a blob may also carry the 3 shared times (20)
+
+
+def _own_fields(row: list[SqlValue]) -> tuple[SqlValue, ...]:
+    """An intent's own fields from a signal's blob, whichever copytui wrote it: 18 now; 17 before
+    the trail, or 20 when the shared times were in every row too (no trail then)."""
+    if len(row) == _OWN_FIELDS:
+        return tuple(row)
+    return (*row[:_OWN_FIELDS_V3], None)
 
 
 class Journal:
@@ -139,6 +148,7 @@ class Journal:
                 signal.fill_price, signal.leader_position, signal.wall_ns, signal.recv_ns, now,
                 orjson.dumps(rows) if rows else None,
                 *((mark.bid, mark.ask, mark.last, mark.age_ms, mark.note or None) if mark else _NO_MARK),
+                signal.trail,
             ),
         )  # fmt: skip
         return bool(cur.rowcount)
@@ -163,7 +173,7 @@ class Journal:
         )
         left: list[_Materialize] = [
             # journals written before the shared times left the blob carry them in every row
-            (sid, [tuple(r[:_OWN_FIELDS]) for r in orjson.loads(blob)], (recv, journaled, wall))
+            (sid, [_own_fields(r) for r in orjson.loads(blob)], (recv, journaled, wall))
             for sid, blob, recv, journaled, wall in cur
         ]
         if left:

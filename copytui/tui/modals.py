@@ -169,6 +169,13 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
             if v.brackets == "native"
             else "OCO kept by copytui (the broker has none): a leg's fill cancels or shrinks the other leg at once",
         )
+    if v.trailing:
+        line(
+            "trailing stops",
+            "copied as trailing stops its broker moves"
+            if v.trailing == "native"
+            else "copied as stops moved each time the leader's moves (the broker has no trailing stop)",
+        )
     line("position", signed_positions(v.positions))
     line("expected", signed_positions(v.expected))
     line("drift", signed_positions(v.drift) if v.drift else "none")
