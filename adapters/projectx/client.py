@@ -43,8 +43,9 @@ def _type_from_prices(o: GwOrder) -> OrderType:
 
 class ProjectXAdapter(GatewayOrders):
     broker = "projectx"
-    # customTag's length limit is not documented: 32 lowercase alphanumerics is a safe fit
-    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
+    # customTag's length limit is not documented: 32 lowercase alphanumerics is a safe fit;
+    # trailing_stops: type 5 with trailPrice, the gateway moves the stop (see orders.py)
+    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32, trailing_stops=True)
 
     def __init__(
         self,
@@ -192,6 +193,7 @@ class ProjectXAdapter(GatewayOrders):
             stop_price=o.stopPrice,
             avg_fill_price=o.filledPrice,
             status=copy_status(o.status, o.filled),
+            trail=o.trail,
         )
 
     async def positions(self) -> list[Position]:

@@ -11,7 +11,8 @@ PendingCancellation), a bracket child not yet active (8 Suspended) and a status 
 not know keep the order's state and its fills, but announce nothing: copying a stop that the
 leader's gateway holds inactive would make it live at the follower. A side or type that is unknown
 is taken from what is already known of the order (place() tells it); an order whose side or type
-stays unknown is tracked and its fills counted once they can be, never guessed.
+stays unknown is tracked and its fills counted once they can be, never guessed. A trailing stop's
+moves come as order updates with a new ``stopPrice``: each is an ORDER_MODIFIED.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class OrderState:
     size: int = 0
     limit: float | None = None
     stop: float | None = None
+    trail: float | None = None
     custom_tag: str | None = None
     status: GwStatus = GwStatus.NONE
     announced: bool = False
@@ -109,6 +111,7 @@ class Translator:
             qty=max(st.size, st.cum),
             price=st.limit,
             stop_price=st.stop,
+            trail=st.trail,
             version=st.version,
             cum_qty=st.cum,
             recv_ns=recv_ns,
@@ -161,8 +164,8 @@ class Translator:
             st.custom_tag = p.customTag
         events: list[AccountEvent] = []
         wall = p.wall_ns
-        changed = (p.size, p.limitPrice, p.stopPrice) != (st.size, st.limit, st.stop)
-        st.size, st.limit, st.stop = p.size, p.limitPrice, p.stopPrice
+        changed = (p.size, p.limitPrice, p.stopPrice, p.trail) != (st.size, st.limit, st.stop, st.trail)
+        st.size, st.limit, st.stop, st.trail = p.size, p.limitPrice, p.stopPrice, p.trail
         if implied is not None and volume is not None and st.side is not None:
             events.append(self._fill(st, volume - st.cum, implied, f"{p.id}-v{volume}", recv_ns, wall))
         st.status = p.status

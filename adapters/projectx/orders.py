@@ -6,6 +6,13 @@ plain refusal comes back as a REJECTED ack, an answer that may hide an accepted 
 AmbiguousOutcome (the engine then asks by customTag). :class:`GatewayOrders` is the adapter's
 base class (:class:`adapters.projectx.client.ProjectXAdapter` holds the state it reads), so the
 order path costs no call beyond its own.
+
+A trailing stop is type 5 with ``trailPrice``. The documentation calls it "the trail price" and no
+more; copytui sends it as the trail, a positive distance in price units on the tick grid, as
+project-x-py's ``place_trailing_stop_order`` does and as the gateway's own order events report it
+(see ``GwOrder.trail``). ``stopPrice`` goes with it only when the leader's stop is known (where the
+stop starts); a modify sends ``size`` and the same ``trailPrice``, never a price: the gateway moves
+the stop. The simulator refuses the other readings naming the field, so a wrong guess fails loudly.
 """
 
 from __future__ import annotations
@@ -21,9 +28,15 @@ from adapters.projectx.intake import Intake
 from adapters.projectx.payloads import TYPE_OUT, GwPosition, side_out
 from adapters.projectx.rest import GatewayRest, Wire
 from copytui.instruments import instrument
-from copytui.models import FollowerOrder, OrderAck, OrderStatus
+from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType
 
 log = logging.getLogger("copytui.adapters.projectx")
+
+
+def trail_price(symbol: str, trail: float) -> float:
+    """The ``trailPrice`` for a trail: on the tick grid, at least one tick."""
+    inst = instrument(symbol)
+    return max(inst.round_price(trail), inst.tick_size)
 
 
 def _refusal(data: dict[str, Any]) -> str:
@@ -81,6 +94,11 @@ class GatewayOrders(BrokerAdapter):
         except BrokerError as exc:
             return _ack(order, OrderStatus.REJECTED, wire, None, f"not sent: {exc}")
         inst = instrument(order.symbol)
+        trail = None
+        if order.order_type is OrderType.TRAILING_STOP:
+            if order.trail is None:
+                return _ack(order, OrderStatus.REJECTED, wire, None, "a trailing stop needs its trail (trailPrice)")
+            trail = trail_price(order.symbol, order.trail)
         body = self._body(
             contractId=contract,
             type=int(TYPE_OUT[order.order_type]),
@@ -88,7 +106,7 @@ class GatewayOrders(BrokerAdapter):
             size=order.qty,
             limitPrice=inst.round_price(order.price) if order.price is not None else None,
             stopPrice=inst.round_price(order.stop_price) if order.stop_price is not None else None,
-            trailPrice=None,
+            trailPrice=trail,
             customTag=order.client_order_id,
             linkedOrderId=None,
         )
@@ -126,13 +144,18 @@ class GatewayOrders(BrokerAdapter):
                 order, OrderStatus.REJECTED, wire, None, f"no order with client id {order.target_client_order_id}"
             )
         inst = instrument(order.symbol)
-        body = self._body(
-            orderId=oid,
-            size=order.qty or None,
-            limitPrice=inst.round_price(order.price) if order.price is not None else None,
-            stopPrice=inst.round_price(order.stop_price) if order.stop_price is not None else None,
-            trailPrice=None,
-        )
+        if order.order_type is OrderType.TRAILING_STOP:  # the gateway moves its stop: size and trail only
+            body = self._body(orderId=oid, size=order.qty or None, limitPrice=None, stopPrice=None, trailPrice=None)
+            if order.trail is not None:
+                body["trailPrice"] = trail_price(order.symbol, order.trail)
+        else:
+            body = self._body(
+                orderId=oid,
+                size=order.qty or None,
+                limitPrice=inst.round_price(order.price) if order.price is not None else None,
+                stopPrice=inst.round_price(order.stop_price) if order.stop_price is not None else None,
+                trailPrice=None,
+            )
         data = await self._write("/api/Order/modify", body, what=f"Order/modify {oid}", wire=wire)
         if not data.get("success"):
             return _ack(order, OrderStatus.REJECTED, wire, str(oid), _refusal(data))

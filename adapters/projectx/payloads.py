@@ -5,7 +5,8 @@ clients (project-x-py 4.x, the Rust crate projectx-client 6.x): OrderStatus 0 No
 2 Filled, 3 Cancelled, 4 Expired, 5 Rejected, 6 Pending, 7 PendingCancellation, 8 Suspended
 (inactive bracket children); OrderType 0 Unknown, 1 Limit, 2 Market, 3 StopLimit, 4 Stop,
 5 TrailingStop, 6 JoinBid, 7 JoinAsk; side 0 bid/buy, 1 ask/sell; PositionType 0 Undefined, 1 long,
-2 short. An integer outside them is never a reason to drop the event: it decodes as ``UNKNOWN``
+2 short. A TrailingStop (5) is copytui's TRAILING_STOP, its trail the order's ``trailPrice``.
+An integer outside them is never a reason to drop the event: it decodes as ``UNKNOWN``
 and the raw value is kept in ``unknown_values`` (the adapter counts and reports them). A value of
 the wrong kind (text where a number belongs) is still a malformed payload, named by its field.
 Unknown extra fields are ignored: the gateway adds fields over time.
@@ -77,7 +78,7 @@ _TYPE_IN = {
     GwType.MARKET: OrderType.MARKET,
     GwType.STOP_LIMIT: OrderType.STOP_LIMIT,
     GwType.STOP: OrderType.STOP,
-    GwType.TRAILING_STOP: OrderType.STOP,  # copytui has no trailing stop: its current stop level is what counts
+    GwType.TRAILING_STOP: OrderType.TRAILING_STOP,
     GwType.JOIN_BID: OrderType.LIMIT,
     GwType.JOIN_ASK: OrderType.LIMIT,
 }
@@ -86,6 +87,7 @@ TYPE_OUT = {
     OrderType.MARKET: GwType.MARKET,
     OrderType.STOP_LIMIT: GwType.STOP_LIMIT,
     OrderType.STOP: GwType.STOP,
+    OrderType.TRAILING_STOP: GwType.TRAILING_STOP,
 }
 
 
@@ -158,6 +160,9 @@ class GwOrder(_Payload):
     customTag: str | None = None
     creationTimestamp: datetime | None = None
     updateTimestamp: datetime | None = None
+    trailPrice: float | None = None
+    """Absent from the documented order payloads, present in recorded gateway order events: a
+    distance in price units (see :attr:`trail`)."""
 
     @field_validator("size", "fillVolume")
     @classmethod
@@ -175,6 +180,16 @@ class GwOrder(_Payload):
     def order_type(self) -> OrderType | None:
         """None when the type is unknown to this copytui (or the gateway's own 0 "Unknown")."""
         return _TYPE_IN.get(self.type)
+
+    @property
+    def trail(self) -> float | None:
+        """A TrailingStop's trail: the size of ``trailPrice``. Recorded gateway events carry
+        ``trailPrice`` as a signed distance in price units on bracket legs (their ticks in
+        ``trailDistance``), so it is read as a distance, whatever its sign; None when the order is
+        no TrailingStop or says no distance (copytui then follows its stop as a plain stop)."""
+        if self.type is not GwType.TRAILING_STOP or not self.trailPrice:
+            return None
+        return abs(self.trailPrice)
 
     @property
     def filled(self) -> int:

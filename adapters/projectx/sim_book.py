@@ -28,6 +28,12 @@ def gateway_order_id(paper_id: str) -> int:
     return int(paper_id.lstrip("P"))
 
 
+def _trail_fields(trail: float | None) -> dict[str, Any]:
+    """A trailing stop's ``trailPrice`` (its distance from the market, in price units), as recorded
+    gateway order events carry it; other orders have none."""
+    return {} if trail is None else {"trailPrice": trail}
+
+
 def status_of(order: PaperOrder) -> GwStatus:
     return {
         OrderStatus.FILLED: GwStatus.FILLED,
@@ -71,7 +77,7 @@ class GatewayBook:
             "fillVolume": order.filled,
             "filledPrice": order.avg_fill_price,
             "customTag": order.client_order_id,
-        }
+        } | _trail_fields(order.trail)
 
     def translate(self, ev: AccountEvent) -> list[tuple[str, dict[str, Any], bool]]:
         """One paper event -> [(hub target, payload, is_new)] in the order the gateway sends them."""
@@ -107,7 +113,7 @@ class GatewayBook:
             "fillVolume": ev.cum_qty,
             "filledPrice": avg,
             "customTag": ev.client_order_id,
-        }
+        } | _trail_fields(ev.trail)
         out.append(("GatewayUserOrder", order, new))
         return out
 

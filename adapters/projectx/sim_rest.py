@@ -1,6 +1,10 @@
 """The gateway's REST trading endpoints of the simulator: accounts, contracts, orders, positions and
 trades over the paper exchange, answered as the gateway answers (``{..., success, errorCode,
-errorMessage}``; a body the gateway could not bind is an HTTP 400 naming the field).
+errorMessage}``; a body the gateway could not bind is an HTTP 400 naming the field). A TrailingStop
+(type 5) is the paper exchange's trailing stop, ``trailPrice`` its trail: a positive distance in
+price units, the reading copytui chose (see adapters/projectx/orders.py); a ``trailPrice`` missing,
+not above 0, off the tick grid or as large as the market price (a price, not a distance) is refused
+naming it.
 
 :class:`GatewayTrading` is mixed into :class:`adapters.projectx.simulator.ProjectXSimulator`,
 which owns the state it reads; this module holds only the endpoints' logic.
@@ -26,6 +30,7 @@ _TYPES = {
     GwType.MARKET: OrderType.MARKET,
     GwType.STOP: OrderType.STOP,
     GwType.STOP_LIMIT: OrderType.STOP_LIMIT,
+    GwType.TRAILING_STOP: OrderType.TRAILING_STOP,
 }
 
 
@@ -161,6 +166,7 @@ class GatewayTrading:
         size = body_field(body, "size", int)
         limit = body_field(body, "limitPrice", (int, float), required=False)
         stop = body_field(body, "stopPrice", (int, float), required=False)
+        trail = body_field(body, "trailPrice", (int, float), required=False)
         tag = body_field(body, "customTag", str, required=False)
         if name is None:
             return answer_fail(1, "Account not found.", orderId=None)
@@ -178,6 +184,10 @@ class GatewayTrading:
         if refusal is not None:
             return {**refusal, "orderId": None}
         assert sym is not None
+        if gw_type is GwType.TRAILING_STOP:
+            why = self._trail_refusal(sym, side, trail)
+            if why is not None:
+                return answer_fail(2, why, orderId=None)
         acct = self.exchange.accounts[name]
         if tag is not None and tag in acct.by_client_id:
             acct.submissions.append(tag)
@@ -195,6 +205,7 @@ class GatewayTrading:
                 price=limit,
                 stop_price=stop,
                 client_order_id=tag,
+                trail=float(trail) if gw_type is GwType.TRAILING_STOP and trail is not None else None,
             )
         except OrderRejected as exc:
             await self._latency(name)
@@ -203,6 +214,21 @@ class GatewayTrading:
             await asyncio.sleep(self.place_stall_s)
         await self._latency(name)
         return answer_ok(orderId=gateway_order_id(order.id))
+
+    def _trail_refusal(self, sym: str, side: int, trail: float | None) -> str | None:
+        """Why the simulator refuses a TrailingStop's ``trailPrice`` (copytui's reading made strict)."""
+        if trail is None:
+            return "trailPrice: a TrailingStop (type 5) needs its trail, a distance from the market in price units"
+        bid, ask = self.exchange.quote(sym)
+        touch = ask if side == 0 else bid
+        tick = INSTRUMENTS[sym].tick_size
+        if not trail > 0:
+            return f"trailPrice {trail:g}: the simulator takes it as a positive distance in price units"
+        if trail >= touch:
+            return f"trailPrice {trail:g} reads as a price (the market is {touch:g}), not a distance from it"
+        if abs(round(trail / tick) * tick - trail) > 1e-9:
+            return f"trailPrice {trail:g} is not on the tick grid ({tick:g})"
+        return None
 
     def _order(self, name: str, order_id: int) -> PaperOrder | None:
         return self.exchange.accounts[name].orders.get(f"P{order_id}")
@@ -213,14 +239,22 @@ class GatewayTrading:
         size = body_field(body, "size", int, required=False)
         limit = body_field(body, "limitPrice", (int, float), required=False)
         stop = body_field(body, "stopPrice", (int, float), required=False)
+        trail = body_field(body, "trailPrice", (int, float), required=False)
         if name is None:
             return answer_fail(1, "Account not found.")
         order = self._order(name, order_id)
         if order is None:
             return answer_fail(2, f"Order {order_id} not found.")
+        if trail is not None:
+            if order.trail is None:
+                return answer_fail(3, f"Order {order_id} is no TrailingStop: trailPrice does not apply to it")
+            why = self._trail_refusal(order.symbol, 0 if order.side is Side.BUY else 1, trail)
+            if why is not None:
+                return answer_fail(3, why)
         await self._latency(name)
         try:
-            self.exchange.modify(name, order.id, qty=size, price=limit, stop_price=stop)
+            paper_trail = float(trail) if trail is not None else None
+            self.exchange.modify(name, order.id, qty=size, price=limit, stop_price=stop, trail=paper_trail)
         except OrderRejected as exc:
             return answer_fail(3, str(exc))
         await self._latency(name)

@@ -7,7 +7,8 @@ position update only replaces an older one (more contracts traded, or a later ti
 cumulative filled quantity is the sum of its distinct fills, so a fill that arrives after a later
 one still raises the cumulative quantity. Fills of an order whose owner is not known yet wait for
 the order entity (a fill can overtake its order). Orders linked by ``ocoId`` carry one OCO group
-(see ``oco_links``).
+(see ``oco_links``). A TrailingStop is a TRAILING_STOP with the trail its version's ``pegDifference``
+gives (None when it gives none); each move of its stop is a new version, so an ORDER_MODIFIED.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from copytui.models import AccountEvent, EventKind, OrderInfo, OrderStatus, Orde
 log = logging.getLogger("copytui.adapters.tradovate")
 
 # order types copytui cannot copy still need a type in OrderInfo (reconciliation only)
-_INFO_TYPE = {"TrailingStop": OrderType.STOP, "TrailingStopLimit": OrderType.STOP_LIMIT}
+_INFO_TYPE = {"TrailingStopLimit": OrderType.STOP_LIMIT}
 
 
 @dataclass
@@ -232,6 +233,7 @@ class AccountBook:
             qty=v.orderQty if v else 0,
             price=v.price if v else None,
             stop_price=v.stopPrice if v else None,
+            trail=v.trail if v else None,
             version=max(len(o.versions) - 1, 0),
             oco_group=self.oco.group(oid),
             recv_ns=recv_ns,
@@ -353,6 +355,7 @@ class AccountBook:
             avg_fill_price=avg,
             status=status,
             oco_group=self.oco.group(oid),
+            trail=v.trail if v else None,
         )
 
     def find(self, client_order_id: str) -> OrderInfo | None:

@@ -78,7 +78,8 @@ class EmbeddedServer(Protocol):
 
 class TradovateAdapter(BrokerAdapter):
     broker = "tradovate"
-    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
+    # trailing_stops: TrailingStop with pegDifference, the broker moves the stop (see trailing.py)
+    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32, trailing_stops=True)
 
     def __init__(self, settings: Settings, *, embedded: EmbeddedServer | None = None) -> None:
         super().__init__(settings.label)

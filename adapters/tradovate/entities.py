@@ -47,12 +47,14 @@ ORDER_TYPE_FROM_WIRE: dict[str, OrderType] = {
     "Limit": OrderType.LIMIT,
     "Stop": OrderType.STOP,
     "StopLimit": OrderType.STOP_LIMIT,
+    "TrailingStop": OrderType.TRAILING_STOP,
 }
 ORDER_TYPE_TO_WIRE: dict[OrderType, WireOrderType] = {
     OrderType.MARKET: "Market",
     OrderType.LIMIT: "Limit",
     OrderType.STOP: "Stop",
     OrderType.STOP_LIMIT: "StopLimit",
+    OrderType.TRAILING_STOP: "TrailingStop",
 }
 TIF_TO_WIRE: dict[TimeInForce, str] = {TimeInForce.DAY: "Day", TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC"}
 TIF_FROM_WIRE: dict[str, TimeInForce] = {v: k for k, v in TIF_TO_WIRE.items()}
@@ -119,6 +121,12 @@ class WireOrderVersion(BaseModel):
     price: float | None = None
     stopPrice: float | None = None
     timeInForce: str | None = None
+    pegDifference: float | None = None
+    """A TrailingStop's distance from the market (see :func:`trail_of`)."""
+
+    @property
+    def trail(self) -> float | None:
+        return trail_of(self.orderType, self.pegDifference)
 
 
 class WireCommand(BaseModel):
@@ -208,6 +216,20 @@ def validate(entity_type: str, raw: Any) -> BaseModel:
         raise EntityError(
             f"tradovate {entity_type} {raw.get('id', '?')}: field {where!r}: {err['msg']} (got {err.get('input')!r})"
         ) from None
+
+
+def trail_of(order_type: str, peg_difference: float | None) -> float | None:
+    """A TrailingStop's trail as copytui keeps it: the size of ``pegDifference``, in price points.
+
+    The reference lists ``pegDifference`` (a double) on OrderVersion, placeorder and modifyorder
+    and says nothing more. Public clients that place trailing stops send it as a positive offset in
+    price points, with ``stopPrice`` as the starting stop; FIX, whose PegDifference (211) it is
+    named after, signs it. Read as its absolute value, both readings give the same trail; copytui
+    sends it positive (orders.py). None: no distance given (or not a TrailingStop), so the stop is
+    followed as a plain stop that moves."""
+    if order_type != "TrailingStop" or not peg_difference:
+        return None
+    return abs(peg_difference)
 
 
 def root_symbol(contract_name: str) -> str:

@@ -30,11 +30,14 @@ from adapters.tradovate.entities import ORDER_TYPE_TO_WIRE, SIDE_TO_ACTION, TIF_
 from adapters.tradovate.link import Link
 from adapters.tradovate.rest import CAPTCHA_WAIT_S, RATE_LIMIT_FALLBACK_S, Answer, Lost, penalty_of
 from adapters.tradovate.settings import TradovateOptions
+from adapters.tradovate.trailing import modify_fields, peg_difference
 from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType
 
 log = logging.getLogger("copytui.adapters.tradovate")
 
 _REPEAT = "already at the broker under this client order id: not sent again"
+_NO_TRAIL = "a trailing stop needs its trail (pegDifference): not sent"
+_STOPS = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
 
 
 class OrderSession(Protocol):
@@ -244,8 +247,12 @@ class OrderPath:
         }
         if order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and order.price is not None:
             body["price"] = order.price
-        if order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and order.stop_price is not None:
-            body["stopPrice"] = order.stop_price
+        if order.order_type in _STOPS and order.stop_price is not None:
+            body["stopPrice"] = order.stop_price  # a trailing stop starts there (trailing.py)
+        if order.order_type is OrderType.TRAILING_STOP:
+            if order.trail is None:
+                return self._ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, reason=_NO_TRAIL)
+            body["pegDifference"] = peg_difference(order.symbol, order.trail)
         if order.order_type is not OrderType.MARKET:
             body["timeInForce"] = TIF_TO_WIRE[order.tif]
         sent, status, data = await self._command("order/placeorder", body, order.client_order_id)
@@ -286,10 +293,16 @@ class OrderPath:
             "orderType": ORDER_TYPE_TO_WIRE[order.order_type],
             "isAutomated": True,
         }
-        if order.price is not None:
-            body["price"] = order.price
-        if order.stop_price is not None:
-            body["stopPrice"] = order.stop_price
+        if order.order_type is OrderType.TRAILING_STOP:
+            fields = modify_fields(order.symbol, order.trail, current.trail if current else None)
+            if isinstance(fields, str):  # a refusal Tradovate would give: not sent
+                return self._ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, target, fields)
+            body.update(fields)  # the quantity only: the broker moves the stop itself
+        else:
+            if order.price is not None:
+                body["price"] = order.price
+            if order.stop_price is not None:
+                body["stopPrice"] = order.stop_price
         sent, status, data = await self._command("order/modifyorder", body, order.client_order_id)
         failure = self._failure(status, data)
         if failure is not None:

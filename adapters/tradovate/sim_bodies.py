@@ -114,6 +114,7 @@ class PlaceOcoBody(PlaceOrderBody):
             accountSpec=self.accountSpec, accountName=self.accountName, accountId=self.accountId, clOrdId=o.clOrdId,
             action=o.action, symbol=self.symbol, orderQty=self.orderQty, orderType=o.orderType, price=o.price,
             stopPrice=o.stopPrice, timeInForce=o.timeInForce, isAutomated=self.isAutomated, text=o.text,
+            pegDifference=o.pegDifference,
         )  # fmt: skip
 
 

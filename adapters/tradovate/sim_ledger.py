@@ -4,7 +4,9 @@ server would push for them.
 
 The order of ``props`` for one action follows what a Tradovate client sees for a new order:
 order Created (PendingNew), command, orderVersion, executionReport New, order Updated (Working);
-a fill brings fill Created, executionReport Trade, order Updated, position Updated.
+a fill brings fill Created, executionReport Trade, order Updated, position Updated. Each move of a
+trailing stop is a modification: a new orderVersion with the new ``stopPrice`` (and the order's
+``pegDifference``, when it was placed with one), an executionReport Replaced, order Updated.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class Command:
     order_id: int | None = None
     closing_order_ids: list[int] = field(default_factory=list)
     recorded: bool = False
+    peg_given: bool = True
+    """False for a TrailingStop placed by its stopPrice alone: its versions then carry no
+    ``pegDifference`` (the simulator echoes what the request said, and invents nothing)."""
 
 
 @dataclass
@@ -110,6 +115,8 @@ class Ledger:
         self.by_paper: dict[str, int] = {}
         self.order_account: dict[int, int] = {}
         self.clordids: dict[int, dict[str, int]] = {}  # account id -> clOrdId -> order id
+        self.latest_version: dict[int, Entity] = {}  # order id -> its newest orderVersion
+        self.peg_hidden: set[int] = set()  # trailing stops placed without pegDifference
         self.reserved: list[tuple[int, Entity]] = []
         """(order id, link fields) for the next orders created, in turn: a placeOCO names each leg's
         partner in ``ocoId`` from its creation on, so both ids are known before either leg exists."""
@@ -229,6 +236,8 @@ class Ledger:
             cmd.closing_order_ids.append(oid)  # an order the server made itself (liquidation)
         if clordid:
             self.clordids.setdefault(account_id, {}).setdefault(clordid, oid)
+        if cmd is not None and cmd.order_id == oid and not cmd.peg_given:
+            self.peg_hidden.add(oid)
         out.append(self._command(oid, "New", clordid, account_id))
         out.append(_props("orderVersion", "Created", self._version(oid, ev)))
         return oid
@@ -262,7 +271,10 @@ class Ledger:
             v["price"] = ev.price
         if ev.stop_price is not None:
             v["stopPrice"] = ev.stop_price
+        if ev.trail is not None and oid not in self.peg_hidden:
+            v["pegDifference"] = ev.trail
         self.versions[v["id"]] = v
+        self.latest_version[oid] = v
         return v
 
     def _report(self, order: Entity, exec_type: str, status: str, **extra: Any) -> Props:

@@ -1,10 +1,14 @@
 """The order endpoints of the Tradovate simulator over the paper exchange, and the ``props`` they push.
 
 ``order/placeorder|placeoco|modifyorder|cancelorder|liquidateposition`` are validated (sim_bodies.py),
-then carried out on the paper exchange. placeOCO's legs are one paper OCO group (a fill shrinks,
-then cancels, the other leg) and each leg's ``ocoId`` names the other (the reference leaves open
-what the field holds; the adapter reads every likely form, see oco_links.py). placeOSO is not
-simulated: whether its brackets exist (Suspended) before the entry fills is not in the reference.
+then carried out on the paper exchange. A TrailingStop becomes the paper exchange's trailing stop,
+its trail the request's ``pegDifference`` or, without one, the distance from the market to its
+``stopPrice``; the forms copytui did not choose are refused naming the field (trailing.py), and so
+is a modify that would change a trailing stop beyond its quantity. placeOCO's legs are one paper
+OCO group (a fill shrinks, then cancels, the other leg) and each leg's ``ocoId`` names the other
+(the reference leaves open what the field holds; the adapter reads every likely form, see
+oco_links.py). placeOSO is not simulated: whether its brackets exist (Suspended) before the entry
+fills is not in the reference.
 
 The request being handled is a :class:`Command` that ties the paper events it causes to its
 clOrdId; the ``props`` gathered meanwhile go out together once it is handled (one ``a[...]``
@@ -44,6 +48,7 @@ from adapters.tradovate.sim_bodies import (
     failure,
 )
 from adapters.tradovate.sim_ledger import Command
+from adapters.tradovate.trailing import NON_QTY_MODIFY, peg_refusal
 from copytui.models import AccountEvent, OrderType, Side
 
 if TYPE_CHECKING:
@@ -121,7 +126,13 @@ class SimOrders:
             if sim.faults.unique_clordid:
                 return failure("UnknownReason", f"duplicate clOrdId {req.clOrdId}")
             paper_id = f"{req.clOrdId}~{secrets.token_hex(3)}"  # the worst case: a second order
-        cmd = self._cmd = Command(acct.id, "New", req.clOrdId)
+        trail = None
+        if otype is OrderType.TRAILING_STOP:
+            found = self._trail(req, root_symbol(contract["name"]))
+            if isinstance(found, dict):
+                return found
+            trail = found
+        cmd = self._cmd = Command(acct.id, "New", req.clOrdId, peg_given=req.pegDifference is not None)
         try:
             sim.exchange.submit(
                 acct.name,
@@ -134,11 +145,26 @@ class SimOrders:
                 tif=TIF_FROM_WIRE.get(req.timeInForce or "Day") or next(iter(TIF_FROM_WIRE.values())),
                 client_order_id=paper_id,
                 oco_group=oco_group,
+                trail=trail,
             )
         except OrderRejected as exc:
             extra = {"orderId": cmd.order_id} if cmd.order_id else {}
             return failure("UnknownReason", str(exc), **extra)
         return {"orderId": cmd.order_id}
+
+    def _trail(self, req: PlaceOrderBody, symbol: str) -> float | dict[str, Any]:
+        """A TrailingStop's trail, or the failure answer that refuses it."""
+        bid, ask = self.sim.exchange.quote(symbol)
+        touch = bid if req.action == "Sell" else ask
+        if req.pegDifference is not None:
+            why = peg_refusal(symbol, req.pegDifference, touch)
+            return failure("InvalidPrice", why) if why else req.pegDifference
+        if req.stopPrice is None:
+            return failure("InvalidPrice", "a TrailingStop needs pegDifference (its trail) or stopPrice (its start)")
+        distance = touch - req.stopPrice if req.action == "Sell" else req.stopPrice - touch
+        if distance <= 0:
+            return failure("InvalidPrice", f"stopPrice {req.stopPrice:g} is on the wrong side of the market {touch:g}")
+        return distance
 
     def _place_oco(self, acct: SimAccount, req: PlaceOcoBody) -> dict[str, Any]:
         """Both legs working, or neither: the second refused, the first is cancelled. Each leg's order
@@ -179,6 +205,11 @@ class SimOrders:
         paper = self._paper_order(req.orderId)
         if paper is None:
             return failure("UnknownReason", f"no order {req.orderId}")
+        current = self.sim.ledger.latest_version.get(req.orderId, {})
+        if current.get("orderType") == "TrailingStop" or req.orderType == "TrailingStop":
+            why = _trailing_change(current, req)
+            if why:
+                return failure(NON_QTY_MODIFY, why)
         self._cmd = Command(acct.id, "Modify", req.clOrdId, order_id=req.orderId)
         try:
             self.sim.exchange.modify(acct.name, paper, qty=req.orderQty, price=req.price, stop_price=req.stopPrice)
@@ -249,3 +280,15 @@ class SimOrders:
             self._flush(acct.id)
         order_id = out.get("orderId")
         return order_id if isinstance(order_id, int) else None
+
+
+def _trailing_change(current: dict[str, Any], req: ModifyOrderBody) -> str | None:
+    """What a modify would change on a TrailingStop beyond its quantity (Tradovate refuses that, and
+    a modify replaces the whole version: a field left out is a change too); None when nothing."""
+    if current.get("orderType") != req.orderType:
+        return f"orderType {req.orderType}: the order is a {current.get('orderType')}, and stays one"
+    if req.pegDifference != current.get("pegDifference"):
+        return f"pegDifference {req.pegDifference}: the order's is {current.get('pegDifference')}, and stays so"
+    if req.stopPrice is not None or req.price is not None:
+        return "stopPrice / price: the broker moves a trailing stop itself"
+    return None
