@@ -291,8 +291,13 @@ class Engine:
 
     @staticmethod
     async def _leader_stream(side: LeaderSide) -> None:
+        linked_late = side.builder.linked_late
         async for ev in side.adapter.subscribe():
             side.copier.take(ev)
+            if linked_late:  # the leader's broker paired orders already copied: pair their copies now
+                linked_late.clear()
+                for f in side.followers.values():
+                    side.oco.regroup(f, live=True)
 
     async def _follower_stream(self, f: Follower) -> None:
         async for ev in f.adapter.subscribe():

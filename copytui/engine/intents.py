@@ -234,9 +234,9 @@ class FollowerState:
         self.oco_counted[group] = now
 
     def adopt_oco_leg(self, client_order_id: str, group: str, qty: int) -> None:
-        """After a restart: a restored copy is a leg of ``group``, ``qty`` its size after the
-        changes the broker accepted. The restore counted it in the basis on its own, at the size it
-        was placed with; from now on it counts as part of its group."""
+        """After a restart, or once its leader order is linked late: a copy is a leg of ``group``,
+        ``qty`` its size after the changes the broker accepted. The basis counted it on its own, at
+        its own size; from now on it counts as part of its group."""
         it = self.intents[client_order_id]
         o = it.order
         counted = o.qty if it.status in LIVE_STATUSES else it.filled

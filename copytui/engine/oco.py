@@ -108,9 +108,11 @@ class OcoEmulator:
             price, stop = (lo.price, lo.stop_price) if lo else (leg.order.price, leg.order.stop_price)
             f.state.oco_changed[copy] = (qty, price, stop)
 
-    def regroup(self, f: Follower) -> int:
+    def regroup(self, f: Follower, *, live: bool = False) -> int:
         """After a restart: put the copies of the leader's OCO legs (as the leader's broker paired
-        them again, see ``SignalBuilder.learn_oco_groups``) back into their follower groups.
+        them again, see ``SignalBuilder.learn_oco_groups``) back into their follower groups. With
+        ``live``: the leader's broker linked orders whose copies were placed before it said so
+        (``SignalBuilder.linked_late``); each copy's size is then the one copytui keeps on it.
         Returns how many copies were regrouped."""
         if f.state.cfg.mode != "mirror":
             return 0
@@ -118,7 +120,7 @@ class OcoEmulator:
         leader = self.copier.leader
         copies = set(f.state.mirrored.values())
         sizes: dict[str, int] = {}  # a copy's size after the modifies its broker accepted, in journal order
-        for it in f.state.intents.values():
+        for it in () if live else f.state.intents.values():  # live, each copy's order has its size already
             o = it.order
             if o.action is OrderAction.MODIFY and o.target_client_order_id in copies and it.status in ACCEPTED:
                 sizes[o.target_client_order_id] = o.qty

@@ -43,6 +43,9 @@ class SignalBuilder:
     order_ids_restart: bool = False
     """The leader's broker reuses order ids across sessions (FIX): an order is then known by its
     client order id and order id together (invariant 12)."""
+    linked_late: list[str] = field(default_factory=list)
+    """Leader orders whose OCO group their broker reported only after an earlier event of the
+    order (a link stated on the other leg first): the engine pairs their copies then, and clears this."""
 
     def build(self, ev: AccountEvent) -> Signal | None:
         if ev.symbol is not None and ev.kind is not EventKind.POSITION:
@@ -68,6 +71,8 @@ class SignalBuilder:
             o = LeaderOrder(ev.order_id, ev.symbol, ev.side, ev.order_type, ev.qty, ev.price, ev.stop_price, ev.version)
             o.trail = ev.trail
             self.orders[ev.order_id] = o
+        elif ev.oco_group is not None and o.oco_group is None:
+            self.linked_late.append(o.order_id)
         if ev.oco_group is not None:
             o.oco_group = ev.oco_group
         return o
@@ -140,6 +145,8 @@ class SignalBuilder:
                 ev.stop_price,
             )
             self.orders[oid] = o
+        elif ev.oco_group is not None and o.oco_group is None:
+            self.linked_late.append(oid)
         if ev.oco_group is not None:
             o.oco_group = ev.oco_group
         if ev.cum_qty <= o.cum_qty:
