@@ -30,7 +30,7 @@ from tests.adapters.px_support import API_KEY, USER, order, px_session, until
 from tests.adapters.test_projectx_sdk import sdk_python
 
 ACCOUNT, ACCOUNT_ID = "PRAC-1001", 1001
-SDK_SCRIPT = Path(__file__).with_name("px_sdk_trailing.py")
+SDK_SCRIPT = Path(__file__).parents[1] / "outside" / "projectx" / "place_trailing.py"
 HANG_GUARD_S = 300.0  # only against a hung child
 
 

@@ -58,7 +58,7 @@ from tests.adapters.rithmic_support import (
 from tests.adapters.test_rithmic_sdk import sdk_python
 
 ACCOUNT = "RSIM-1001"
-SCRIPT = Path(__file__).with_name("rithmic_sdk_bracket.py")
+SCRIPT = Path(__file__).parents[1] / "outside" / "rithmic" / "place_bracket.py"
 HANG_GUARD_S = 300.0  # only against a hung child: the script waits for the legs on its own
 Legs = dict[OrderType, Any]
 Rows = Callable[[str], list[tuple[Any, ...]]]

@@ -1,7 +1,7 @@
 """project-x-py (a ProjectX client nobody on copytui wrote) places, resizes and re-trails a trailing
 stop on a ProjectX gateway, as a trader's own script would.
 
-    python3.12 px_sdk_trailing.py http://127.0.0.1:PORT [--trail 5] [--new-trail 6]
+    python3.12 place_trailing.py http://127.0.0.1:PORT [--trail 5] [--new-trail 6]
 
 Run by tests/adapters/test_projectx_trailing.py with the interpreter COPYTUI_PX_SDK_PYTHON names
 (project-x-py needs Python >= 3.12: a venv of its own, see test_projectx_sdk.py). The script

@@ -1,7 +1,7 @@
 """async-rithmic (an R|Protocol client nobody on copytui wrote) places a bracket order (330) on a
 Rithmic gateway, as a leader's own script would, and reports the notifications it parsed.
 
-    RITHMIC_PASSWORD=... python rithmic_sdk_bracket.py ws://127.0.0.1:PORT --symbol ESZ5 \
+    RITHMIC_PASSWORD=... python place_bracket.py ws://127.0.0.1:PORT --symbol ESZ5 \
         --exchange CME --account RSIM-1001 --user trader1 --tag sdkbr
 
 Run by tests/adapters/test_rithmic_leader_oco.py with the interpreter COPYTUI_RITHMIC_SDK_PYTHON
