@@ -1,9 +1,9 @@
 """A follower's order lane: its orders go out one at a time, in the order they were journaled.
 
 An idle lane starts its first order at once, in the caller's pass, on the lane's one long-lived
-task (``EagerWorker``, started as ``TaskGroup.spawn_eager`` starts a task, without a task per
-order): a leader fill's orders to every idle follower are written to their sockets one after
-another in one go, before the event loop turns to anything else. Orders that arrive while one is
+task (``EagerWorker``: no task per order): a leader fill's orders to every idle follower are
+written to their sockets one after another in one go, before the event loop turns to anything
+else. Orders that arrive while one is
 on its way wait in the lane and follow it, one at a time, so a follower never has two of
 copytui's orders racing each other.
 
