@@ -33,6 +33,7 @@ from adapters.rithmic.enums import ExchangeNotify, NotifiedTransactionType, Orde
 from adapters.rithmic.messages import InstrumentPnLPositionUpdate
 from adapters.rithmic.oco_groups import OcoGroups
 from adapters.rithmic.order_messages import ExchangeOrderNotification, RithmicOrderNotification
+from adapters.rithmic.trailing import read_type, trail_of
 from copytui.models import AccountEvent, EventKind, OrderInfo, OrderStatus, OrderType, Side
 
 log = logging.getLogger("copytui.adapters.rithmic")
@@ -73,6 +74,7 @@ class Tracked:
     contract: str = ""
     """The order's Rithmic symbol and exchange (what a modify must repeat)."""
     exchange: str = ""
+    trail: float | None = None
 
     def info(self, account: str, oco_group: str | None = None) -> OrderInfo:
         return OrderInfo(
@@ -86,6 +88,7 @@ class Tracked:
             filled_qty=self.filled,
             price=self.price,
             stop_price=self.stop_price,
+            trail=self.trail,
             avg_fill_price=self.avg_fill_price,
             status=self.status,
             oco_group=oco_group,
@@ -95,7 +98,7 @@ class Tracked:
 def prices(order_type: OrderType, price: float, trigger: float) -> tuple[float | None, float | None]:
     """(limit price, stop price) as copytui holds them: only those the order type uses."""
     limit = price if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-    stop = trigger if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+    stop = trigger if order_type in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP) else None
     return limit, stop
 
 
@@ -137,7 +140,10 @@ class Book:
             return None
         self.groups.learn(note)
         known = self.orders.get(note.basket_id)
+        ticks = note.trail_by_ticks if isinstance(note, ExchangeOrderNotification) else 0
         if known is not None:
+            if ticks and known.order_type is OrderType.STOP:  # a 351 told it first, as a plain stop
+                known.order_type, known.trail = read_type(known.symbol, known.order_type, ticks)
             if note.user_tag and not known.user_tag:
                 known.user_tag = note.user_tag
                 self.by_tag.setdefault(note.user_tag, known.basket_id)
@@ -154,6 +160,7 @@ class Book:
                 f"price_type {note.price_type} is not one copytui reads"
             )
             return None
+        order_type, trail = read_type(symbol, order_type, ticks)
         limit, stop = prices(order_type, note.price, note.trigger_price)
         tracked = Tracked(
             note.basket_id,
@@ -166,6 +173,7 @@ class Book:
             stop,
             contract=note.symbol,
             exchange=note.exchange,
+            trail=trail,
         )
         self.orders[note.basket_id] = tracked
         if note.user_tag:  # the first order keeps its tag (a bracket's legs may repeat their entry's)
@@ -198,6 +206,7 @@ class Book:
                 qty=t.qty,
                 price=t.price,
                 stop_price=t.stop_price,
+                trail=t.trail,
                 version=t.version,
                 cum_qty=t.filled,
                 oco_group=self.groups.group(t.basket_id),
@@ -261,9 +270,11 @@ class Book:
             return []  # the order is done, or this change is older than one applied already
         limit, stop = prices(t.order_type, note.price, note.trigger_price)
         qty = note.quantity or t.qty
-        if (qty, limit, stop) == (t.qty, t.price, t.stop_price):
+        ticks = note.trail_by_ticks if isinstance(note, ExchangeOrderNotification) and t.trail else 0
+        trail = trail_of(t.symbol, ticks) or t.trail  # a 351 says no trail: the order keeps its own
+        if (qty, limit, stop, trail) == (t.qty, t.price, t.stop_price, t.trail):
             return []  # the same change told twice (351 and 352, or a duplicate)
-        t.qty, t.price, t.stop_price = qty, limit, stop
+        t.qty, t.price, t.stop_price, t.trail = qty, limit, stop, trail
         t.version += 1
         t.changed_at = when
         t.announced = True

@@ -50,7 +50,7 @@ class RithmicAdapter(RithmicOrders):
     broker = "rithmic"
     # user_tag's length limit is not documented: 32 lowercase alphanumerics is a conservative fit;
     # brackets: a follower's legs linked at Rithmic, with options.native_oco (see the docstring)
-    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32)
+    capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32, trailing_stops=True)
 
     def __init__(self, account: str, *, login: Login, account_id: str | None, options: RithmicOptions) -> None:
         super().__init__(account)

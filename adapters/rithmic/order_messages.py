@@ -35,6 +35,9 @@ class RequestNewOrder(Message):
     price_type: int = pb.integer(112008)
     trade_route: str = pb.text(112016)
     manual_or_auto: int = pb.integer(154710)
+    trailing_stop: bool = pb.flag(157063)
+    trail_by_ticks: int = pb.integer(157064)
+    trail_by_price_id: int = pb.integer(157065)
 
 
 @dataclass(slots=True)
@@ -109,6 +112,8 @@ class RequestModifyOrder(Message):
     trigger_price: float = pb.real(149247)
     price_type: int = pb.integer(112008)
     manual_or_auto: int = pb.integer(154710)
+    trailing_stop: bool = pb.flag(157063)
+    trail_by_ticks: int = pb.integer(157064)
 
 
 @dataclass(slots=True)
@@ -327,6 +332,9 @@ class ExchangeOrderNotification(Message):
     price_type: int = pb.integer(112008)
     manual_or_auto: int = pb.integer(154710)
     bracket_type: int = pb.integer(157087)
+    trail_by_ticks: int = pb.integer(157064)
+    """The trail of a trailing stop, in ticks (see :mod:`adapters.rithmic.trailing`); 351 has none."""
+    trail_by_price_id: int = pb.integer(157065)
     confirmed_size: int = pb.integer(110329)
     cancelled_size: int = pb.integer(110318)
     fill_price: float = pb.real(110307)

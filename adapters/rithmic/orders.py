@@ -39,6 +39,7 @@ from adapters.rithmic.order_messages import (
 from adapters.rithmic.plant import Answer, PlantLink
 from adapters.rithmic.proto import Message
 from adapters.rithmic.session import RithmicSession
+from adapters.rithmic.trailing import ticks_of
 from copytui.instruments import instrument
 from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType, Side, TimeInForce
 
@@ -49,6 +50,7 @@ PRICE_TYPE = {
     OrderType.LIMIT: PriceType.LIMIT,
     OrderType.STOP: PriceType.STOP_MARKET,
     OrderType.STOP_LIMIT: PriceType.STOP_LIMIT,
+    OrderType.TRAILING_STOP: PriceType.STOP_MARKET,  # with trailing_stop and trail_by_ticks (trailing.py)
 }
 TRANSACTION = {Side.BUY: TransactionType.BUY, Side.SELL: TransactionType.SELL}
 DURATION = {TimeInForce.DAY: Duration.DAY, TimeInForce.GTC: Duration.GTC, TimeInForce.IOC: Duration.IOC}
@@ -82,6 +84,9 @@ def new_order_fields(request_id: str, order: FollowerOrder, price: float, trigge
         out += _TAG["price"] + _DOUBLE(price)
     if trigger:
         out += _TAG["trigger_price"] + _DOUBLE(trigger)
+    if order.order_type is OrderType.TRAILING_STOP and order.trail is not None:
+        ticks = ticks_of(order.symbol, order.trail)
+        out += _TAG["trailing_stop"] + b"\x01" + _TAG["trail_by_ticks"] + proto.varint(ticks)
     return out
 
 
@@ -109,6 +114,11 @@ def wire_prices(order: FollowerOrder) -> tuple[float, float]:
         if order.stop_price is None:
             raise ValueError(f"a {order.order_type} order needs a stop price")
         trigger = inst.round_price(order.stop_price)
+    if order.order_type is OrderType.TRAILING_STOP:
+        if order.trail is None:
+            raise ValueError("a trailing stop needs its trail (trail_by_ticks)")
+        # where the trail starts when the leader's stop is known; the broker starts it otherwise
+        trigger = inst.round_price(order.stop_price) if order.stop_price is not None else 0.0
     return price, trigger
 
 
@@ -246,6 +256,7 @@ class RithmicOrders(BrokerAdapter):
                     stop,
                     contract=contract.symbol,
                     exchange=contract.exchange,
+                    trail=order.trail if order.order_type is OrderType.TRAILING_STOP else None,
                 )
             )
             if tracked.status is OrderStatus.REJECTED:
@@ -271,8 +282,9 @@ class RithmicOrders(BrokerAdapter):
             return _ack(
                 order, OrderStatus.REJECTED, None, reason=f"no order with client id {order.target_client_order_id}"
             )
-        try:
-            price, trigger = wire_prices(order)
+        trail = (order.trail or target.trail) if order.order_type is OrderType.TRAILING_STOP else None
+        try:  # a trailing stop's modify: its quantity and trail, never a price (trailing.py)
+            price, trigger = (0.0, 0.0) if trail is not None else wire_prices(order)
         except ValueError as exc:
             return _ack(order, OrderStatus.REJECTED, target.basket_id, reason=f"not sent: {exc}")
         contract = Contract(target.contract, target.exchange) if target.contract else self.contract_of(target.symbol)
@@ -291,6 +303,8 @@ class RithmicOrders(BrokerAdapter):
                 trigger_price=trigger,
                 price_type=PRICE_TYPE[order.order_type],
                 manual_or_auto=OrderPlacement.AUTO,
+                trailing_stop=trail is not None,
+                trail_by_ticks=ticks_of(target.symbol, trail) if trail is not None else 0,
             ),
         )
         sent, answer = await self._request(link, request_id, data, f"modify of order {target.basket_id}")

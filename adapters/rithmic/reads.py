@@ -29,6 +29,7 @@ from adapters.rithmic.order_messages import (
     RithmicOrderNotification,
 )
 from adapters.rithmic.plant import Answer, PlantLink
+from adapters.rithmic.trailing import read_type
 from copytui.models import OrderInfo, OrderStatus, Position
 
 if TYPE_CHECKING:
@@ -128,6 +129,8 @@ def order_info(
     order_type = TYPES.get(row.price_type)
     if symbol is None or side is None or order_type is None:
         return None
+    ticks = row.trail_by_ticks if isinstance(row, ExchangeOrderNotification) else 0
+    order_type, trail = read_type(symbol, order_type, ticks)
     limit, stop = prices(order_type, row.price, row.trigger_price)
     filled = row.total_fill_size
     if status is None:
@@ -143,6 +146,7 @@ def order_info(
         filled_qty=filled,
         price=limit,
         stop_price=stop,
+        trail=trail,
         avg_fill_price=row.avg_fill_price or None,
         status=status,
         oco_group=oco_group,

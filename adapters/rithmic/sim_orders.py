@@ -38,6 +38,7 @@ from adapters.rithmic.order_messages import (
     RithmicOrderNotification,
 )
 from adapters.rithmic.proto import Message
+from adapters.rithmic.trailing import sim_refusal, ticks_of, trail_of
 from copytui.instruments import instrument
 from copytui.models import AccountEvent, EventKind, OrderType, Side, TimeInForce
 
@@ -47,7 +48,7 @@ TYPE_OF: dict[int, OrderType] = {
     PriceType.STOP_MARKET: OrderType.STOP,
     PriceType.STOP_LIMIT: OrderType.STOP_LIMIT,
 }
-PRICE_TYPE_OF = {v: k for k, v in TYPE_OF.items()}
+PRICE_TYPE_OF = {v: k for k, v in TYPE_OF.items()} | {OrderType.TRAILING_STOP: PriceType.STOP_MARKET}
 SIDE_OF: dict[int, Side] = {TransactionType.BUY: Side.BUY, TransactionType.SELL: Side.SELL}
 TIF_OF: dict[int, TimeInForce] = {
     Duration.DAY: TimeInForce.DAY,
@@ -55,6 +56,7 @@ TIF_OF: dict[int, TimeInForce] = {
     Duration.IOC: TimeInForce.IOC,
 }
 DURATION_OF = {v: k for k, v in TIF_OF.items()}
+_STOPS = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
 
 
 class Refused(Exception):
@@ -89,7 +91,7 @@ class Desk:
 
 def _prices(order_type: OrderType, price: float, trigger: float) -> tuple[float | None, float | None]:
     limit = price if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-    stop = trigger if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
+    stop = (trigger or None) if order_type in (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP) else None
     if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and not limit:
         raise Refused("3", f"a {order_type.value} order needs price")
     if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not stop:
@@ -107,6 +109,13 @@ def submit(exchange: PaperExchange, desk: Desk, request: RequestNewOrder | Reque
         raise Refused("3", "transaction_type, price_type or duration is not one the simulator takes")
     if request.quantity <= 0:
         raise Refused("3", f"quantity must be positive, got {request.quantity}")
+    trailing, ticks = (
+        (request.trailing_stop, request.trail_by_ticks) if isinstance(request, RequestNewOrder) else (0, 0)
+    )
+    if why := sim_refusal(bool(trailing), ticks, request.price_type == PriceType.STOP_MARKET):
+        raise Refused("3", why)
+    trail = trail_of(symbol, ticks) if trailing else None
+    order_type = OrderType.TRAILING_STOP if trail is not None else order_type
     limit, stop = _prices(order_type, request.price, request.trigger_price)
     try:
         return exchange.submit(
@@ -119,6 +128,7 @@ def submit(exchange: PaperExchange, desk: Desk, request: RequestNewOrder | Reque
             stop_price=stop,
             tif=tif,
             client_order_id=request.user_tag or None,
+            trail=trail,  # the stop starts at trigger_price when given, else trail from the market
         )
     except OrderRejected as exc:
         raise Refused("5", f"rejected at RMS: {exc}") from None
@@ -129,12 +139,21 @@ def modify(exchange: PaperExchange, request: RequestModifyOrder) -> PaperOrder:
     if order is None:
         raise Refused("5", f"no order with basket id {request.basket_id}")
     order_type = TYPE_OF.get(request.price_type, order.order_type)
+    stop_order = request.price_type in (0, PriceType.STOP_MARKET)
+    if why := sim_refusal(request.trailing_stop, request.trail_by_ticks, stop_order):
+        raise Refused("3", why)
+    if order.order_type is OrderType.TRAILING_STOP:
+        order_type = OrderType.TRAILING_STOP if request.trailing_stop else order_type
+        if request.trigger_price:
+            raise Refused("3", "a trailing stop's modify takes no trigger_price: the broker moves its stop")
     if order_type is not order.order_type:
-        raise Refused("5", "changing an order's type is not simulated")
+        raise Refused("5", "changing an order's type is not simulated (a trailing stop's modify says trailing_stop)")
+    symbol = order.symbol
     try:
         return exchange.modify(
             request.account_id,
             request.basket_id,
+            trail=trail_of(symbol, request.trail_by_ticks) if request.trailing_stop else None,
             qty=request.quantity or None,
             price=request.price if order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and request.price else None,
             stop_price=request.trigger_price if request.trigger_price else None,
@@ -205,6 +224,9 @@ def _common(
     msg.duration = DURATION_OF.get(order.tif if order else TimeInForce.DAY, Duration.DAY)
     msg.price_type = PRICE_TYPE_OF[order_type]
     msg.manual_or_auto = OrderPlacement.AUTO if ev.client_order_id else OrderPlacement.MANUAL
+    trail = ev.trail or (order.trail if order else None)
+    if isinstance(msg, ExchangeOrderNotification) and trail:  # 351 has no trail field (trailing.py)
+        msg.trail_by_ticks = ticks_of(ev.symbol, trail)
     msg.avg_fill_price = ev.avg_price or ((order.avg_fill_price or 0.0) if order else 0.0)
     msg.total_fill_size = ev.cum_qty
     msg.total_unfilled_size = max(qty - ev.cum_qty, 0)
@@ -231,7 +253,7 @@ def order_row(desk: Desk, user: str, ev: AccountEvent, order: PaperOrder) -> Exc
     async-rithmic's list_orders collects)."""
     note = ExchangeOrderNotification(notify_type=ExchangeNotify.STATUS, is_snapshot=True)
     _common(note, desk, user, ev, order)
-    waiting = order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered
+    waiting = order.order_type in _STOPS and not order.triggered
     note.status = "trigger pending" if waiting else "open"
     return note
 
@@ -255,9 +277,10 @@ def notifications(desk: Desk, user: str, ev: AccountEvent, order: PaperOrder | N
 
     if ev.kind is EventKind.ORDER_NEW:
         received = rithmic(OrderNotify.ORDER_RCVD_FROM_CLNT, "Order received from client")
-        waiting = (
-            order is not None and order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT) and not order.triggered
-        )
+        waiting = order is not None and order.order_type in _STOPS and not order.triggered
+        if waiting and order is not None and order.trail is not None:  # only a 352 can say it trails
+            pending = exchange(ExchangeNotify.STATUS, "trigger pending")
+            return [received, pending, rithmic(OrderNotify.TRIGGER_PENDING, "trigger pending")]
         if waiting:
             return [received, rithmic(OrderNotify.TRIGGER_PENDING, "trigger pending")]
         return [received, exchange(ExchangeNotify.STATUS, "open"), rithmic(OrderNotify.OPEN, "open")]
