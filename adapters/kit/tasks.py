@@ -113,18 +113,10 @@ def _start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, An
     rest = _Rest(coro)
     ctx = contextvars.copy_context()
     task = loop.create_task(rest, name=name, context=ctx)
-    caller = asyncio.current_task(loop)
-    if caller is not None:
-        _asyncio_tasks._leave_task(loop, caller)
-    _asyncio_tasks._enter_task(loop, task)
     try:
-        rest.first = ctx.run(coro.send, None)
+        rest.first = _step_as(loop, task, ctx, coro)
     except BaseException as exc:  # StopIteration (finished at once) included: the task reports it
         rest.outcome = exc
-    finally:
-        _asyncio_tasks._leave_task(loop, task)
-        if caller is not None:
-            _asyncio_tasks._enter_task(loop, caller)
     return task
 
 
