@@ -69,6 +69,11 @@ class AmbiguousOutcome(BrokerError):
 class Capabilities:
     modify: bool = True
     brackets: bool = False
+    oco_orders: bool = False
+    """The broker takes an OCO pair in one request (``BrokerAdapter.place_oco``) and cancels the
+    other leg itself when one fills: a mirrored bracket's two legs that the leader's broker announces
+    together are sent to it so, and copytui does not keep that pair itself (it still keeps a pair
+    whose legs came apart, or whose request was refused)."""
     trailing_stops: bool = False
     """The broker keeps a trailing stop itself (``OrderType.TRAILING_STOP`` with its ``trail``); a
     leader's trailing stop is copied to one that does not as a stop that follows the leader's moves."""
@@ -213,6 +218,14 @@ class BrokerAdapter(abc.ABC):
 
     @abc.abstractmethod
     async def place(self, order: FollowerOrder) -> OrderAck: ...
+
+    async def place_oco(self, first: FollowerOrder, second: FollowerOrder) -> tuple[OrderAck, OrderAck]:
+        """Place two working orders of one OCO group (``first.oco_group``) as one OCO pair, in one
+        request (``Capabilities.oco_orders``). Answers one ack per leg, in order; a pair the broker
+        refused is two REJECTED acks. Raises as ``place`` does, for both legs: Disconnected,
+        RateLimited, AuthFailed or OrderRejected (neither leg was sent), AmbiguousOutcome or a
+        timeout (either leg may be at the broker: copytui asks by client id)."""
+        raise BrokerError(f"{self.broker} cannot place OCO pairs")
 
     async def modify(self, order: FollowerOrder) -> OrderAck:
         raise BrokerError(f"{self.broker} cannot modify orders")

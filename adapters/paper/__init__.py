@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import AdapterContext, BrokerAdapter
+from adapters.kit.options import read_options
 from adapters.paper.adapter import PaperAdapter
 from adapters.paper.exchange import Faults, PaperExchange
+from adapters.paper.options import PaperOptions
 
 __all__ = ["Faults", "PaperAdapter", "PaperExchange", "create_adapter", "shared_exchange"]
 
@@ -26,6 +28,7 @@ def create_adapter(account: Any, ctx: AdapterContext) -> BrokerAdapter:
     """Entry point of the ``copytui.adapters`` group for broker ``paper``."""
     exchange = shared_exchange(ctx)
     faults = Faults(**account.faults.model_dump()) if getattr(account, "faults", None) else None
+    options = read_options(PaperOptions, account, "paper")
     acct_id = account.account_id or account.name
     exchange.account(acct_id, faults=faults)
-    return PaperAdapter(exchange, acct_id)
+    return PaperAdapter(exchange, acct_id, native_oco=options.native_oco)

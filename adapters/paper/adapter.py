@@ -7,6 +7,7 @@ does; only the transport is a function call instead of a socket.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -41,8 +42,12 @@ class PaperAdapter(BrokerAdapter):
     broker = "paper"
     capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=32, trailing_stops=True)
 
-    def __init__(self, exchange: PaperExchange, account: str, reconnect_delay_s: float = 0.05) -> None:
+    def __init__(
+        self, exchange: PaperExchange, account: str, reconnect_delay_s: float = 0.05, *, native_oco: bool = False
+    ) -> None:
         super().__init__(account)
+        if native_oco:  # the exchange keeps an OCO pair sent as one (place_oco); single legs stay copytui's
+            self.capabilities = dataclasses.replace(self.capabilities, oco_orders=True)  # type: ignore[misc]
         self.exchange = exchange
         self.reconnect_delay_s = reconnect_delay_s
         self.stream = EventStream()
@@ -162,23 +167,60 @@ class PaperAdapter(BrokerAdapter):
                         sent_ns=sent, ack_ns=time.perf_counter_ns())  # fmt: skip
 
     async def place(self, order: FollowerOrder) -> OrderAck:
+        # the exchange's own OCO only for an account that declares it; otherwise copytui emulates it
         return await self._request(
-            order,
-            lambda: self.exchange.submit(
-                self.account,
-                symbol=order.symbol,
-                side=order.side,
-                qty=order.qty,
-                order_type=order.order_type,
-                price=order.price,
-                stop_price=order.stop_price,
-                tif=order.tif,
-                client_order_id=order.client_order_id,
-                # the exchange's own OCO only for an account that declares it; otherwise copytui emulates it
-                oco_group=order.oco_group if self.capabilities.brackets else None,
-                trail=order.trail,
-            ),
+            order, lambda: self._submit(order, order.oco_group if self.capabilities.brackets else None)
         )
+
+    def _submit(self, order: FollowerOrder, oco_group: str | None) -> PaperOrder:
+        return self.exchange.submit(
+            self.account,
+            symbol=order.symbol,
+            side=order.side,
+            qty=order.qty,
+            order_type=order.order_type,
+            price=order.price,
+            stop_price=order.stop_price,
+            tif=order.tif,
+            client_order_id=order.client_order_id,
+            oco_group=oco_group,
+            trail=order.trail,
+        )
+
+    async def place_oco(self, first: FollowerOrder, second: FollowerOrder) -> tuple[OrderAck, OrderAck]:
+        """Both legs in one request, as one exchange OCO group: refused whole when either leg is."""
+        if not self.capabilities.oco_orders:
+            raise BrokerError("paper places OCO pairs only with options.native_oco")
+        sent = time.perf_counter_ns()
+        if self._dropped:
+            raise Disconnected(f"paper account {self.account} is reconnecting")
+        await self._wire_delay()
+        placed: list[PaperOrder] = []
+        refused = ""
+        for order in (first, second):
+            try:
+                placed.append(self._submit(order, first.oco_group))
+            except OrderRejected as exc:
+                refused = f"OCO pair refused: {order.client_order_id}: {exc}"
+                break
+        if refused:
+            for po in placed:  # the exchange takes the pair whole or not at all
+                self.exchange.cancel(self.account, po.id)
+        await self._wire_delay()
+        done = time.perf_counter_ns()
+        if refused:
+            return (
+                OrderAck(client_order_id=first.client_order_id, broker_order_id=None, status=OrderStatus.REJECTED,
+                         sent_ns=sent, ack_ns=done, reason=refused),
+                OrderAck(client_order_id=second.client_order_id, broker_order_id=None, status=OrderStatus.REJECTED,
+                         sent_ns=sent, ack_ns=done, reason=refused),
+            )  # fmt: skip
+        return (
+            OrderAck(client_order_id=first.client_order_id, broker_order_id=placed[0].id, status=placed[0].status,
+                     sent_ns=sent, ack_ns=done),
+            OrderAck(client_order_id=second.client_order_id, broker_order_id=placed[1].id, status=placed[1].status,
+                     sent_ns=sent, ack_ns=done),
+        )  # fmt: skip
 
     def _broker_id(self, order: FollowerOrder) -> str:
         if order.broker_order_id:

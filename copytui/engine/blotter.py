@@ -238,10 +238,19 @@ def follower_view(f: Follower, pnl: PnlBook) -> FollowerView:
         market_slippage_avg_ticks=_mean(s.market_slippage_ticks),
         market_slippage_avg_cash=_mean(s.market_slippage_cash),
         market_fills=len(s.market_slippage_ticks),
-        brackets="" if f.state.cfg.mode != "mirror" else "native" if f.state.caps.brackets else "emulated",
+        brackets=_brackets(f),
         follows=f.state.follows,
         trailing="" if f.state.cfg.mode != "mirror" else "native" if f.state.caps.trailing_stops else "followed",
     )
+
+
+def _brackets(f: Follower) -> str:
+    """Who keeps a mirror follower's OCO pairs: its broker (``native``), its broker for pairs sent
+    as one request (``native pairs``), or copytui (``emulated``)."""
+    if f.state.cfg.mode != "mirror":
+        return ""
+    caps = f.adapter.capabilities
+    return "native" if caps.brackets else "native pairs" if caps.oco_orders else "emulated"
 
 
 def _mean(values: deque[float]) -> float | None:

@@ -29,7 +29,7 @@ from copytui.engine.lane import OrderLane
 from copytui.engine.leaders import LeaderSide, primary
 from copytui.engine.lease import Leases
 from copytui.engine.market import Market
-from copytui.engine.oco import OcoEmulator
+from copytui.engine.oco import OcoEmulator, first_of_pair
 from copytui.engine.pnl import PnlBook
 from copytui.engine.reconciler import Reconciler
 from copytui.engine.restore import restore
@@ -90,7 +90,7 @@ class Engine:
         self.market_symbols = market_symbols
         self.execution = Execution(journal, self.blotter, self.pnl, order_timeout_s, self.market)
         for name, f in self.followers.items():
-            f.queue = OrderLane(name, partial(self.execution.execute, f), self.tasks)
+            f.queue = OrderLane(name, partial(self.execution.execute, f), self.tasks, partial(first_of_pair, f))
         names = [lead.name for lead, _ in leaders]
         for f in self.followers.values():
             wanted = {w.leader for w in f.state.cfg.follows}

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from adapters.base import AmbiguousOutcome, AuthFailed, Disconnected, OrderRejected, RateLimited
+from adapters.base import AmbiguousOutcome, AuthFailed, BrokerError, Disconnected, OrderRejected, RateLimited
 from copytui.engine.blotter import AlertLevel, Blotter, PositionChanged
 from copytui.engine.follower import Follower
 from copytui.engine.intents import IntentState
+from copytui.engine.lane import Pair
 from copytui.engine.market import Market
 from copytui.engine.pnl import PnlBook
 from copytui.instruments import instrument
@@ -44,6 +46,8 @@ WAITING_ON_BROKER = (OrderStatus.PENDING, OrderStatus.SENT, OrderStatus.UNKNOWN)
 _PLACE = OrderAction.PLACE
 _MODIFY = OrderAction.MODIFY
 
+T = TypeVar("T")
+
 LegFilled = Callable[[Follower, IntentState], None]
 """Told of every fill of a follower order that is a leg of an OCO group, once its intent counts it."""
 
@@ -61,12 +65,16 @@ class Execution:
         """Set by the OCO emulation (copytui.engine.oco), which lives above this room."""
 
     # ------------------------------------------------------------ sending
-    async def execute(self, f: Follower, order: FollowerOrder) -> None:
-        """The lane's worker: send one order and record its answer; never raises."""
+    async def execute(self, f: Follower, order: FollowerOrder | Pair) -> None:
+        """The lane's worker: send one order (or one OCO pair) and record its answer; never raises."""
         try:
-            await self._execute(f, order)
+            if isinstance(order, tuple):
+                await self._execute_pair(f, *order)
+            else:
+                await self._execute(f, order)
         except Exception as exc:  # one bad order must not stop this follower's lane
-            log.exception("executing %s failed", order.client_order_id)
+            coid = order[0].client_order_id if isinstance(order, tuple) else order.client_order_id
+            log.exception("executing %s failed", coid)
             self.journal.error(f"executor:{f.name}", f"{type(exc).__name__}: {exc}")
 
     async def _execute(self, f: Follower, order: FollowerOrder) -> None:
@@ -87,23 +95,61 @@ class Execution:
             adapter.place if action is _PLACE else adapter.modify if action is _MODIFY else adapter.cancel
         )
         try:
-            ack = await self._send_paced(f, order, send)
+            ack = await self._send_paced(f, order, lambda: send(order))
         except (TimeoutError, AmbiguousOutcome) as exc:
             # invariant 4: we do not know whether the broker has it; ask it later, never resend blindly
             self._unknown(f, it, order, f"no answer: {exc or 'timeout'}")
             return
         except (Disconnected, RateLimited, AuthFailed, OrderRejected) as exc:
-            # raised before the request was written: nothing reached the broker
-            ack = OrderAck(
-                client_order_id=order.client_order_id,
-                broker_order_id=None,
-                status=OrderStatus.REJECTED,
-                sent_ns=time.perf_counter_ns(),
-                reason=f"not sent: {type(exc).__name__}: {exc}",
-            )
-            self.blotter.alert(AlertLevel.ERROR, f.name, type(exc).__name__, str(exc))
-            self.breaker_failure(f, f"{type(exc).__name__}: {exc}", fatal=isinstance(exc, AuthFailed))
-        else:
+            self._answered(f, order, it, self._not_sent(f, order, exc), answered=False)
+            return
+        self._answered(f, order, it, ack)
+
+    async def _execute_pair(self, f: Follower, first: FollowerOrder, second: FollowerOrder) -> None:
+        """Both legs of one OCO group in one request (``Capabilities.oco_orders``). Where the broker
+        took both, it keeps the pair; otherwise copytui keeps whatever leg works (see oco.py)."""
+        state = f.state
+        pair = (first, second)
+        try:
+            acks = await self._send_paced(f, first, lambda: f.adapter.place_oco(first, second))
+        except (TimeoutError, AmbiguousOutcome) as exc:
+            for order in pair:
+                self._unknown(f, state.intents.get(order.client_order_id), order, f"no answer: {exc or 'timeout'}")
+            return
+        except (Disconnected, RateLimited, AuthFailed, OrderRejected) as exc:
+            refused = self._not_sent(f, first, exc)  # one request, one alert
+            for order in pair:
+                ack = refused.model_copy(update={"client_order_id": order.client_order_id})
+                self._answered(f, order, state.intents.get(order.client_order_id), ack, answered=False)
+            return
+        except BrokerError as exc:  # the adapter cannot place pairs after all: each leg alone, kept by copytui
+            why = f"{f.adapter.broker}: {exc}; its legs go one by one, copytui keeps the pair"
+            self.blotter.alert(AlertLevel.WARNING, f.name, "oco pair not sent", why)
+            for order in pair:
+                await self._execute(f, order)
+            return
+        for order, ack in zip(pair, acks, strict=True):
+            self._answered(f, order, state.intents.get(order.client_order_id), ack)
+        if first.oco_group is not None and all(a.status is not OrderStatus.REJECTED for a in acks):
+            state.native_oco.add(first.oco_group)
+
+    def _not_sent(self, f: Follower, order: FollowerOrder, exc: BrokerError) -> OrderAck:
+        """Raised before the request was written: nothing reached the broker."""
+        self.blotter.alert(AlertLevel.ERROR, f.name, type(exc).__name__, str(exc))
+        self.breaker_failure(f, f"{type(exc).__name__}: {exc}", fatal=isinstance(exc, AuthFailed))
+        return OrderAck(
+            client_order_id=order.client_order_id,
+            broker_order_id=None,
+            status=OrderStatus.REJECTED,
+            sent_ns=time.perf_counter_ns(),
+            reason=f"not sent: {type(exc).__name__}: {exc}",
+        )
+
+    def _answered(
+        self, f: Follower, order: FollowerOrder, it: IntentState | None, ack: OrderAck, answered: bool = True
+    ) -> None:
+        """Record the broker's answer to one order (``answered`` False: the refusal of a request never sent)."""
+        if answered:
             if ack.status is OrderStatus.REJECTED:
                 self.breaker_failure(f, f"rejected: {ack.reason}")
             elif f.state.breaker.success():
@@ -160,15 +206,13 @@ class Execution:
         )
         self.blotter.order(order, OrderStatus.UNKNOWN, reason="no answer: asking the broker")
 
-    async def _send_paced(
-        self, f: Follower, order: FollowerOrder, send: Callable[[FollowerOrder], Awaitable[OrderAck]]
-    ) -> OrderAck:
+    async def _send_paced(self, f: Follower, order: FollowerOrder, request: Callable[[], Awaitable[T]]) -> T:
         """Send once; a RateLimited answer means the request was refused unsent, so waiting out the
         broker's hint and sending the same order (same client id) is not a retry of a sent order."""
         lane = f.queue
         for attempt in range(MAX_RATE_LIMIT_WAITS + 1):
             try:
-                return await lane.send(send(order), self.order_timeout_s)
+                return await lane.send(request(), self.order_timeout_s)
             except RateLimited as exc:
                 if attempt == MAX_RATE_LIMIT_WAITS or exc.retry_after_s > MAX_RATE_LIMIT_WAIT_S:
                     raise

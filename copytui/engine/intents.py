@@ -74,6 +74,9 @@ class FollowerState:
     """Follower OCO group -> the client ids of its legs (placed orders), oldest first."""
     oco_counted: dict[str, int] = field(default_factory=dict)
     """Follower OCO group -> the signed quantity its legs count for in ``basis`` now."""
+    native_oco: set[str] = field(default_factory=set)
+    """Follower OCO groups whose two legs its broker took as one OCO pair (``place_oco``): the
+    broker keeps them, copytui does not (this session: after a restart copytui keeps them too)."""
     rules: dict[str, SizingRule] = field(default_factory=dict)
     """Following several leaders: each one's rule (its ``follows`` entry's sizing, else ``rule``)."""
     books: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -277,6 +280,7 @@ class FollowerState:
         for group in [g for g, legs in self.oco_legs.items() if not any(c in self.intents for c in legs)]:
             del self.oco_legs[group]
             self.oco_counted.pop(group, None)
+            self.native_oco.discard(group)
 
     def release(self, client_order_id: str, unfilled: int) -> None:
         """Take back the unfilled part of a rejected or cancelled order from the basis."""

@@ -30,13 +30,24 @@ from copytui.engine.copier import Copier
 from copytui.engine.follower import Follower
 from copytui.engine.intents import IntentState, oco_group_id
 from copytui.journal import Journal
-from copytui.models import OrderAction, OrderInfo, OrderStatus, OrderType
+from copytui.models import FollowerOrder, OrderAction, OrderInfo, OrderStatus, OrderType
 
 ACCEPTED = (OrderStatus.WORKING, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
 """The statuses of a modify the broker took."""
 
 LeaderOrders = Callable[[], Awaitable[list[OrderInfo]]]
 """Reads the leader's working orders from its broker (retried as reads are)."""
+
+
+def first_of_pair(f: Follower, order: FollowerOrder) -> bool:
+    """Whether ``order`` is the first leg of an OCO group that ``f``'s broker would take as one pair
+    with its second (``Capabilities.oco_orders``): a new order, the group's only leg so far."""
+    return (
+        f.adapter.capabilities.oco_orders
+        and order.action is OrderAction.PLACE
+        and not order.target_client_order_id
+        and f.state.oco_legs.get(order.oco_group or "") == [order.client_order_id]
+    )
 
 
 def leg_name(order_type: OrderType) -> str:
@@ -65,8 +76,9 @@ class OcoEmulator:
     @staticmethod
     def emulated(f: Follower, group: str) -> bool:
         """Whether copytui keeps this OCO group of the follower's (its broker has no native OCO, or
-        has not confirmed keeping this group: see ``BrokerAdapter.keeps_oco``)."""
-        return not f.adapter.keeps_oco(group)
+        has not confirmed keeping this group: see ``BrokerAdapter.keeps_oco``; or the group's legs
+        did not go to it as one pair: ``FollowerState.native_oco``)."""
+        return group not in f.state.native_oco and not f.adapter.keeps_oco(group)
 
     def leg_filled(self, f: Follower, it: IntentState) -> None:
         """A leg of one of ``f``'s OCO groups filled, partly or fully (its intent already counts the

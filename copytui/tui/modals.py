@@ -165,9 +165,14 @@ def follower_detail(v: FollowerView, rows: Iterable[LogRow]) -> Text:
     if v.brackets:
         line(
             "brackets",
-            "OCO kept by the broker"
-            if v.brackets == "native"
-            else "OCO kept by copytui (the broker has none): a leg's fill cancels or shrinks the other leg at once",
+            {
+                "native": "OCO kept by the broker",
+                "native pairs": "a bracket's two legs sent as one OCO pair its broker keeps (legs the leader's "
+                "broker announces apart: kept by copytui)",
+            }.get(
+                v.brackets,
+                "OCO kept by copytui (the broker has none): a leg's fill cancels or shrinks the other leg at once",
+            ),
         )
     if v.trailing:
         line(
