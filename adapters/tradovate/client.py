@@ -13,14 +13,16 @@ default, measured fastest, or REST with ``options.order_transport: rest``; never
 Each part reads what it needs of the session through a small protocol this class provides.
 
 Brackets. A leader's OCO pair (``/order/placeOCO``) is read from its orders' ``ocoId``: both legs'
-events and ``open_orders()`` carry one ``oco_group``. As a follower, copytui keeps the OCO itself
-(``brackets=False``): placeOCO wants both legs in one request, the engine sends a bracket's legs
-one by one as the leader's events come, and the reference lists no request that links working orders.
+events and ``open_orders()`` carry one ``oco_group``. As a follower, copytui keeps the OCO itself by
+default; with ``options.native_oco`` a bracket's two legs go out as one placeOCO (``oco_orders``),
+and Tradovate cancels the other leg when one fills (what it does on a cancel or a partial fill is
+not documented: hence off by default).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -45,6 +47,7 @@ from adapters.tradovate.contracts import Contracts
 from adapters.tradovate.entities import EntityError, WireAccount
 from adapters.tradovate.frames import FrameError
 from adapters.tradovate.link import Link
+from adapters.tradovate.oco_orders import OcoPairs
 from adapters.tradovate.orders import OrderPath
 from adapters.tradovate.rest import RATE_LIMIT_FALLBACK_S, Answer, Http, penalty_of
 from adapters.tradovate.settings import ConfigProblem, Settings
@@ -119,6 +122,9 @@ class TradovateAdapter(BrokerAdapter):
         )
         self.contracts = Contracts(self.account, self.options.contract_pins(), self, self.tasks)
         self.orders = OrderPath(self, self.link, self.contracts, self.options)
+        self.pairs = OcoPairs(self.orders, self, self.contracts, enabled=self.options.native_oco)
+        if self.options.native_oco:
+            self.capabilities = dataclasses.replace(self.capabilities, oco_orders=True)  # type: ignore[misc]
         self._stream_lost = asyncio.Event()
         """Set when the link reports its socket lost; the supervisor waits on it to reopen one."""
 
@@ -375,6 +381,9 @@ class TradovateAdapter(BrokerAdapter):
 
     def cancel(self, order: FollowerOrder) -> Coroutine[Any, Any, OrderAck]:
         return self.orders.cancel(order)
+
+    def place_oco(self, first: FollowerOrder, second: FollowerOrder) -> Coroutine[Any, Any, tuple[OrderAck, OrderAck]]:
+        return self.pairs.place(first, second)
 
     async def flatten(self, symbol: str | None = None) -> None:
         await self.orders.flatten(symbol)

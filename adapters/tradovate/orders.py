@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from adapters.base import AmbiguousOutcome, BrokerError, Disconnected, OrderRejected, RateLimited
@@ -79,10 +79,13 @@ class OrderPath:
         ans = await self.session.rest_call("POST", endpoint, body=body)
         return ans.sent_ns, ans.status, ans.data, ans.retry_after_s
 
-    async def _command(self, endpoint: str, body: dict[str, Any], coid: str | None) -> tuple[int, int, Any]:
+    async def command(
+        self, endpoint: str, body: dict[str, Any], coid: str | None, *, also: str | None = None
+    ) -> tuple[int, int, Any]:
         """Send an order command. Answers that say "not handled" (429, p-ticket) are waited out and
         the request resent within budget; a connection lost after the write is resolved by asking
-        the broker for ``coid`` before anything is sent again."""
+        the broker for ``coid`` (and ``also``, the other order the same request places: placeOCO's
+        second leg) before anything is sent again."""
         deadline = time.monotonic() + self.options.rate_limit_wait_s
         unreachable_until = time.monotonic() + self.options.reconnect_wait_s
         backoff, penalty_waited = 0.1, 0.0
@@ -96,7 +99,7 @@ class OrderPath:
                 await asyncio.sleep(0.1)
                 continue
             except Lost as exc:
-                found = await self._resolve_lost(endpoint, body, coid, exc)
+                found = await self._resolve_lost(endpoint, body, coid, exc, also)
                 if found is not None:
                     return found
                 log.warning(
@@ -138,7 +141,7 @@ class OrderPath:
             return sent, status, data
 
     async def _resolve_lost(
-        self, endpoint: str, body: dict[str, Any], coid: str | None, exc: Lost
+        self, endpoint: str, body: dict[str, Any], coid: str | None, exc: Lost, also: str | None = None
     ) -> tuple[int, int, Any] | None:
         if not await self.link.wait_ready(self.options.reconnect_wait_s):
             raise AmbiguousOutcome(
@@ -151,6 +154,8 @@ class OrderPath:
         oid = book.clordids.get(coid) if coid else None
         if oid is not None:
             return exc.sent_ns, 200, {"orderId": oid}
+        if also is not None and also in book.clordids:  # half a pair known: not resent, the engine asks
+            raise AmbiguousOutcome(f"tradovate {endpoint}: only {also} of the pair is known at the broker ({exc})")
         if endpoint == "order/cancelorder":
             info = book.info(int(body["orderId"]))
             if info is not None and info.status.final:
@@ -198,7 +203,41 @@ class OrderPath:
         finally:
             self._inflight.pop(coid, None)
 
-    def _ack(
+    async def once_all(
+        self, orders: Sequence[FollowerOrder], send: Callable[[], Awaitable[list[OrderAck]]]
+    ) -> list[OrderAck]:
+        """Several client order ids in one request (placeOCO's legs), sent only while none of them is
+        in flight, answered or known at the broker: else BrokerError before anything is sent, and the
+        caller sends each alone through ``_once``, which reuses what was sent. Repeats wait as in ``_once``."""
+        book = self.session.book
+        for coid in (o.client_order_id for o in orders):
+            if coid in self._inflight or coid in self._answered or (book is not None and book.find(coid) is not None):
+                raise BrokerError(f"tradovate {self.session.account}: {coid} was sent already, so not as a pair")
+        loop = asyncio.get_running_loop()
+        futs: dict[str, asyncio.Future[OrderAck]] = {o.client_order_id: loop.create_future() for o in orders}
+        self._inflight.update(futs)
+        try:
+            acks = await send()
+        except asyncio.CancelledError:
+            for fut in futs.values():
+                fut.cancel()
+            raise
+        except Exception as exc:
+            for fut in futs.values():
+                fut.set_exception(exc)
+                fut.exception()  # marked retrieved: only duplicates waiting on it re-raise it
+            raise
+        else:
+            for ack in acks:
+                futs[ack.client_order_id].set_result(ack)
+                self._answered[ack.client_order_id] = ack
+            return acks
+        finally:
+            for coid, fut in futs.items():
+                fut.cancel()  # no-op once answered; an ack the request never gave leaves no repeat waiting forever
+                self._inflight.pop(coid, None)
+
+    def ack(
         self, order: FollowerOrder, sent: int, status: OrderStatus, broker_id: Any = None, reason: str | None = None
     ) -> OrderAck:
         return OrderAck(
@@ -211,7 +250,7 @@ class OrderPath:
         )
 
     @staticmethod
-    def _failure(status: int, data: Any) -> str | None:
+    def failure(status: int, data: Any) -> str | None:
         if status != 200:
             return f"HTTP {status}: {str(data)[:160] if data else 'no body'}"
         if isinstance(data, dict):
@@ -222,7 +261,7 @@ class OrderPath:
                 return str(data["errorText"])
         return None
 
-    def _status_of(self, order_id: int, default: OrderStatus) -> OrderStatus:
+    def status_of(self, order_id: int, default: OrderStatus) -> OrderStatus:
         book = self.session.book
         info = book.info(order_id) if book is not None else None
         return info.status if info is not None else default
@@ -234,7 +273,22 @@ class OrderPath:
         try:
             contract = await self.contracts.name_for(order.symbol)
         except OrderRejected as exc:
-            return self._ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, reason=str(exc))
+            return self.ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, reason=str(exc))
+        body = self.place_body(order, contract)
+        if isinstance(body, str):
+            return self.ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, reason=body)
+        sent, status, data = await self.command("order/placeorder", body, order.client_order_id)
+        oid = data.get("orderId") if isinstance(data, dict) else None
+        failure = self.failure(status, data)
+        if failure is not None:
+            return self.ack(order, sent, OrderStatus.REJECTED, oid, failure)
+        if not isinstance(oid, int):
+            raise AmbiguousOutcome(f"tradovate placeorder answer has no orderId ({str(data)[:120]}); ask by client id")
+        return self.ack(order, sent, self.status_of(oid, OrderStatus.WORKING), oid)
+
+    def place_body(self, order: FollowerOrder, contract: str) -> dict[str, Any] | str:
+        """The placeorder body of ``order`` (placeOCO's first leg too, and the source of its
+        ``other``), or why it is not sent."""
         body: dict[str, Any] = {
             "accountSpec": self.session.account_name,
             "accountId": self.session.account_id,
@@ -251,18 +305,11 @@ class OrderPath:
             body["stopPrice"] = order.stop_price  # a trailing stop starts there (trailing.py)
         if order.order_type is OrderType.TRAILING_STOP:
             if order.trail is None:
-                return self._ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, reason=_NO_TRAIL)
+                return _NO_TRAIL
             body["pegDifference"] = peg_difference(order.symbol, order.trail)
         if order.order_type is not OrderType.MARKET:
             body["timeInForce"] = TIF_TO_WIRE[order.tif]
-        sent, status, data = await self._command("order/placeorder", body, order.client_order_id)
-        oid = data.get("orderId") if isinstance(data, dict) else None
-        failure = self._failure(status, data)
-        if failure is not None:
-            return self._ack(order, sent, OrderStatus.REJECTED, oid, failure)
-        if not isinstance(oid, int):
-            raise AmbiguousOutcome(f"tradovate placeorder answer has no orderId ({str(data)[:120]}); ask by client id")
-        return self._ack(order, sent, self._status_of(oid, OrderStatus.WORKING), oid)
+        return body
 
     def _target(self, order: FollowerOrder) -> int | None:
         if order.broker_order_id and order.broker_order_id.isdigit():
@@ -278,7 +325,7 @@ class OrderPath:
     async def _modify(self, order: FollowerOrder) -> OrderAck:
         target = self._target(order)
         if target is None:
-            return self._ack(
+            return self.ack(
                 order,
                 time.perf_counter_ns(),
                 OrderStatus.REJECTED,
@@ -296,18 +343,18 @@ class OrderPath:
         if order.order_type is OrderType.TRAILING_STOP:
             fields = modify_fields(order.symbol, order.trail, current.trail if current else None)
             if isinstance(fields, str):  # a refusal Tradovate would give: not sent
-                return self._ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, target, fields)
+                return self.ack(order, time.perf_counter_ns(), OrderStatus.REJECTED, target, fields)
             body.update(fields)  # the quantity only: the broker moves the stop itself
         else:
             if order.price is not None:
                 body["price"] = order.price
             if order.stop_price is not None:
                 body["stopPrice"] = order.stop_price
-        sent, status, data = await self._command("order/modifyorder", body, order.client_order_id)
-        failure = self._failure(status, data)
+        sent, status, data = await self.command("order/modifyorder", body, order.client_order_id)
+        failure = self.failure(status, data)
         if failure is not None:
-            return self._ack(order, sent, OrderStatus.REJECTED, target, failure)
-        return self._ack(order, sent, self._status_of(target, OrderStatus.WORKING), target)
+            return self.ack(order, sent, OrderStatus.REJECTED, target, failure)
+        return self.ack(order, sent, self.status_of(target, OrderStatus.WORKING), target)
 
     async def cancel(self, order: FollowerOrder) -> OrderAck:
         return await self._once(order, lambda: self._cancel(order))
@@ -315,18 +362,18 @@ class OrderPath:
     async def _cancel(self, order: FollowerOrder) -> OrderAck:
         target = self._target(order)
         if target is None:
-            return self._ack(
+            return self.ack(
                 order,
                 time.perf_counter_ns(),
                 OrderStatus.REJECTED,
                 reason=f"no Tradovate order for client id {order.target_client_order_id}",
             )
         body = {"orderId": target, "clOrdId": order.client_order_id, "isAutomated": True}
-        sent, status, data = await self._command("order/cancelorder", body, order.client_order_id)
-        failure = self._failure(status, data)
+        sent, status, data = await self.command("order/cancelorder", body, order.client_order_id)
+        failure = self.failure(status, data)
         if failure is not None:
-            return self._ack(order, sent, OrderStatus.REJECTED, target, failure)
-        return self._ack(order, sent, OrderStatus.CANCELLED, target)
+            return self.ack(order, sent, OrderStatus.REJECTED, target, failure)
+        return self.ack(order, sent, OrderStatus.CANCELLED, target)
 
     async def flatten(self, symbol: str | None = None) -> None:
         book = await self.session.current_book()
@@ -335,8 +382,8 @@ class OrderPath:
             contracts = {c for c in contracts if book.symbol_of(c) == symbol}
         for cid in sorted(contracts):
             body = {"accountId": self.session.account_id, "contractId": cid, "admin": False, "isAutomated": True}
-            _, status, data = await self._command("order/liquidateposition", body, None)
-            failure = self._failure(status, data)
+            _, status, data = await self.command("order/liquidateposition", body, None)
+            failure = self.failure(status, data)
             if failure is not None:
                 raise BrokerError(
                     f"tradovate could not liquidate {book.symbol_of(cid)} on {self.session.account}: {failure}"

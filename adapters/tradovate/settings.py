@@ -14,9 +14,9 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from adapters.base import BrokerError
 from copytui import __version__ as copytui_version
@@ -47,6 +47,16 @@ RENAMED = {
     "renewMarginS": "renew_margin_s",
 }
 """Option keys of earlier copytui versions (camelCase) and their names now: refused with the new name."""
+
+
+def _flag(value: Any) -> Any:
+    # said here rather than by pydantic: "yes", 1 or "maybe" for a switch that changes who keeps a stop is refused
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 class TradovateOptions(BaseModel):
@@ -82,6 +92,11 @@ class TradovateOptions(BaseModel):
     """No frame at all (not even a server heartbeat) for this long: the socket is dead."""
     renew_margin_s: float | None = Field(default=None, ge=0)
     """Renew the token this long before expiry (default 15 min, or a quarter of a short token's life)."""
+    native_oco: Flag = False
+    """Mirror mode: send a copied bracket's two legs as one ``/order/placeOCO``, so Tradovate cancels
+    the other leg the instant one fills. Off by default: Tradovate does not say what its OCO does to
+    the other leg when one is *cancelled* (a leader cancelling only its target could cost the
+    follower its stop), nor whether a partial fill shrinks it. Off, copytui keeps the OCO itself."""
 
     @model_validator(mode="before")
     @classmethod
@@ -147,7 +162,8 @@ def settings_from(account: Any, secret: Callable[[str], str | None]) -> Settings
             raise ConfigProblem(f"account {name}: {err.get('ctx', {}).get('error', err['msg'])}") from None
         key = ".".join(str(p) for p in err["loc"])
         known = ", ".join(TradovateOptions.model_fields)
-        raise ConfigProblem(f"account {name}: options.{key}: {err['msg']} (tradovate options: {known})") from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigProblem(f"account {name}: options.{key}: {msg} (tradovate options: {known})") from None
     opts.contract_pins()
     embedded = account.host == EMBEDDED
     environment = "sim" if embedded else account.environment

@@ -5,10 +5,14 @@ then carried out on the paper exchange. A TrailingStop becomes the paper exchang
 its trail the request's ``pegDifference`` or, without one, the distance from the market to its
 ``stopPrice``; the forms copytui did not choose are refused naming the field (trailing.py), and so
 is a modify that would change a trailing stop beyond its quantity. placeOCO's legs are one paper
-OCO group (a fill shrinks, then cancels, the other leg) and each leg's ``ocoId`` names the other
-(the reference leaves open what the field holds; the adapter reads every likely form, see
-oco_links.py). placeOSO is not simulated: whether its brackets exist (Suspended) before the entry
-fills is not in the reference.
+OCO group and each leg's ``ocoId`` names the other (the reference leaves open what the field holds;
+the adapter reads every likely form, see oco_links.py); each leg's ``New`` command carries its own
+``clOrdId`` (the body's, and ``other.clOrdId``). The reference says only that a fill of one leg
+cancels the other; the rest is guessed here: a partial fill shrinks the other leg to what is left
+of the filled one (a new orderVersion, as a modify), and a leg cancelled alone leaves the other
+working (the safer guess for a follower: a leader cancelling its target keeps the follower's stop;
+if Tradovate cancels both, a live follower with ``native_oco`` would lose that stop). placeOSO is
+not simulated: whether its brackets exist (Suspended) before the entry fills is not in the reference.
 
 The request being handled is a :class:`Command` that ties the paper events it causes to its
 clOrdId; the ``props`` gathered meanwhile go out together once it is handled (one ``a[...]``
