@@ -6,8 +6,10 @@ A second leader trades the same contract at market: one follower follows both (i
 of their positions through its rule), one follows the second only, the others the first only.
 
 After every step: no client order id ever reached the exchange twice, every fills-mode follower
-holds rule(leader position) or an alert names why not, and the mirror follower never filled more of
-a copied bracket than the bracket's size (copytui keeps its OCO: the paper follower has none).
+holds rule(leader position) or an alert names why not, and neither mirror follower ever filled more
+of a copied bracket than the bracket's size: copytui keeps the first's OCO (its paper account has
+none), the paper exchange the second's where the bracket went to it as one OCO pair (``native_oco``;
+after a restart copytui keeps those pairs too).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ FOLLOWERS = [
     FollowerConfig(name="second-only", follows=[SECOND]),
 ]
 MIRROR = FollowerConfig(name="mirror", mode="mirror", follows=[LEADER])
+PAIRED = FollowerConfig(name="mirror-pairs", mode="mirror", follows=[LEADER])  # options: {native_oco: true}
+MIRRORS = [MIRROR, PAIRED]
 
 
 class CopyMachine(RuleBasedStateMachine):
@@ -51,7 +55,7 @@ class CopyMachine(RuleBasedStateMachine):
         self.x = PaperExchange(seed=9)
         self.x.account(LEADER)
         self.x.account(SECOND)
-        for f in [*FOLLOWERS, MIRROR]:
+        for f in [*FOLLOWERS, *MIRRORS]:
             self.x.account(f.name)
         self.engine: Engine | None = None
         self.working: list[str] = []
@@ -64,7 +68,7 @@ class CopyMachine(RuleBasedStateMachine):
 
     async def _start(self) -> None:
         self.journal = Journal(self.dir / "journal.sqlite3")
-        pairs = [(f, PaperAdapter(self.x, f.name)) for f in [*FOLLOWERS, MIRROR]]
+        pairs = [(f, PaperAdapter(self.x, f.name, native_oco=f is PAIRED)) for f in [*FOLLOWERS, *MIRRORS]]
         leaders = [(AccountConfig(name=n), PaperAdapter(self.x, n)) for n in (LEADER, SECOND)]
         self.engine = Engine(leaders=leaders, followers=pairs, journal=self.journal, reconcile_interval_s=3600,
                              lease_dir=self.dir / "leases")
@@ -186,7 +190,7 @@ class CopyMachine(RuleBasedStateMachine):
     # -------------------------------------------------------- invariants
     @invariant()
     def never_a_duplicate_order(self) -> None:
-        for f in [*FOLLOWERS, MIRROR]:
+        for f in [*FOLLOWERS, *MIRRORS]:
             assert self.x.duplicate_submissions(f.name) == 0, f.name
 
     @invariant()
@@ -215,14 +219,14 @@ class CopyMachine(RuleBasedStateMachine):
             if f.name != "flaky":
                 assert abs(have) <= most, (f.name, have, most)
 
-    def copies(self, leg_ids: tuple[str, ...]) -> list[PaperOrder]:
-        """The mirror follower's orders that copy these leader orders (replacements included)."""
+    def copies(self, leg_ids: tuple[str, ...], name: str) -> list[PaperOrder]:
+        """A mirror follower's orders that copy these leader orders (replacements included)."""
         self.journal.flush()
         marks = ",".join("?" * len(leg_ids))
         coids = {r[0] for r in self.journal.db.execute(
             f"SELECT client_order_id FROM intents WHERE follower=? AND action='place' AND leader_order_id IN ({marks})",
-            (MIRROR.name, *leg_ids))}  # fmt: skip
-        return [o for o in self.x.accounts[MIRROR.name].orders.values() if o.client_order_id in coids]
+            (name, *leg_ids))}  # fmt: skip
+        return [o for o in self.x.accounts[name].orders.values() if o.client_order_id in coids]
 
     @precondition(lambda self: bool(self.brackets))
     @rule(data=st.data(), reversal=st.booleans())
@@ -230,9 +234,10 @@ class CopyMachine(RuleBasedStateMachine):
         """The mirror follower's copy of a target trades where the leader's did not (another queue);
         with ``reversal`` the market then falls through the bracket's stop."""
         _, (stop, target) = data.draw(st.sampled_from(self.brackets))
-        working = [o for o in self.copies((target,)) if not o.status.final]
-        if working:
-            self.x.fill(MIRROR.name, working[0].id, data.draw(st.integers(1, working[0].leaves)))
+        for f in MIRRORS:
+            working = [o for o in self.copies((target,), f.name) if not o.status.final]
+            if working:
+                self.x.fill(f.name, working[0].id, data.draw(st.integers(1, working[0].leaves)))
         self.step()
         stop_price = self.x.accounts[LEADER].orders[stop].stop_price
         if reversal and stop_price is not None and self.x.price("ES") > stop_price - 1:
@@ -244,8 +249,9 @@ class CopyMachine(RuleBasedStateMachine):
         """Both legs of one of the mirror follower's brackets never fill in full: what its copies of
         a bracket's legs filled together is at most the bracket's size."""
         for size, leg_ids in self.brackets:
-            filled = sum(o.filled for o in self.copies(leg_ids))
-            assert filled <= size, (leg_ids, filled, size, self.restarts)
+            for f in MIRRORS:
+                filled = sum(o.filled for o in self.copies(leg_ids, f.name))
+                assert filled <= size, (f.name, leg_ids, filled, size, self.restarts)
 
     def teardown(self) -> None:
         if self.engine is not None:
