@@ -136,3 +136,23 @@ async def test_the_lane_pairs_two_legs_and_keeps_the_journal_order_otherwise() -
     await asyncio.sleep(0.01)  # the end of the pass: the held leg goes alone
     assert sent == ["c1+c2", "c4", "c5", "c6"]
     assert lane.empty() and lane.busy == 0
+
+
+async def test_the_leaders_own_oco_cancel_is_left_to_the_followers_broker(tmp_path) -> None:
+    """The leader's target fills first and its OCO cancels its stop: at a follower whose broker keeps
+    the pair, copytui does not cancel the stop (where a cancel takes the pair, DTC or NinjaTrader,
+    that would cancel the follower's target too); the follower keeps both legs until its own fills."""
+    async with running(tmp_path, [follower("n", mode="mirror")], adapter_types={"n": PairedPaper}) as h:
+        stop, target = bracket(h, entry=False)
+        await h.settle()
+        n_stop, n_target = legs(h, "n")
+        h.x.fill(LEADER, target, 2)
+        await h.settle()
+        assert status(h, LEADER, stop) is OrderStatus.CANCELLED
+        assert cancels(h, "n") == 0 and len(h.x.open_orders("n")) == 2  # both legs still protect it
+        skipped = h.rows("SELECT reason FROM intents WHERE follower='n' AND status='skipped'")
+        assert skipped == [("oco: its broker cancels it when the other leg fills",)]
+        h.x.fill("n", n_target.broker_order_id, 2)
+        await h.settle()
+        assert status(h, "n", n_stop.broker_order_id) is OrderStatus.CANCELLED and h.x.open_orders("n") == []
+        assert cancels(h, "n") == 0 and h.pos("n", "ES") == -2

@@ -9,11 +9,14 @@ without reporting it; each later one, before it is reported up, reads the histor
 open orders and the positions, and reports what changed while the connection was down. What was
 sent and the ServerOrderID each order got are kept in the data folder
 (:mod:`adapters.sierrachart.store`): after a restart, an order that completed while copytui was
-down is found by its fills, which name only the ServerOrderID.
+down is found by its fills, which name only the ServerOrderID. With ``options.native_oco`` a
+mirrored bracket's two legs go out as one SUBMIT_NEW_OCO_ORDER (``place_oco``,
+:mod:`adapters.sierrachart.oco_orders`) and Sierra Chart keeps their OCO.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -28,6 +31,7 @@ from adapters.sierrachart import messages as m
 from adapters.sierrachart.book import Book, OrderState
 from adapters.sierrachart.intake import Intake
 from adapters.sierrachart.link import DtcLink
+from adapters.sierrachart.oco_orders import place_pair
 from adapters.sierrachart.options import SierraChartOptions, SymbolMap, parse_contracts
 from adapters.sierrachart.orders import OrderPath, order_ack
 from adapters.sierrachart.store import OrderStore, store_path, tally
@@ -39,7 +43,7 @@ log = logging.getLogger("copytui.adapters.sierrachart")
 
 class SierraChartAdapter(BrokerAdapter):
     broker = "sierrachart"
-    # ClientOrderID is char[32] in DTCProtocol.h, NUL included
+    # ClientOrderID is char[32] in DTCProtocol.h, NUL included; oco_orders with options.native_oco
     capabilities = Capabilities(modify=True, brackets=False, client_ids=True, client_id_max_len=ORDER_ID_LENGTH - 1)
 
     def __init__(
@@ -58,6 +62,8 @@ class SierraChartAdapter(BrokerAdapter):
         kept; ``data_dir``: where what was sent is kept for the next run (none: this process only)."""
         super().__init__(account)
         self.options = opts = options or SierraChartOptions()
+        if opts.native_oco:
+            self.capabilities = dataclasses.replace(self.capabilities, oco_orders=True)  # type: ignore[misc]
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.symbols = SymbolMap(parse_contracts(opts.contracts) if opts.contracts else {})
@@ -311,6 +317,11 @@ class SierraChartAdapter(BrokerAdapter):
     async def place(self, order: FollowerOrder) -> OrderAck:
         assert self.orders is not None, "connect() first"
         return await self.orders.place(order)
+
+    async def place_oco(self, first: FollowerOrder, second: FollowerOrder) -> tuple[OrderAck, OrderAck]:
+        """Both legs in one SUBMIT_NEW_OCO_ORDER (see :mod:`adapters.sierrachart.oco_orders`)."""
+        assert self.orders is not None, "connect() first"
+        return await place_pair(self.orders, first, second)
 
     async def _target(self, order: FollowerOrder) -> OrderState | None:
         st = self.book.orders.get(order.broker_order_id or "")

@@ -97,6 +97,12 @@ class SierraChartOptions(BaseModel):
     setting is Automatic. With the setting at JSON (recommended) no negotiation is needed."""
     fills_days: Count = 1
     """NumberOfDays of historical fills asked for gap recovery (fills_since, reconnects)."""
+    native_oco: Flag = False
+    """Mirror mode: send a copied bracket's stop and target as one SUBMIT_NEW_OCO_ORDER, so Sierra
+    Chart cancels the other leg the instant one fills. Off by default: DTC says the other leg also
+    goes when one is *cancelled*, so a leader that cancels only its target would leave the follower
+    without its stop, and what a part fill does to the other leg is the server's choice (copytui
+    asks it to reduce the other by the fill). Off, copytui keeps the OCO itself."""
 
     @field_validator("contracts")
     @classmethod

@@ -39,10 +39,10 @@ from adapters.sierrachart.wire import (
 from copytui.instruments import instrument
 from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType, Side, TimeInForce
 
-_TYPE = {OrderType.MARKET: DtcOrderType.MARKET, OrderType.LIMIT: DtcOrderType.LIMIT,
+DTC_TYPES = {OrderType.MARKET: DtcOrderType.MARKET, OrderType.LIMIT: DtcOrderType.LIMIT,
          OrderType.STOP: DtcOrderType.STOP, OrderType.STOP_LIMIT: DtcOrderType.STOP_LIMIT}  # fmt: skip
-_SIDE = {Side.BUY: BuySell.BUY, Side.SELL: BuySell.SELL}
-_TIF = {TimeInForce.DAY: Tif.DAY, TimeInForce.GTC: Tif.GOOD_TILL_CANCELED, TimeInForce.IOC: Tif.IMMEDIATE_OR_CANCEL}
+DTC_SIDES = {Side.BUY: BuySell.BUY, Side.SELL: BuySell.SELL}
+DTC_TIFS = {TimeInForce.DAY: Tif.DAY, TimeInForce.GTC: Tif.GOOD_TILL_CANCELED, TimeInForce.IOC: Tif.IMMEDIATE_OR_CANCEL}
 _TAIL = b'","OrderType":%d,"BuySell":%d%b,"Quantity":%d,"TimeInForce":%d,"IsAutomatedOrder":1}\x00'
 FINAL = (Status.FILLED, Status.CANCELED, Status.REJECTED)
 log = logging.getLogger("copytui.adapters.sierrachart")
@@ -154,8 +154,8 @@ class OrderPath:
             return order_ack(order, OrderStatus.WORKING, 0, known.server_id, REPEAT)
         waiting = self.places.get(coid)
         if waiting is not None:  # the same order placed twice at once: one message, one answer
-            return self._placed(order, await self.answer(coid, waiting), 0)
-        refused = self._refusal(order)
+            return self.placed(order, await self.answer(coid, waiting), 0)
+        refused = self.refusal(order)
         if refused is not None:
             return order_ack(order, OrderStatus.REJECTED, 0, None, f"not sent: {refused}")
         try:
@@ -174,7 +174,8 @@ class OrderPath:
         payload = (
             head
             + coid.encode()
-            + _TAIL % (_TYPE[order.order_type], _SIDE[order.side], prices, order.qty, _TIF.get(order.tif, Tif.DAY))
+            + _TAIL
+            % (DTC_TYPES[order.order_type], DTC_SIDES[order.side], prices, order.qty, DTC_TIFS.get(order.tif, Tif.DAY))
         )
         future: asyncio.Future[OrderUpdate] = asyncio.get_running_loop().create_future()
         self.places[coid] = future  # before any wait: a second place of this id waits for this one
@@ -190,17 +191,18 @@ class OrderPath:
             raise
         sent_ns = time.perf_counter_ns()
         try:
-            return self._placed(order, await self.answer(coid, future), sent_ns)
+            return self.placed(order, await self.answer(coid, future), sent_ns)
         except Lost as exc:
             return await self._after_loss(order, payload, sent_ns, exc)
         except (AmbiguousOutcome, asyncio.CancelledError):  # cancelled: the engine stopped waiting
-            self._doubt(order, sent_ns)
+            self.doubt(order, sent_ns)
             raise
         finally:
             if self.places.get(coid) is future:
                 del self.places[coid]
 
-    def _doubt(self, order: FollowerOrder, sent_ns: int) -> None:
+    def doubt(self, order: FollowerOrder, sent_ns: int) -> None:
+        """``order`` went out and its answer never came: kept for :meth:`claim`."""
         since_sent = (time.perf_counter_ns() - sent_ns) / 1e9
         sent = time.monotonic() - since_sent - 0.001
         self.in_doubt[order.client_order_id] = Doubt(order.symbol, order.side, order.qty, sent)
@@ -211,7 +213,7 @@ class OrderPath:
         server, and this send is its first delivery. A refusal of that delivery means the first one may
         have arrived after all (a ClientOrderID is refused once used): ambiguous, asked again later."""
         coid = order.client_order_id
-        self._doubt(order, sent_ns)
+        self.doubt(order, sent_ns)
         if self.link.closing or not await self.link.wait_ready(self.opts.reconnect_wait_s):
             raise AmbiguousOutcome(f"{exc}; not back within {self.opts.reconnect_wait_s:g}s: ask by ClientOrderID")
         st = self.book.find(coid) or self.claim(coid)
@@ -231,14 +233,15 @@ class OrderPath:
         finally:
             if self.places.get(coid) is future:
                 del self.places[coid]
-        ack = self._placed(order, u, sent_ns)
+        ack = self.placed(order, u, sent_ns)
         if ack.status is OrderStatus.REJECTED:
             raise AmbiguousOutcome(f"{exc}; sent again, Sierra Chart refused it ({ack.reason}): ask by ClientOrderID")
         self.in_doubt.pop(coid, None)
         return ack
 
     @staticmethod
-    def _refusal(order: FollowerOrder) -> str | None:
+    def refusal(order: FollowerOrder) -> str | None:
+        """Why ``order`` cannot go out as it is (None: it can): said before anything is sent."""
         if not valid_client_id(order.client_order_id):
             return f"ClientOrderID {order.client_order_id!r} is not 1-31 ASCII letters and digits"
         if order.qty <= 0:
@@ -257,7 +260,8 @@ class OrderPath:
                 f"no ORDER_UPDATE from Sierra Chart for {what} within {self.opts.order_timeout_s:g}s"
             ) from None
 
-    def _placed(self, order: FollowerOrder, u: OrderUpdate, sent_ns: int) -> OrderAck:
+    def placed(self, order: FollowerOrder, u: OrderUpdate, sent_ns: int) -> OrderAck:
+        """The ack that an order's first ORDER_UPDATE says."""
         if u.status == Status.REJECTED or u.reason == Reason.NEW_ORDER_REJECTED:
             why = f"Sierra Chart rejected the order: {u.info_text or 'no reason given'}"
             return order_ack(order, OrderStatus.REJECTED, sent_ns, u.server_id or None, why)

@@ -19,6 +19,10 @@ filled completely, each with its own quantity; a parent that ends any other way 
 rejected, cancelled after a part fill) cancels its held legs. A leg refused by the exchange's risk
 check ends its partner (rejected if it never worked, cancelled if it did). PartialFillHandling
 IMMEDIATE_CANCEL and UseOffsets are refused ("A Server is not required to support this field").
+That a client's cancel of one leg cancels its partner, and that a part fill shrinks the partner
+rather than cancelling it, follow DTC's page; what Sierra Chart's own server does (it may depend on
+the trading service behind it) has not been checked against one: a guess, which is why a follower's
+``native_oco`` is off by default.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class Desk:
             raise Refused(f"OrderType{leg} {kind!r} / BuySell{leg} {buy_sell!r} not supported")
         if not isinstance(qty, int | float) or isinstance(qty, bool) or qty != int(qty) or qty <= 0:
             raise Refused(f"Quantity{leg} {qty!r} is not a positive whole number")
-        p1, p2 = msg.get(f"Price1{leg}"), msg.get(f"Price2{leg}")
+        p1, p2 = _price(msg, f"Price1{leg}"), _price(msg, f"Price2{leg}")
         limit = p1 if order_type is OrderType.LIMIT else p2 if order_type is OrderType.STOP_LIMIT else None
         stop = p1 if order_type in (OrderType.STOP, OrderType.STOP_LIMIT) else None
         # checked here too (the paper exchange would say the same), so that no leg of a pair goes out alone
@@ -317,6 +317,17 @@ class Desk:
                   "BuySell": msg.get(f"BuySell{leg}", 0), "OrderQuantity": msg.get(f"Quantity{leg}", 0),
                   "TradeAccount": account, "InfoText": why[:95]}  # fmt: skip
         return Msg.ORDER_UPDATE, fields
+
+
+def _price(msg: dict[str, Any], key: str) -> float | None:
+    """A price field of an order request: None when absent or 0 (DTC's unset price: an order that
+    needs it is refused for want of a price), Refused when it is not a number."""
+    value = msg.get(key)
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:  # NaN
+        raise Refused(f"{key} {value!r:.20} is not a price")
+    return float(value)
 
 
 def _fields(msg: dict[str, Any]) -> dict[str, Any]:

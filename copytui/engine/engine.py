@@ -114,6 +114,7 @@ class Engine:
             self.sides[lead.name] = LeaderSide(lead, adapter, copier, oco, mine)
             for f in mine.values():
                 f.state.books[lead.name] = builder.positions
+                f.router.leader_orders = builder.orders  # a mirror follower follows this one leader
         self.blotter.name_leaders = len(self.sides) > 1
         first = next(iter(self.sides.values()))
         self.leader_cfg = first.cfg

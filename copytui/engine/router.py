@@ -13,7 +13,8 @@ of one leader OCO group (a bracket) form one follower OCO group (see copytui.eng
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from adapters.base import Capabilities
 from copytui.config import FollowerConfig
@@ -41,6 +42,13 @@ _MARKET = OrderType.MARKET
 _LIMIT = OrderType.LIMIT
 
 
+class LeaderLeg(Protocol):
+    """What the router reads of a leader's order (``signals.LeaderOrder``, a room above it)."""
+
+    oco_group: str | None
+    cum_qty: int
+
+
 def copy_type(sig: Signal, old: FollowerOrder) -> OrderType:
     """The order type of a working copy's change: a trailing copy stays one; a leader's trailing
     stop copied as a plain stop (its follower's broker has none) stays a plain stop."""
@@ -56,6 +64,8 @@ class Router:
         self.f = follower
         self._ids_for: tuple[FollowerConfig, Capabilities] = (follower.cfg, follower.caps)
         self._make_id: Callable[[str, int], str] = client_order_ids(follower.name, follower.caps)
+        self.leader_orders: Mapping[str, LeaderLeg] = {}
+        """The working orders of the leader a mirror follower follows (its ``SignalBuilder``'s)."""
 
     def _coid(self, sig: Signal, i: int = 0) -> str:
         f = self.f
@@ -391,8 +401,23 @@ class Router:
                 return []
             return self.change_copy(sig, it, qty)
         if sig.kind is SignalKind.CANCEL:
+            if self._broker_cancels(it.order.oco_group, oid):
+                return self._skip(sig, "oco: its broker cancels it when the other leg fills")
             return [self.cancel_copy(sig, it)]
         return []
+
+    def _broker_cancels(self, group: str | None, oid: str) -> bool:
+        """The leader's OCO cancelled its order ``oid`` because another leg of its group filled, and
+        the follower's broker keeps the copies' pair: the copy is left to it. Sent, the cancel would
+        take the copy of the filled leg with it where a cancel cancels the pair (DTC, NinjaTrader),
+        before the follower's own leg fills; left, the follower keeps both legs until one fills."""
+        f = self.f
+        if group is None or not (group in f.native_oco or f.caps.brackets):
+            return False
+        lo = self.leader_orders.get(oid)
+        if lo is None or lo.oco_group is None:
+            return False
+        return any(o.oco_group == lo.oco_group and o.cum_qty > 0 for o in self.leader_orders.values() if o is not lo)
 
     def _fill_unmirrored(self, sig: Signal) -> list[FollowerOrder]:
         """A fill of a leader order we did not mirror (a market order): copied by its cumulative quantity."""
