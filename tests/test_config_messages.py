@@ -37,7 +37,7 @@ def test_config_check_takes_the_path_as_an_argument(tmp_path: Path) -> None:
     for args in (("config", "check", str(EXAMPLE)), ("config", "check", "--config", str(EXAMPLE))):
         r = cli(tmp_path, *args)
         assert r.exit_code == 0, r.output
-        assert r.stdout == f"ok: {EXAMPLE}: leader lead (paper), 2 followers; market data dx (dxfeed)\n"
+        assert r.stdout == f"ok: {EXAMPLE}: leader lead (paper), 3 followers; market data dx (dxfeed)\n"
     r = cli(tmp_path, "config", "check", str(EXAMPLE), "--config", str(EXAMPLE))
     assert r.exit_code == 2
     assert r.stderr.startswith("error: two config files given (") and "pass one, as FILE or with --config" in r.stderr
