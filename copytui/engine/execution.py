@@ -244,14 +244,15 @@ class Execution:
 
     def flattened(self, f: Follower) -> None:
         """The operator flattened the follower at the broker: its working orders are gone."""
-        for it in f.state.intents.values():
-            if not it.status.final and it.order.action is OrderAction.PLACE:
+        for it in f.state.not_final():
+            if it.order.action is OrderAction.PLACE:
                 self.finalize(f, it, OrderStatus.CANCELLED, "flattened by operator")
 
     def resend(self, f: Follower, it: IntentState, why: str) -> None:
         """After a restart the broker had no record of the order: sending it now is its first send."""
         self.journal.set_status(it.order.client_order_id, OrderStatus.PENDING, why)
         it.status = OrderStatus.PENDING
+        f.state.live[it.order.client_order_id] = it
         f.queue.put_nowait(it.order)
 
     def apply_info(self, f: Follower, it: IntentState, info: OrderInfo) -> None:

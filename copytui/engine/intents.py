@@ -74,6 +74,9 @@ class FollowerState:
     """Follower OCO group -> the client ids of its legs (placed orders), oldest first."""
     oco_counted: dict[str, int] = field(default_factory=dict)
     """Follower OCO group -> the signed quantity its legs count for in ``basis`` now."""
+    live: dict[str, IntentState] = field(default_factory=dict)
+    """The intents not final when last looked at (every one not final now is here): what the
+    reconciler's passes walk, not the thousand intents kept (``not_final``)."""
     native_oco: set[str] = field(default_factory=set)
     """Follower OCO groups whose two legs its broker took as one OCO pair (``place_oco``): the
     broker keeps them, copytui does not (this session: after a restart copytui keeps them too)."""
@@ -174,14 +177,30 @@ class FollowerState:
     # bookkeeping on each intent's life
     def add_intent(self, order: FollowerOrder) -> None:
         status = order.status
-        self.intents[order.client_order_id] = IntentState(order, status)
-        if order.action is not _PLACE or status is _SKIPPED:
+        it = self.intents[order.client_order_id] = IntentState(order, status)
+        if status is _SKIPPED:
+            return
+        self.live[order.client_order_id] = it
+        if order.action is not _PLACE:
             return
         if order.oco_group is None:
             self.basis[order.leader_symbol] = self.basis.get(order.leader_symbol, 0) + order.signed_qty
             return
         self.oco_legs.setdefault(order.oco_group, []).append(order.client_order_id)
         self.recount_oco(order.oco_group)
+
+    def not_final(self) -> list[IntentState]:
+        """The intents not final now, oldest first; those found final are dropped from ``live``."""
+        out: list[IntentState] = []
+        done: list[str] = []
+        for coid, it in self.live.items():
+            if it.status.final:
+                done.append(coid)
+            else:
+                out.append(it)
+        for coid in done:
+            del self.live[coid]
+        return out
 
     def oco_working(self, group: str) -> list[IntentState]:
         """The group's legs not final (working or on their way), oldest first."""
@@ -194,7 +213,7 @@ class FollowerState:
         resume's sync must not buy it again. Resting entries stay counted (their fill reaches the
         target)."""
         rests: list[int] = []
-        for it in self.intents.values():
+        for it in self.not_final():
             o = it.order
             if (
                 o.leader_symbol != leader_symbol
@@ -253,7 +272,7 @@ class FollowerState:
         final: what the broker's position does not show yet but will. An order whose outcome is
         unknown is not counted: until the broker is asked, the gap it may leave shows as drift."""
         out: dict[str, int] = {}
-        for it in self.intents.values():
+        for it in self.not_final():
             o = it.order
             if (
                 o.action is OrderAction.PLACE
@@ -275,6 +294,7 @@ class FollowerState:
         final = [c for c, it in self.intents.items() if it.status.final and it.order.oco_group not in busy]
         for coid in final[:excess]:
             del self.intents[coid]
+            self.live.pop(coid, None)
             self.cancelling.discard(coid)
             self.oco_changed.pop(coid, None)
         for group in [g for g, legs in self.oco_legs.items() if not any(c in self.intents for c in legs)]:

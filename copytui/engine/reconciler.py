@@ -261,7 +261,7 @@ class Reconciler:
             return True
         return any(
             it.order.action is OrderAction.PLACE and it.status in (OrderStatus.PENDING, OrderStatus.SENT)
-            for it in f.state.intents.values()
+            for it in f.state.not_final()
         )
 
     async def reconcile_once(self, manual: bool = False) -> dict[str, dict[str, int]]:
@@ -320,7 +320,7 @@ class Reconciler:
             await self.refresh_positions(f)  # flattened by the limit: read what it holds now
 
     async def _resolve_unknown(self, f: Follower) -> None:
-        for it in list(f.state.intents.values()):
+        for it in f.state.not_final():
             if it.status is not OrderStatus.UNKNOWN:
                 continue
             coid = it.order.client_order_id

@@ -28,9 +28,11 @@ def restore(journal: Journal, builders: list[SignalBuilder], followers: Iterable
         st = f.state
         for row in state.intents[f.name]:
             order, status = row.order, row.status
-            st.intents[order.client_order_id] = IntentState(
+            it = st.intents[order.client_order_id] = IntentState(
                 order, status, row.filled_qty, row.avg_fill_price, row.broker_order_id
             )
+            if not status.final:
+                st.live[order.client_order_id] = it
             if order.action is not OrderAction.PLACE or status is OrderStatus.SKIPPED:
                 continue
             if not status.final:
