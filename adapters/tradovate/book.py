@@ -324,6 +324,19 @@ class AccountBook:
         ]
 
     # -------------------------------------------------------------- views
+    def status(self, oid: int) -> OrderStatus | None:
+        """The order's status as ``info`` gives it, without building the whole OrderInfo (the
+        order path reads it after every answer)."""
+        o = self.orders.get(oid)
+        if o is None or o.order is None or self.symbol_of(o.order.contractId) is None:
+            return None
+        return self._status(o, max(o.cum_qty(), (o.report.cumQty or 0) if o.report else 0))
+
+    @staticmethod
+    def _status(o: _Order, filled: int) -> OrderStatus:
+        status = STATUS_FROM_WIRE.get(o.status or "Unknown", OrderStatus.UNKNOWN)
+        return OrderStatus.PARTIALLY_FILLED if status is OrderStatus.WORKING and filled else status
+
     def info(self, oid: int) -> OrderInfo | None:
         o = self.orders.get(oid)
         if o is None or o.order is None:
@@ -337,9 +350,7 @@ class AccountBook:
         avg = sum(f.price * f.qty for f in fills) / sum(f.qty for f in fills) if fills else None
         if avg is None and o.report and o.report.avgPx:
             avg = o.report.avgPx
-        status = STATUS_FROM_WIRE.get(o.status or "Unknown", OrderStatus.UNKNOWN)
-        if status is OrderStatus.WORKING and filled:
-            status = OrderStatus.PARTIALLY_FILLED
+        status = self._status(o, filled)
         wire_type = v.orderType if v else "Market"
         return OrderInfo(
             account=self.label,

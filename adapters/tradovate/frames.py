@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from adapters.base import BrokerError
 
 HEARTBEAT = "[]"
@@ -115,7 +117,7 @@ def encode_request(endpoint: str, request_id: int, body: Any = None, query: str 
     elif isinstance(body, str):
         text = body
     else:
-        text = json.dumps(body, separators=(",", ":"))
+        text = orjson.dumps(body).decode()  # compact, as json.dumps with separators; a few us less an order
     return f"{endpoint}\n{request_id}\n{query}\n{text}"
 
 

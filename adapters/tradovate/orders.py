@@ -263,8 +263,8 @@ class OrderPath:
 
     def status_of(self, order_id: int, default: OrderStatus) -> OrderStatus:
         book = self.session.book
-        info = book.info(order_id) if book is not None else None
-        return info.status if info is not None else default
+        status = book.status(order_id) if book is not None else None
+        return status if status is not None else default
 
     async def place(self, order: FollowerOrder) -> OrderAck:
         return await self._once(order, lambda: self._place(order))
