@@ -156,3 +156,20 @@ async def test_the_leaders_own_oco_cancel_is_left_to_the_followers_broker(tmp_pa
         await h.settle()
         assert status(h, "n", n_stop.broker_order_id) is OrderStatus.CANCELLED and h.x.open_orders("n") == []
         assert cancels(h, "n") == 0 and h.pos("n", "ES") == -2
+
+
+async def test_a_pair_its_broker_keeps_is_left_to_it_after_a_restart(tmp_path) -> None:
+    """A new process learns from the broker's own view of each working order (its OCO group) which
+    pairs the broker keeps: it sends no cancel of its own when the follower's target fills."""
+    x = PaperExchange(seed=4)
+    fs = [follower("n", mode="mirror")]
+    async with running(tmp_path, fs, exchange=x, adapter_types={"n": PairedPaper}) as h:
+        bracket(h, entry=False)
+        await h.settle()
+        n_stop, n_target = legs(h, "n")
+    async with running(tmp_path, fs, exchange=x, adapter_types={"n": PairedPaper}) as h:
+        h.x.fill("n", n_target.broker_order_id, 2)
+        await h.settle()
+        assert status(h, "n", n_stop.broker_order_id) is OrderStatus.CANCELLED
+        assert cancels(h, "n") == 0 and len(x.accounts["n"].submissions) == 2
+        assert not [a for a in h.engine.alerts if a.level != "info"]

@@ -9,7 +9,7 @@ After every step: no client order id ever reached the exchange twice, every fill
 holds rule(leader position) or an alert names why not, and neither mirror follower ever filled more
 of a copied bracket than the bracket's size: copytui keeps the first's OCO (its paper account has
 none), the paper exchange the second's where the bracket went to it as one OCO pair (``native_oco``;
-after a restart copytui keeps those pairs too).
+after a restart too, read from the exchange's open orders).
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ class FollowerState:
     reconciler's passes walk, not the thousand intents kept (``not_final``)."""
     native_oco: set[str] = field(default_factory=set)
     """Follower OCO groups whose two legs its broker took as one OCO pair (``place_oco``): the
-    broker keeps them, copytui does not (this session: after a restart copytui keeps them too)."""
+    broker keeps them, copytui does not. After a restart: the groups of the working copies the
+    broker reports in an OCO of its own (``Reconciler._refresh_working``)."""
     rules: dict[str, SizingRule] = field(default_factory=dict)
     """Following several leaders: each one's rule (its ``follows`` entry's sizing, else ``rule``)."""
     books: dict[str, dict[str, int]] = field(default_factory=dict)

@@ -222,6 +222,9 @@ class Reconciler:
             info = await _read("find_order", partial(f.adapter.find_order, coid))
         except BrokerError:
             return  # the reconciler's positions still tell; nothing is sent on a guess
+        group = it.order.oco_group
+        if info is not None and info.oco_group is not None and group is not None:
+            f.state.native_oco.add(group)  # its broker holds the leg in an OCO of its own: it keeps the pair
         if info is None or (info.status == it.status and info.filled_qty <= it.filled):
             return
         self.execution.apply_info(f, it, info)
