@@ -45,7 +45,7 @@ def frame_writer(ws: aiohttp.ClientWebSocketResponse) -> Callable[[bytes], None]
     socket's frames wait in its buffer, in order."""
     writer = getattr(ws, "_writer", None)
     write = getattr(writer, "_write_websocket_frame", None)
-    if write is None or getattr(writer, "compress", 0) or ws.compress:
+    if write is None or getattr(writer, "compress", False) or ws.compress:
         return None
 
     def text_frame(payload: bytes) -> None:
