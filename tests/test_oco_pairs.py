@@ -173,3 +173,20 @@ async def test_a_pair_its_broker_keeps_is_left_to_it_after_a_restart(tmp_path) -
         assert status(h, "n", n_stop.broker_order_id) is OrderStatus.CANCELLED
         assert cancels(h, "n") == 0 and len(x.accounts["n"].submissions) == 2
         assert not [a for a in h.engine.alerts if a.level != "info"]
+
+
+async def test_the_leaders_stop_move_moves_the_followers_leg_inside_the_brokers_pair(tmp_path) -> None:
+    async with running(tmp_path, [follower("n", mode="mirror", multiplier=2)], adapter_types={"n": PairedPaper}) as h:
+        stop, target = bracket(h, entry=False)
+        await h.settle()
+        n_stop, n_target = legs(h, "n")
+        assert n_stop.stop_price is not None
+        new_stop = n_stop.stop_price - 2
+        h.x.modify(LEADER, stop, stop_price=new_stop)
+        await h.settle()
+        moved, _ = legs(h, "n")
+        assert (moved.broker_order_id, moved.stop_price, moved.qty) == (n_stop.broker_order_id, new_stop, 4)
+        assert len(set(exchange_groups(h, "n"))) == 1  # still one pair at the exchange
+        h.x.fill("n", n_target.broker_order_id, 4)
+        await h.settle()
+        assert status(h, "n", n_stop.broker_order_id) is OrderStatus.CANCELLED and cancels(h, "n") == 0
