@@ -190,3 +190,22 @@ async def test_the_leaders_stop_move_moves_the_followers_leg_inside_the_brokers_
         h.x.fill("n", n_target.broker_order_id, 4)
         await h.settle()
         assert status(h, "n", n_stop.broker_order_id) is OrderStatus.CANCELLED and cancels(h, "n") == 0
+
+
+async def test_a_third_leg_makes_copytui_keep_the_whole_group(tmp_path) -> None:
+    """The broker's pair holds two legs; a third leg of the leader's group (a second target) is not
+    in it, so copytui keeps the group: the stop's fill cancels both targets."""
+    async with running(tmp_path, [follower("n", mode="mirror")], adapter_types={"n": PairedPaper}) as h:
+        bracket(h, entry=False)
+        await h.settle()
+        _, ask = h.x.quote("ES")
+        h.x.submit(LEADER, symbol="ES", side=Side.SELL, qty=2, order_type=OrderType.LIMIT, price=ask + 20,
+                   oco_group="G1")  # fmt: skip
+        await h.settle()
+        orders = {o.price or o.stop_price: o for o in h.x.open_orders("n")}
+        assert len(orders) == 3 and exchange_groups(h, "n")[2] is None  # the third went alone
+        n_stop = next(o for o in orders.values() if o.order_type is OrderType.STOP)
+        h.x.fill("n", n_stop.broker_order_id, 2)
+        await h.settle()
+        assert h.x.open_orders("n") == []  # the pair's target by the broker, the third by copytui
+        assert [r[2] for r in oco_rows(h, "n") if r[0] == "cancel"] == ["oco: stop filled"]

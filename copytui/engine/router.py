@@ -385,6 +385,8 @@ class Router:
                 return self._skip(sig, "close only: nothing opens")
             f.mirrored[oid] = order.client_order_id
             f.held_by_order[oid] = qty
+            if order.oco_group in f.native_oco:  # a third leg: the broker's pair does not hold it
+                f.native_oco.discard(order.oco_group)  # copytui keeps the whole group from now on
             return [order]
         copy = f.mirrored.get(oid)
         it = f.intents.get(copy) if copy else None
