@@ -126,15 +126,18 @@ async def test_the_lane_pairs_two_legs_and_keeps_the_journal_order_otherwise() -
     async def execute(item: Item) -> None:
         sent.append(_names(item))
 
-    lane = OrderLane("f", execute, TaskGroup(), pairable=lambda o: o.client_order_id in {"c1", "c4", "c6"})
+    lane = OrderLane("f", execute, TaskGroup(), pairable=lambda o: o.client_order_id in {"c1", "c4", "c6", "c7", "c9"})
     lane.put_nowait(_order(1, "g1"))
     assert sent == [] and not lane.empty()  # held for its second leg
     lane.put_nowait(_order(2, "g1"))
     lane.put_nowait(_order(4, "g2"))
     lane.put_nowait(_order(5))  # not its pair: the held leg goes first, alone
     lane.put_nowait(_order(6, "g3"))
+    lane.put_nowait(_order(7, "g4"))  # another bracket's first leg: g3's goes alone, this one waits
+    lane.put_nowait(_order(8, "g4"))
+    lane.put_nowait(_order(9, "g5"))
     await asyncio.sleep(0.01)  # the end of the pass: the held leg goes alone
-    assert sent == ["c1+c2", "c4", "c5", "c6"]
+    assert sent == ["c1+c2", "c4", "c5", "c6", "c7+c8", "c9"]
     assert lane.empty() and lane.busy == 0
 
 

@@ -68,7 +68,7 @@ class OrderLane:
                 self._put((held, order))
                 return
             self._put(held)
-        elif order.oco_group is not None and self.pairable is not None and self.pairable(order):
+        if order.oco_group is not None and self.pairable is not None and self.pairable(order):
             self.held = order
             asyncio.get_running_loop().call_soon(self._release)
             return
