@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.fix.trailing import ET_RESTATED
 from adapters.fix.wire import (
     ET_CANCELED,
     ET_DONE,
@@ -51,6 +52,7 @@ class TrackedOrder:
     qty: int
     price: float | None = None
     stop_price: float | None = None
+    trail: float | None = None
     order_id: str | None = None
     filled: int = 0
     avg_px: float | None = None
@@ -72,6 +74,7 @@ class TrackedOrder:
             stop_price=self.stop_price,
             avg_fill_price=self.avg_px,
             status=self.status,
+            trail=self.trail,
         )
 
 
@@ -156,12 +159,15 @@ class SessionBook:
             return self.by_order_id[rep.order_id]
         return None
 
-    def apply(self, rep: ExecReport, seq: int, recv_ns: int, wall_ns: int) -> list[AccountEvent]:
-        """Update from one ExecutionReport; the AccountEvents it means (none for duplicates)."""
+    def apply(
+        self, rep: ExecReport, seq: int, recv_ns: int, wall_ns: int, trail: float | None = None
+    ) -> list[AccountEvent]:
+        """Update from one ExecutionReport; the AccountEvents it means (none for duplicates). ``trail``:
+        the trailing stop's distance the report gives (PegDifference 211, see adapters.fix.trailing)."""
         root = self.root_of(rep)
         o = self.orders.get(root) if root else None
         if o is None:
-            o = self._adopt(rep)
+            o = self._adopt(rep, trail)
             if o is None:
                 if rep.exec_type == ET_TRADE:
                     raise ValueError(f"FIX fill {rep.exec_id} names no order this session knows or can follow")
@@ -176,12 +182,14 @@ class SessionBook:
         if et == ET_TRADE:
             return self._fill(o, rep, seq, recv_ns, wall_ns)
         if et == ET_STATUS:
-            self._restate(o, rep)
+            self._restate(o, rep, trail)
             return []
         if o.status.final:
             return []  # a late or resent report about an order that is over
         if et == ET_NEW:
             o.status = OrderStatus.WORKING
+            if o.order_type is OrderType.TRAILING_STOP and rep.stop_px is not None:
+                o.stop_price = rep.stop_px  # where the gateway started it (from the market, or where it was asked)
             if not o.announced:
                 o.announced = True
                 ev.append(self._event(o, EventKind.ORDER_NEW, seq, recv_ns, wall_ns))
@@ -192,12 +200,20 @@ class SessionBook:
                 o.cl_ord_id = rep.cl_ord_id
             o.qty = rep.qty if rep.qty and rep.qty > 0 else o.qty  # a negative OrderQty is unreadable
             o.order_type = rep.ord_type or o.order_type
+            # a replace restates the whole order: without ExecInst a it no longer trails
+            o.trail = (trail or o.trail) if o.order_type is OrderType.TRAILING_STOP else None
             o.price = rep.price if rep.price is not None else o.price
             o.stop_price = rep.stop_px if rep.stop_px is not None else o.stop_price
             o.version += 1
             o.announced = True
             o.status = OrderStatus.PARTIALLY_FILLED if o.filled else OrderStatus.WORKING
             ev.append(self._event(o, EventKind.ORDER_MODIFIED, seq, recv_ns, wall_ns))
+        elif et == ET_RESTATED:  # the gateway changed the order itself: a trailing stop's move
+            before = (o.qty, o.price, o.stop_price, o.trail)
+            self._restate(o, rep, trail, fills=False)
+            if (o.qty, o.price, o.stop_price, o.trail) != before:
+                o.version += 1
+                ev.append(self._event(o, EventKind.ORDER_MODIFIED, seq, recv_ns, wall_ns))
         elif et == ET_CANCELED or et in ET_DONE:
             o.status = OrderStatus.CANCELLED
             ev.append(self._event(o, EventKind.ORDER_CANCELLED, seq, recv_ns, wall_ns, reason=rep.text or None))
@@ -207,7 +223,7 @@ class SessionBook:
             ev.append(self._event(o, EventKind.ORDER_REJECTED, seq, recv_ns, wall_ns, reason=reason))
         return ev
 
-    def _adopt(self, rep: ExecReport) -> TrackedOrder | None:
+    def _adopt(self, rep: ExecReport, trail: float | None) -> TrackedOrder | None:
         """An order this session did not place (drop copy, another session): start tracking it."""
         if not rep.symbol or rep.side is None or not (rep.cl_ord_id or rep.order_id):
             return None
@@ -227,22 +243,28 @@ class SessionBook:
             qty=qty,
             price=rep.price,
             stop_price=rep.stop_px,
+            trail=trail if order_type is OrderType.TRAILING_STOP else None,
             order_id=rep.order_id,
         )
         return self.track(o)
 
-    def _restate(self, o: TrackedOrder, rep: ExecReport) -> None:
-        if rep.status is not OrderStatus.UNKNOWN:
-            o.status = rep.status
-        if rep.cum_qty is not None and rep.cum_qty >= o.filled:
-            o.filled = rep.cum_qty
-            o.avg_px = rep.avg_px if rep.avg_px else o.avg_px
+    def _restate(self, o: TrackedOrder, rep: ExecReport, trail: float | None, fills: bool = True) -> None:
+        """What a status report (or, without ``fills``, a restatement) says the order is now. A report
+        naming no ExecInst a leaves a trailing stop trailing: an echo of the order, not a replace."""
+        if fills:
+            if rep.status is not OrderStatus.UNKNOWN:
+                o.status = rep.status
+            if rep.cum_qty is not None and rep.cum_qty >= o.filled:
+                o.filled = rep.cum_qty
+                o.avg_px = rep.avg_px if rep.avg_px else o.avg_px
         if rep.qty and rep.qty > 0:
             o.qty = rep.qty
         if rep.price is not None:
             o.price = rep.price
         if rep.stop_px is not None:
             o.stop_price = rep.stop_px
+        if rep.ord_type is OrderType.TRAILING_STOP:
+            o.order_type, o.trail = OrderType.TRAILING_STOP, trail or o.trail
 
     def _fill(self, o: TrackedOrder, rep: ExecReport, seq: int, recv_ns: int, wall_ns: int) -> list[AccountEvent]:
         if rep.bust:
@@ -317,6 +339,7 @@ class SessionBook:
             qty=o.qty,
             price=o.price,
             stop_price=o.stop_price,
+            trail=o.trail,
             version=o.version,
             cum_qty=o.filled,
             seq=seq,

@@ -15,6 +15,7 @@ It is put together from parts, each in a module of its own:
 - :mod:`adapters.fix.orders`: place / modify / cancel and their first answers.
 - :mod:`adapters.fix.reads`: positions, open orders and find_order, through AN / AF / H where the
   gateway takes them, from the session book where it does not.
+- :mod:`adapters.fix.trailing`: native trailing stops (option ``trailing_stops``), sent and read.
 
 Safety: an order is never resent by quickfix. Outgoing messages are not persisted and a resend
 of an application message is refused in ``toApp`` (quickfix sends a gap fill instead), so an order
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -72,6 +74,8 @@ class FixAdapter(BrokerAdapter):
             client_id_max_len=opts.clordid_max_len,
             order_ids_restart=True,  # OrderID (37) is unique per day and counterparty process at best
         )
+        if opts.trailing_stops:  # the gateway trails the copy: the engine sends it a trail, not the leader's moves
+            self.capabilities = dataclasses.replace(self.capabilities, trailing_stops=True)  # type: ignore[misc]
         self.stream = EventStream()
         self._book = SessionBook(account)
         self.session = FixSession(opts, self.health, data_dir, secret, detail=lambda: self.reads.fallback_detail())

@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from adapters.fix import rejects
+from adapters.fix import rejects, trailing
 from adapters.fix import wire as w
 from adapters.fix.book import SessionBook
 from adapters.fix.orders import OrderPath
 from adapters.fix.reads import Reads
 from adapters.fix.session import FixSession
 from adapters.kit import EventStream
-from copytui.models import OrderStatus
+from copytui.models import OrderStatus, OrderType
 
 
 class Inbound:
@@ -63,6 +63,9 @@ class Inbound:
         rep = w.ExecReport.from_fields(f)
         if not self.opts.carries(rep.account):
             return
+        trails, trail = trailing.read(f)  # ExecInst a: OrdType 3 (or P) is a trailing stop
+        if trails:
+            rep = replace(rep, ord_type=OrderType.TRAILING_STOP)
         if rep.symbol and self.opts.symbol_suffix and rep.symbol.endswith(self.opts.symbol_suffix):
             rep = replace(rep, symbol=self.opts.local_symbol(rep.symbol))
         if rep.bust:
@@ -70,13 +73,13 @@ class Inbound:
             return
         unknown = rep.exec_type == w.ET_STATUS and rep.status is OrderStatus.REJECTED
         try:
-            events = [] if unknown else self.book.apply(rep, f.seq, recv_ns, time.time_ns())
+            events = [] if unknown else self.book.apply(rep, f.seq, recv_ns, time.time_ns(), trail)
         except ValueError as exc:  # the book is as it was; the order's other news still counts
             self.session.bad(str(exc))
             events = []
         if rep.exec_type == w.ET_STATUS:
             self.reads.status_report(rep, unknown)
-        else:
+        elif rep.exec_type != trailing.ET_RESTATED:  # the gateway's own change answers no request
             self.orders.answered(rep, recv_ns)
         self.stream.put_all(events)
 

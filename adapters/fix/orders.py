@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 
 from adapters.base import AmbiguousOutcome, Disconnected
+from adapters.fix import trailing
 from adapters.fix import wire as w
 from adapters.fix.book import SessionBook, TrackedOrder
 from adapters.fix.frames import Field, FrameError, frame
 from adapters.fix.session import FixSession
 from adapters.fix.session_config import FixAccount
 from copytui.instruments import UnknownSymbol, instrument
-from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType
+from copytui.models import FollowerOrder, OrderAck, OrderStatus, OrderType, Side
 
 
 @dataclass
@@ -83,6 +84,10 @@ class OrderPath:
         order_type, price, problem = self.marketable_limit(order)
         if problem:
             return rejected(order, problem)
+        typed = _type_fields(self.opts, order_type, order.symbol, order.side, price, order.stop_price, order.trail)
+        if isinstance(typed, str):
+            return rejected(order, typed)
+        type_fields, trail = typed
         await self.session.ready("NewOrderSingle")
         tracked = TrackedOrder(
             root=coid,
@@ -93,12 +98,13 @@ class OrderPath:
             qty=order.qty,
             price=price,
             stop_price=order.stop_price,
+            trail=trail,
         )
         fields = [
             (w.CL_ORD_ID, coid),
             *order_header(self.opts, tracked),
             (w.ORDER_QTY, order.qty),
-            *_order_type(order_type, price, order.stop_price),
+            *type_fields,
             (w.TIME_IN_FORCE, w.TIF_CODE[order.tif]),
         ]
         try:
@@ -127,13 +133,18 @@ class OrderPath:
         order_type = order.order_type if order.order_type is not OrderType.MARKET else o.order_type
         price = order.price if order.price is not None else o.price
         stop = order.stop_price if order.stop_price is not None else o.stop_price
+        # a trailing stop's replace: its quantity and trail, never a StopPx (the gateway moves the stop)
+        start = None if order_type is OrderType.TRAILING_STOP else stop
+        typed = _type_fields(self.opts, order_type, o.symbol, o.side, price, start, order.trail or o.trail)
+        if isinstance(typed, str):
+            return rejected(order, typed)
         fields = [
             (w.CL_ORD_ID, order.client_order_id),
             (w.ORIG_CL_ORD_ID, o.cl_ord_id),
             (w.ORDER_ID, o.order_id),
             *order_header(self.opts, o),
             (w.ORDER_QTY, order.qty or o.qty),
-            *_order_type(order_type, price, stop),
+            *typed[0],
             (w.TIME_IN_FORCE, w.TIF_CODE[order.tif]),
         ]
         return await self._send_change(order, o, w.REPLACE, fields, "OrderCancelReplaceRequest")
@@ -192,6 +203,7 @@ class OrderPath:
                     qty=order.qty,
                     price=order.price,
                     stop_price=order.stop_price,
+                    trail=order.trail,
                     order_id=order.broker_order_id,
                     status=OrderStatus.WORKING,
                 )
@@ -292,6 +304,22 @@ class OrderPath:
         for pending in self.acks.values():
             if not pending.future.done():
                 pending.future.set_exception(AmbiguousOutcome("FIX session closed before the gateway answered"))
+
+
+def _type_fields(
+    opts: FixAccount,
+    order_type: OrderType,
+    symbol: str,
+    side: Side,
+    price: float | None,
+    stop: float | None,
+    trail: float | None,
+) -> tuple[list[Field], float | None] | str:
+    """The order-type fields on the wire and the trail they send, or why the order cannot go out;
+    for a trailing stop ``stop`` is where it starts (None: the gateway starts it from the market)."""
+    if order_type is OrderType.TRAILING_STOP:
+        return trailing.order_fields(opts, symbol, side, trail, stop)
+    return _order_type(order_type, price, stop), None
 
 
 def _order_type(order_type: OrderType, price: float | None, stop: float | None) -> list[Field]:

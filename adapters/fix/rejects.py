@@ -3,6 +3,7 @@ where copytui knows one, the account option that fixes it."""
 
 from __future__ import annotations
 
+from adapters.fix import trailing
 from adapters.fix import wire as w
 from adapters.fix.session_config import FixAccount
 from copytui.models import OrderType
@@ -21,7 +22,7 @@ def describe(f: w.Fields, msg_type: str, sent_type: OrderType | None, opts: FixA
     tag = f.get(w.REF_TAG_ID)
     if not tag:
         return f"session reject{of}: {text}"
-    reason = f"session reject{of}: {w.tag_label(tag)} refused: {text}"
+    reason = f"session reject{of}: {trailing.tag_label(tag)} refused: {text}"
     fix_hint = hint(tag, sent_type, opts)
     return f"{reason}; {fix_hint}" if fix_hint else reason
 
@@ -37,6 +38,11 @@ def hint(tag: str, sent_type: OrderType | None, opts: FixAccount) -> str:
         return f"check the follower's symbol_map and the option symbol_suffix (now {opts.symbol_suffix!r})"
     if tag == str(w.ACCOUNT):
         return f"check account_id of fix account {opts.name} (sent as Account 1)"
+    if tag in {str(t) for t in trailing.TRAIL_TAGS}:
+        return (
+            f"this gateway may not take trailing stops as copytui sends them: set trailing_stops: false (options "
+            f"of fix account {opts.name}) to copy a leader's trailing stop as a stop copytui moves"
+        )
     if tag in (str(w.CL_ORD_ID), str(w.ORIG_CL_ORD_ID)):
         return f"if the gateway takes shorter ClOrdIDs, lower clordid_max_len (now {opts.clordid_max_len})"
     return ""

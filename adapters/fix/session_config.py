@@ -25,6 +25,7 @@ symbol_suffix            ""         appended to Symbol (55) on the wire, e.g. a 
 start_time / end_time    (non-stop) session schedule, UTC HH:MM:SS (sequence reset at start)
 data_dictionary          ""         a quickfix XML spec to validate incoming messages with
 message_log              true       write a message log (secrets masked) beside the store
+trailing_stops           false      send trailing stops natively (OrdType 3, ExecInst a, tag 211)
 =======================  =========  ==========================================================
 
 ``positions`` / ``open_orders`` ``auto``: AN and AF are asked once, in the background, when the
@@ -33,6 +34,12 @@ gateway has answered. Any reject of AN, AF or H (35=3 or 35=j, whatever the reas
 within request_timeout_s means "not supported here": the session's view from then on, never asked
 again, and the account's health says so. ``request``: every read asks and waits; a refusal is an
 error.
+
+``trailing_stops`` is off by default because many gateways take no pegged or trailing orders: a
+follower's trailing stop would be refused. Off, a leader's trailing stop is copied as a plain stop
+that copytui moves each time the leader's moves. On, it goes out as the gateway's own trailing stop
+(see :mod:`adapters.fix.trailing` for the tags and what copytui guessed) and the leader's moves are
+not copied: the gateway trails the copy itself.
 """
 
 from __future__ import annotations
@@ -103,6 +110,10 @@ class FixOptions(BaseModel):
     """A quickfix XML spec to validate incoming messages with; none: messages are read leniently."""
     message_log: bool = True
     """Write a message log (secrets masked) beside the session store."""
+    trailing_stops: bool = False
+    """Send trailing stops as the gateway's own (OrdType 3, ExecInst a, PegDifference 211; see
+    adapters/fix/trailing.py). Off by default: many gateways take no pegged or trailing orders, and a
+    copy they refuse leaves a position unprotected; off, copytui moves a plain stop after the leader's."""
 
     @field_validator("data_dictionary")
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import quickfix as fix
 
+from adapters.fix import trailing
 from adapters.fix import wire as w
 from adapters.paper.exchange import PaperOrder
 from copytui.models import OrderStatus, OrderType, Position, Side, TimeInForce
@@ -35,7 +36,8 @@ def execution_report(
     extra: Extra | None = None,
 ) -> fix.Message:
     """An ExecutionReport of ``order`` as it stands. ``exec_type`` in FIX 4.4 terms: on a FIX 4.2
-    session a trade is a partial fill (1) or fill (2) and a status report carries the OrdStatus."""
+    session a trade is a partial fill (1) or fill (2) and a status report carries the OrdStatus. A
+    trailing stop is reported as copytui sends one (see :mod:`adapters.fix.trailing`)."""
     status = ord_status or w.STATUS_CODE.get(order.status, "0")
     m = w.message(begin, w.EXEC_REPORT)
     if begin == w.FIX42:
@@ -55,9 +57,10 @@ def execution_report(
         (w.SYMBOL, order.symbol),
         (w.SIDE, w.SIDE_CODE[order.side]),
         (w.ORDER_QTY, order.qty),
-        (w.ORD_TYPE, w.ORD_TYPE_CODE[order.order_type]),
+        (w.ORD_TYPE, trailing.STOP if order.trail is not None else w.ORD_TYPE_CODE[order.order_type]),
         (w.PRICE, order.price),
         (w.STOP_PX, order.stop_price),
+        *trailing.report_fields(begin, order.symbol, order.side, order.trail),
         (w.TIME_IN_FORCE, w.TIF_CODE.get(order.tif, "0")),
         (w.CUM_QTY, order.filled),
         (w.LEAVES_QTY, 0 if order.status.final else order.leaves),

@@ -6,6 +6,10 @@ ClOrdID chain of each paper order (a cancel or replace names the order by its pr
 ``ids_from_one`` plays a counterparty whose ExecIDs restart at 1 in each process, as QuickFIX's
 executor does (FIX promises an ExecID unique only within a day and a session).
 
+Trailing stops (``trailing_stops``; refused otherwise, as by the many gateways without them) are
+taken only as :mod:`adapters.fix.trailing` reads them; each move of such a stop is reported as
+ExecType D (Restated), a replace of it as ExecType 5.
+
 Called on quickfix's threads and on whichever thread moves the exchange, always with the
 exchange's lock held (see :class:`adapters.fix.sim_exchange.LockedExchange`).
 """
@@ -20,18 +24,23 @@ import quickfix as fix
 
 from adapters.base import OrderRejected
 from adapters.fix import sim_reports as reports
+from adapters.fix import trailing
 from adapters.fix import wire as w
 from adapters.fix.sim_delivery import Delivery, Route
 from adapters.paper.exchange import PaperOrder
 from adapters.simkit import AuditLog, Faults, PaperExchange
 from copytui.instruments import UnknownSymbol
-from copytui.models import AccountEvent, EventKind, TimeInForce
+from copytui.models import AccountEvent, EventKind, OrderType, Side, TimeInForce
 
 ORDER_REQUESTS = {w.NEW_ORDER: "place", w.CANCEL: "cancel", w.REPLACE: "modify"}
 """What the audit log records, by MsgType."""
 _NOT_AUDITED = {8, 9, 10, w.MSG_SEQ_NUM, w.MSG_TYPE, w.SENDER_COMP_ID, w.SENDING_TIME, w.TARGET_COMP_ID, *w.SECRET_TAGS}
 
 Handler = Callable[[fix.SessionID, w.Fields], None]
+_NO_TRAILING = (
+    "this gateway takes no trailing stops (ExecInst (18) a, PegDifference (211)); "
+    "the simulator takes them when started with --trailing-stops"
+)
 
 
 class Venue:
@@ -46,8 +55,12 @@ class Venue:
         faults: Faults | None,
         ids_from_one: bool,
         positions_result: Callable[[], str | None],
+        *,
+        trailing_stops: bool = False,
     ) -> None:
         self.exchange = exchange
+        self.trailing_stops = trailing_stops
+        """Take trailing stops (ExecInst a with PegDifference 211); off, refuse them."""
         self.delivery = delivery
         self.audit = audit
         self.faults = faults
@@ -58,6 +71,7 @@ class Venue:
         self.order_of: dict[tuple[str, str], str] = {}  # (account, any ClOrdID of the chain) -> paper id
         self.orig_of: dict[str, str] = {}  # paper order id -> ClOrdID before the last change
         self._rejects: set[str] = set()  # ClOrdIDs the exchange itself reported rejected (a fault)
+        self._replacing: str | None = None  # the paper order a replace is changing: its next change is the replace
         self._token = secrets.token_hex(3)
         self._exec_ids = itertools.count(1)
         self.handlers: dict[str, Handler] = {
@@ -107,7 +121,7 @@ class Venue:
         request = {"SenderCompID": client, "MsgType": f.msg_type}
         for tag, value in f.pairs:
             if tag not in _NOT_AUDITED:
-                request.setdefault(w.TAG_NAMES.get(tag, str(tag)), value)
+                request.setdefault(trailing.TAG_NAMES.get(tag, str(tag)), value)
         outcome = "refused" if refused is not None else "accepted"
         account = f.get(w.ACCOUNT) or client
         self.audit.record(account, action, f.get(w.CL_ORD_ID), outcome, refused or "", request)
@@ -150,7 +164,10 @@ class Venue:
         extra: reports.Extra | None = None
         if ev.kind is EventKind.ORDER_NEW:
             et, ord_status = w.ET_NEW, "0"
+        elif ev.kind is EventKind.ORDER_MODIFIED and order.trail is not None and self._replacing != order.id:
+            et, extra = trailing.ET_RESTATED, {trailing.EXEC_RESTATEMENT_REASON: trailing.REPRICING}  # it trailed
         elif ev.kind is EventKind.ORDER_MODIFIED:
+            self._replacing = None
             et, orig = w.ET_REPLACED, self.orig_of.get(order.id)
         elif ev.kind is EventKind.ORDER_CANCELLED:
             et, orig = w.ET_CANCELED, self.orig_of.get(order.id)
@@ -182,6 +199,13 @@ class Venue:
         if not coid or side is None or order_type is None:
             self._refuse_new(session_id, r, f, "ClOrdID, Side (1/2) and OrdType (1-4) are required")
             return
+        trail = None
+        if trailing.asks_trailing(f):
+            refused = self._trailing_refusal(r.begin, f, side, replace=False)
+            if refused:
+                self._refuse_new(session_id, r, f, refused)
+                return
+            order_type, trail = OrderType.TRAILING_STOP, abs(f.number(trailing.PEG_DIFFERENCE) or 0.0)
         try:
             order = self.exchange.submit(
                 account,
@@ -193,6 +217,7 @@ class Venue:
                 stop_price=f.number(w.STOP_PX),
                 tif=w.CODE_TIF.get(f.get(w.TIME_IN_FORCE) or "0", TimeInForce.DAY),
                 client_order_id=coid,
+                trail=trail,
             )
         except OrderRejected as exc:
             if coid in self._rejects:  # a fault reject: its exchange event was the report
@@ -257,18 +282,52 @@ class Venue:
         if found is None:
             return
         r, account, order = found
+        if order.trail is not None or trailing.asks_trailing(f):
+            refused = self._trailing_replace_refusal(r.begin, f, order)
+            if refused:
+                self._cancel_reject(r, f, order, "99", refused)
+                return
         orig, current = self._rename(account, order, f)
+        change: dict[str, float | None] = {"price": f.number(w.PRICE), "stop_price": f.number(w.STOP_PX)}
+        if order.trail is not None:  # its quantity and trail: the venue keeps moving the stop
+            change = {"trail": abs(f.number(trailing.PEG_DIFFERENCE) or 0.0)}
+        self._replacing = order.id
         try:
-            self.exchange.modify(
-                account, order.id, qty=f.qty(w.ORDER_QTY), price=f.number(w.PRICE), stop_price=f.number(w.STOP_PX)
-            )
+            self.exchange.modify(account, order.id, qty=f.qty(w.ORDER_QTY), **change)
         except OrderRejected as exc:
             self.clordid_of[order.id] = current or order.client_order_id or ""
             if orig is not None:
                 self.orig_of[order.id] = orig
             self._cancel_reject(r, f, order, "99", str(exc))
             return
+        finally:
+            self._replacing = None
         self.record(session_id, f)
+
+    def _trailing_refusal(self, begin: str, f: w.Fields, side: Side, *, replace: bool) -> str | None:
+        """Why a request's trailing fields are refused here, or None (see :mod:`adapters.fix.trailing`)."""
+        if not self.trailing_stops:
+            return _NO_TRAILING
+        symbol = f.get(w.SYMBOL) or ""
+        try:
+            bid, ask = self.exchange.quote(symbol)
+        except UnknownSymbol as exc:
+            return str(exc)
+        market = bid if side is Side.SELL else ask
+        return trailing.sim_refusal(begin, f, symbol, side, market, replace=replace)
+
+    def _trailing_replace_refusal(self, begin: str, f: w.Fields, order: PaperOrder) -> str | None:
+        """Why a replace of (or into) a trailing stop is refused, or None."""
+        if order.trail is None:
+            if not self.trailing_stops:
+                return _NO_TRAILING
+            return "a replace does not make an order trail: cancel it and place a trailing stop"
+        if not trailing.trails(f.get(trailing.EXEC_INST)):
+            return (
+                "a replace of a trailing stop carries ExecInst (18) a and its PegDifference (211) again: "
+                "it restates the whole order, and without them the order would stop trailing"
+            )
+        return self._trailing_refusal(begin, f, order.side, replace=True)
 
     # ------------------------------------------------------------------ status and positions
     def _status(self, session_id: fix.SessionID, f: w.Fields) -> None:

@@ -18,7 +18,9 @@ counterparty whose ExecIDs and OrderIDs restart at 1 in each process, as QuickFI
 an exchange handed in keeps its own order numbering (``LockedExchange(first_order_id=1)`` to
 restart it too). ``unsupported`` (BusinessMessageReject 380=3), ``missing_field`` (380=5
 "Conditionally Required Field Missing (40)", QuickFIX's Python executor's answer to AN / AF / H) and
-``silent`` (read, never answered) play gateways without AN / AF / H.
+``silent`` (read, never answered) play gateways without AN / AF / H. ``trailing_stops`` takes
+trailing stops (OrdType 3, ExecInst a, PegDifference 211, as :mod:`adapters.fix.trailing` reads
+them); without it they are refused, as by the many gateways that take none.
 
 Audit: :attr:`FixSimulator.audit` (a simkit :class:`AuditLog`, also appended to ``audit_path``)
 records every order request received, refused ones with the reason; :attr:`FixSimulator.received`
@@ -90,6 +92,7 @@ class FixSimulator:
         ids_from_one: bool = False,
         faults: Faults | None = None,
         audit_path: str | Path | None = None,
+        trailing_stops: bool = False,
     ) -> None:
         self.port = port
         self.exchange = exchange or LockedExchange(seed=seed, first_order_id=1 if ids_from_one else None)
@@ -111,7 +114,13 @@ class FixSimulator:
         self.watch = self.delivery.watch
         """Drop-copy sessions: client CompID -> the account it watches (``*``: every account)."""
         self.venue = Venue(
-            self.exchange, self.delivery, self.audit, faults, ids_from_one, lambda: self.positions_result
+            self.exchange,
+            self.delivery,
+            self.audit,
+            faults,
+            ids_from_one,
+            lambda: self.positions_result,
+            trailing_stops=trailing_stops,
         )
         self.handlers = {t: h for t, h in self.venue.handlers.items() if t not in unsupported}
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -256,9 +265,11 @@ def simulator_for_cli(
     faults: Faults | None = None,
     audit: str | None = None,
     ids_from_one: bool = False,
+    trailing_stops: bool = False,
 ) -> FixSimulator:
     """The simulator ``copytui sim fix`` runs (not started, its prices not walked): demo accounts
-    FIX1..FIXn, each with ``faults``; ``audit``: a JSON-lines file that gets every order request received."""
+    FIX1..FIXn, each with ``faults``; ``audit``: a JSON-lines file that gets every order request
+    received; ``trailing_stops``: take trailing stops (refused otherwise)."""
     names = [f"FIX{i}" for i in range(1, accounts + 1)]
     sim = FixSimulator(
         port,
@@ -269,6 +280,7 @@ def simulator_for_cli(
         ids_from_one=ids_from_one,
         faults=faults,
         audit_path=audit,
+        trailing_stops=trailing_stops,
     )
     for name in names:
         sim.account(name)  # with ``faults``, as every account the simulator opens
@@ -283,13 +295,17 @@ def serve(
     faults: Faults | None = None,
     audit: str | None = None,
     ids_from_one: bool = False,
+    trailing_stops: bool = False,
 ) -> None:
     """``copytui sim fix --port P``: run until Ctrl-C with demo accounts FIX1..FIXn. ``faults``: for
     every account (see the module's docstring for how each plays on FIX); ``audit``: append every
     order request received, refused ones too, to this JSON-lines file. ``ids_from_one``: OrderIDs
-    and ExecIDs restart at 1 in each run, like QuickFIX's executor."""
+    and ExecIDs restart at 1 in each run, like QuickFIX's executor. ``trailing_stops``
+    (``--trailing-stops``): take trailing stops, which a gateway without them refuses."""
     port = port or _free_port()  # quickfix cannot report the port it bound: pick one first
-    sim = simulator_for_cli(port, accounts, seed, faults=faults, audit=audit, ids_from_one=ids_from_one)
+    sim = simulator_for_cli(
+        port, accounts, seed, faults=faults, audit=audit, ids_from_one=ids_from_one, trailing_stops=trailing_stops
+    )
 
     def stop_on_sigterm(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # leave through the finally below: log out clients, drop temp files
@@ -306,6 +322,8 @@ def serve(
         print(f"  SenderCompIDs: {', '.join(sorted({r.client for r in sim.routes.values()}))}", flush=True)
         print(f"  accounts (tag 1): {names}; DROPCOPY watches every account", flush=True)
         print("  logon password (554): " + ("from $COPYTUI_FIX_SIM_PASSWORD" if sim.password else "none"), flush=True)
+        taken = "taken" if trailing_stops else "refused (--trailing-stops takes them)"
+        print(f"  trailing stops (ExecInst a, PegDifference 211): {taken}", flush=True)
         if faults is not None and faults != Faults():
             print(f"  faults on every account: {faults}", flush=True)
         if audit:

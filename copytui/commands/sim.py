@@ -6,6 +6,8 @@ with demo accounts, and prints how to reach it. A broker offers one by naming it
 in its ``AdapterSpec`` (adapters/base.py): ``serve(port, accounts, seed, *, faults: Faults,
 audit: str | None)``, which blocks until Ctrl-C: ``faults`` applies to every demo account,
 ``audit`` is a JSON-lines file that gets every order request received (adapters/paper/audit.py).
+``--trailing-stops`` reaches a simulator whose ``serve`` takes ``trailing_stops`` (a venue that
+refuses trailing stops unless asked); any other refuses the flag.
 
 A market-data source offers one in its ``MarketDataSpec`` (adapters/marketdata.py): ``serve(port,
 seed, *, tick_s, ...)`` with, where the protocol has them, ``token`` and the faults ``stale``,
@@ -67,12 +69,22 @@ def _command(broker: str, target: str) -> Callable[..., None]:
         folder: Path | None = typer.Option(
             None, "--folder", help="For simulators that talk through files: the folder they work in."
         ),
+        trailing_stops: bool = typer.Option(
+            False, "--trailing-stops", help="For simulators whose venue refuses trailing stops unless asked: take them."
+        ),
     ) -> None:
         from adapters.paper.exchange import Faults
 
         faults = Faults(latency_ms, reject_rate, partial_fill_prob, drop_stream_prob, duplicate_prob, reorder_prob)
-        more = {"folder": str(folder)} if folder is not None else {}
-        _launcher(target)(port, accounts, seed, faults=faults, audit=str(audit) if audit else None, **more)
+        launcher = _launcher(target)
+        more: dict[str, Any] = {"folder": str(folder)} if folder is not None else {}
+        if trailing_stops:  # a switch of the simulator's own (its serve takes trailing_stops)
+            if "trailing_stops" not in inspect.signature(launcher).parameters:
+                from copytui.commands.config_cmd import fail
+
+                fail(f"--trailing-stops: the {broker} simulator has no such option.")
+            more["trailing_stops"] = True
+        launcher(port, accounts, seed, faults=faults, audit=str(audit) if audit else None, **more)
 
     run.__doc__ = f"Run the {broker} simulator until Ctrl-C."
     return run
