@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 
 from adapters.paper import PaperAdapter
-from adapters.tradovate import TradovateAdapter
 from adapters.tradovate.book import AccountBook
 from adapters.tradovate.simulator import TradovateSimulator
 from copytui.config import AccountConfig, FollowerConfig
 from copytui.engine import Engine
 from copytui.journal import Journal
-from copytui.models import AccountEvent, EventKind, OrderStatus, OrderType, Side
-from tests.adapters.tv_support import RawClient, make_adapter, running_sim
+from copytui.models import EventKind, OrderStatus, OrderType, Side
+from tests.adapters.tv_support import Events, RawClient, make_adapter, running_sim
 
 WAIT_S = 8.0  # a hang guard, never a timing assertion
 
@@ -59,21 +58,6 @@ async def place_oco(client: RawClient, sim: TradovateSimulator, qty: int = 2, **
     status, answer = await client.rest("POST", "order/placeOCO", json=body)
     assert status == 200, answer
     return dict(answer)
-
-
-class Events:
-    """An adapter's subscribe() stream, read in a held task."""
-
-    def __init__(self, adapter: TradovateAdapter) -> None:
-        self.seen: list[AccountEvent] = []
-        self.task = asyncio.get_running_loop().create_task(self._read(adapter), name="tv-oco-events")
-
-    async def _read(self, adapter: TradovateAdapter) -> None:
-        async for ev in adapter.subscribe():
-            self.seen.append(ev)
-
-    def of(self, kind: EventKind, order_id: int) -> list[AccountEvent]:
-        return [e for e in self.seen if e.kind is kind and e.order_id == str(order_id)]
 
 
 async def test_a_leaders_placeoco_pair_is_one_group_in_its_events_and_its_open_orders() -> None:

@@ -21,8 +21,8 @@ from adapters.tradovate import ConfigProblem, TradovateAdapter, create_adapter
 from adapters.tradovate.settings import TradovateOptions
 from adapters.tradovate.simulator import TradovateSimulator
 from copytui.config import FollowerConfig
-from copytui.models import AccountEvent, EventKind, FollowerOrder, OrderAction, OrderStatus, OrderType, Side
-from tests.adapters.tv_support import account_config, make_adapter, running_sim, secrets_for
+from copytui.models import EventKind, FollowerOrder, OrderAction, OrderStatus, OrderType, Side
+from tests.adapters.tv_support import Events, account_config, make_adapter, running_sim, secrets_for
 from tests.engine_harness import paper_leader_engine
 
 ACCOUNT = "DEMO0001"
@@ -64,21 +64,6 @@ def requests(sim: TradovateSimulator, outcome: str | None = None) -> list[tuple[
 
 def paper_id(sim: TradovateSimulator, coid: str) -> str:
     return sim.exchange.accounts[ACCOUNT].by_client_id[coid].id
-
-
-class Events:
-    """An adapter's subscribe() stream, read in a held task."""
-
-    def __init__(self, adapter: TradovateAdapter) -> None:
-        self.seen: list[AccountEvent] = []
-        self.task = asyncio.get_running_loop().create_task(self._read(adapter), name="tv-oco-pair-events")
-
-    async def _read(self, adapter: TradovateAdapter) -> None:
-        async for ev in adapter.subscribe():
-            self.seen.append(ev)
-
-    def of(self, kind: EventKind, coid: str) -> list[AccountEvent]:
-        return [e for e in self.seen if e.kind is kind and e.client_order_id == coid]
 
 
 @contextlib.asynccontextmanager
@@ -162,8 +147,8 @@ async def test_a_filled_leg_makes_tradovate_cancel_the_other() -> None:
     async with running_sim(ACCOUNT) as sim, connected(sim) as (adapter, events):
         await adapter.place_oco(*bracket(sim.exchange))
         sim.exchange.fill(ACCOUNT, paper_id(sim, "tv-target"), 2)
-        await until(lambda: events.of(EventKind.ORDER_CANCELLED, "tv-stop"), "the stop's cancel")
-        assert [e.cum_qty for e in events.of(EventKind.FILL, "tv-target")] == [2]
+        await until(lambda: events.of_client(EventKind.ORDER_CANCELLED, "tv-stop"), "the stop's cancel")
+        assert [e.cum_qty for e in events.of_client(EventKind.FILL, "tv-target")] == [2]
         assert await adapter.open_orders() == []
         found = await adapter.find_order("tv-stop")
         assert found is not None and found.status is OrderStatus.CANCELLED
@@ -175,12 +160,12 @@ async def test_a_partial_fill_shrinks_the_other_leg_and_a_cancel_leaves_it_worki
     async with running_sim(ACCOUNT) as sim, connected(sim) as (adapter, events):
         acks = await adapter.place_oco(*bracket(sim.exchange, qty=3))
         sim.exchange.fill(ACCOUNT, paper_id(sim, "tv-target"), 1)
-        await until(lambda: events.of(EventKind.ORDER_MODIFIED, "tv-stop"), "the stop shrunk")
-        assert events.of(EventKind.ORDER_MODIFIED, "tv-stop")[-1].qty == 2
+        await until(lambda: events.of_client(EventKind.ORDER_MODIFIED, "tv-stop"), "the stop shrunk")
+        assert events.of_client(EventKind.ORDER_MODIFIED, "tv-stop")[-1].qty == 2
         cancel = leg("tv-cancel", action=OrderAction.CANCEL, target_client_order_id="tv-target",
                      broker_order_id=acks[1].broker_order_id, order_type=OrderType.LIMIT)  # fmt: skip
         assert (await adapter.cancel(cancel)).status is OrderStatus.CANCELLED
-        await until(lambda: events.of(EventKind.ORDER_CANCELLED, "tv-target"), "the target's cancel")
+        await until(lambda: events.of_client(EventKind.ORDER_CANCELLED, "tv-target"), "the target's cancel")
         [left] = await adapter.open_orders()
         assert (left.client_order_id, left.qty, left.status) == ("tv-stop", 2, OrderStatus.WORKING)
 
@@ -195,7 +180,7 @@ async def test_a_pair_refused_by_the_broker_is_two_rejected_acks_and_nothing_wor
         assert all(a.reason and "needs a stop price" in a.reason for a in acks)
         assert requests(sim, "refused") == [("placeoco", "tv-target", "tv-stop")]
         assert sim.exchange.open_orders(ACCOUNT) == []
-        await until(lambda: events.of(EventKind.ORDER_CANCELLED, "tv-target"), "the first leg's undoing")
+        await until(lambda: events.of_client(EventKind.ORDER_CANCELLED, "tv-target"), "the first leg's undoing")
         assert await adapter.open_orders() == []
 
 

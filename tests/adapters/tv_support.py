@@ -16,6 +16,7 @@ from adapters.paper.exchange import PaperExchange
 from adapters.tradovate import TradovateAdapter, create_adapter
 from adapters.tradovate.simulator import TradovateSimulator
 from copytui.config import AccountConfig, FollowerConfig
+from copytui.models import AccountEvent, EventKind
 
 PASSWORD = "tv-test-password-7f3a"  # a test login's password, checked never to leak
 SEC = "tv-test-sec-19c2"
@@ -155,3 +156,23 @@ class RawClient:
         if self.ws is not None:
             await self.ws.close()
         await self.http.close()
+
+
+class Events:
+    """An adapter's subscribe() stream, read in a held task."""
+
+    def __init__(self, adapter: TradovateAdapter) -> None:
+        self.seen: list[AccountEvent] = []
+        self.task = asyncio.get_running_loop().create_task(self._read(adapter), name="tv-events")
+
+    async def _read(self, adapter: TradovateAdapter) -> None:
+        async for ev in adapter.subscribe():
+            self.seen.append(ev)
+
+    def of(self, kind: EventKind, order_id: int) -> list[AccountEvent]:
+        """The events of one kind about Tradovate order ``order_id``."""
+        return [e for e in self.seen if e.kind is kind and e.order_id == str(order_id)]
+
+    def of_client(self, kind: EventKind, coid: str) -> list[AccountEvent]:
+        """The events of one kind about the order with client id ``coid``."""
+        return [e for e in self.seen if e.kind is kind and e.client_order_id == coid]
